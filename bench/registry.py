@@ -1,0 +1,252 @@
+"""Metric registry and the contracts a metric implements.
+
+A **per-video metric** declares the :class:`~vidbench.video.ViewSpec` it needs and maps a
+:class:`VideoContext` (the decoded clip, prompt and metadata of one video) to a
+:class:`Score`. A **set metric** (the FVD family) maps each video to a feature vector and a
+generated and a reference feature set to one :class:`~vidbench.stats.Aggregate`.
+
+The runner decodes each video once, builds one :class:`VideoContext`, and hands it to every
+selected metric; ``ctx.view(spec)`` and ``ctx.memo(key, fn)`` are memoised per video, so two
+metrics that want the same view or the same backbone features share one computation.
+
+Built-in metrics are listed in :data:`BUILTIN_METRICS` (name -> "module:Class", imported on
+first use); third-party metrics register through the ``vidbench.metrics`` entry-point group
+or :func:`register_metric`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vidbench.errors import UserError
+from vidbench.stats import Aggregate, mean_with_ci
+from vidbench.video import Clip, View, ViewSpec
+
+MODES = ("default", "vbench")
+
+
+@dataclass
+class Score:
+    """One metric's result for one video: ``value`` (NaN when the metric does not apply,
+    with ``details["reason"]``) and a JSON-able ``details`` dict."""
+
+    value: float
+    details: dict = field(default_factory=dict)
+
+    @classmethod
+    def not_applicable(cls, reason: str, **details: Any) -> Score:
+        return cls(float("nan"), {"reason": reason, **details})
+
+
+class VideoContext:
+    """Everything a metric may look at for one video, decoded once.
+
+    ``clip``: the decoded :class:`Clip`; ``prompt``, ``item``, ``video`` (manifest-relative
+    path), ``meta`` (the manifest's metadata, e.g. physics scenario parameters), ``device``.
+    """
+
+    def __init__(self, clip: Clip, *, prompt: str = "", item: str = "", video: str = "",
+                 meta: dict | None = None, device: str = "cpu") -> None:
+        self.clip = clip
+        self.prompt = prompt
+        self.item = item
+        self.video = video
+        self.meta = meta or {}
+        self.device = device
+        self._views: dict[ViewSpec, View] = {}
+        self._memo: dict[Any, Any] = {}
+
+    def view(self, spec: ViewSpec) -> View:
+        """The clip resampled to ``spec``; computed once per spec per video."""
+        if spec not in self._views:
+            self._views[spec] = self.clip.view(spec)
+        return self._views[spec]
+
+    def memo(self, key: Any, fn: Callable[[], Any]) -> Any:
+        """``fn()`` computed once per video per ``key``: share backbone features between
+        metrics by using the same key (e.g. ``("clip-vit-b-32", view_spec)``)."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+
+class Metric:
+    """Base of every metric. Subclasses set the class attributes and implement the kind's
+    methods. Constructor arguments: ``mode`` ("default" or "vbench"), ``device``,
+    ``random_weights`` (build learned backbones with a fixed-seed random initialisation
+    instead of loading pretrained weights; such results are marked not comparable), and
+    metric-specific options."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "per_video"  # or "set"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = True
+    requires_prompt: ClassVar[bool] = False
+    #: Names (in the weights manifest) of the pretrained files this metric needs in
+    #: ``mode``; empty when it runs weight-free. Override :meth:`required_weights` when it
+    #: depends on mode or options.
+    weights: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, mode: str = "default", *, device: str = "cpu",
+                 random_weights: bool = False, **options: Any) -> None:
+        if mode not in MODES:
+            raise UserError(f"metric {self.name}: unknown mode {mode!r}; use one of {MODES}")
+        self.mode = mode
+        self.device = device
+        self.random_weights = random_weights
+        self.options = options
+
+    def required_weights(self) -> tuple[str, ...]:
+        return tuple(self.weights)
+
+    @property
+    def comparable(self) -> bool:
+        """False when a learned backbone was randomly initialised (tests, dry runs)."""
+        return not (self.random_weights and self.required_weights())
+
+    def protocol(self) -> dict:
+        """A JSON-able description of everything that changes the number: name, mode,
+        version, view, options. Hashed into result.json; different hashes never share a
+        leaderboard column."""
+        spec = self.view_spec() if self.kind == "per_video" else None
+        return {"metric": self.name, "mode": self.mode, "version": self.version,
+                "view": _spec_dict(spec), "options": _jsonable(self.options),
+                "weights": list(self.required_weights())}
+
+    def protocol_hash(self) -> str:
+        blob = json.dumps(self.protocol(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def view_spec(self) -> ViewSpec:
+        raise NotImplementedError
+
+
+class PerVideoMetric(Metric):
+    kind: ClassVar[str] = "per_video"
+
+    def view_spec(self) -> ViewSpec:
+        """The view this metric scores (fps, frames, size, resize)."""
+        raise NotImplementedError
+
+    def score(self, ctx: VideoContext) -> Score:
+        """Score one video. Use ``ctx.view(self.view_spec())``."""
+        raise NotImplementedError
+
+    def aggregate(self, values: np.ndarray, details: list[dict], *, seed: int = 0
+                  ) -> Aggregate:
+        """Set-level value from per-video values (NaN = not applicable). Default: mean of
+        the finite values with a seeded bootstrap CI."""
+        return mean_with_ci(values, seed=seed)
+
+
+class SetMetric(Metric):
+    kind: ClassVar[str] = "set"
+    higher_is_better: ClassVar[bool] = False
+
+    def features(self, ctx: VideoContext) -> np.ndarray:
+        """Per-video feature vector (d,) (or (k, d) for k clips of one video)."""
+        raise NotImplementedError
+
+    def compute(self, generated: np.ndarray, reference: np.ndarray, *, seed: int = 0
+                ) -> Aggregate:
+        """One number from (n, d) generated and (m, d) reference features."""
+        raise NotImplementedError
+
+
+def _spec_dict(spec: ViewSpec | None) -> dict | None:
+    if spec is None:
+        return None
+    d = dict(spec.__dict__)
+    if isinstance(d.get("size"), tuple):
+        d["size"] = list(d["size"])
+    return d
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(x.items())}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return repr(x)
+
+
+# ----------------------------------------------------------------------------- registry
+
+#: Built-in metrics: registry name -> "module:Class" (imported on first use).
+BUILTIN_METRICS: dict[str, str] = {
+    "temporal_flicker": "vidbench.metrics.temporal_flicker:TemporalFlicker",
+    "motion_smoothness": "vidbench.metrics.motion_smoothness:MotionSmoothness",
+    "dynamic_degree": "vidbench.metrics.dynamic_degree:DynamicDegree",
+    "subject_consistency": "vidbench.metrics.consistency:SubjectConsistency",
+    "background_consistency": "vidbench.metrics.consistency:BackgroundConsistency",
+    "clip_score": "vidbench.metrics.clip_score:ClipScore",
+    "aesthetic_quality": "vidbench.metrics.aesthetic:AestheticQuality",
+    "physics_consistency": "vidbench.metrics.physics_consistency:PhysicsConsistency",
+    "physics_scenario": "vidbench.metrics.physics_scenario:PhysicsScenario",
+    "fvd": "vidbench.metrics.fvd:FVD",
+    "kvd": "vidbench.metrics.fvd:KVD",
+    "cd_fvd": "vidbench.metrics.fvd:ContentDebiasedFVD",
+}
+
+_REGISTERED: dict[str, type[Metric]] = {}
+
+
+def register_metric(cls: type[Metric]) -> type[Metric]:
+    """Class decorator: make ``cls`` available as ``get_metric(cls.name)``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _REGISTERED[cls.name] = cls
+    return cls
+
+
+def _load_target(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _entry_points(group: str) -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    try:
+        return {ep.name: ep for ep in entry_points(group=group)}
+    except Exception:  # a broken third-party distribution must not break vidbench
+        return {}
+
+
+def metric_names() -> list[str]:
+    """Every known metric name: built-ins, registered classes and entry points."""
+    names = dict.fromkeys(BUILTIN_METRICS)
+    names.update(dict.fromkeys(_REGISTERED))
+    names.update(dict.fromkeys(_entry_points("vidbench.metrics")))
+    return list(names)
+
+
+def metric_class(name: str) -> type[Metric]:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name in BUILTIN_METRICS:
+        cls = _load_target(BUILTIN_METRICS[name])
+    else:
+        eps = _entry_points("vidbench.metrics")
+        if name not in eps:
+            raise UserError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
+        cls = eps[name].load()
+    _REGISTERED[name] = cls
+    return cls
+
+
+def get_metric(name: str, mode: str = "default", **kwargs: Any) -> Metric:
+    """An instance of metric ``name`` in ``mode`` (see :class:`Metric` for kwargs)."""
+    return metric_class(name)(mode=mode, **kwargs)

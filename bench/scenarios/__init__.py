@@ -1,0 +1,1 @@
+"""Procedural physics scenarios with closed-form ground truth (numpy only)."""

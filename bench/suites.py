@@ -1,0 +1,124 @@
+"""Suites: named lists of items (prompt, seed, shape, metadata) that a generator is asked
+for. ``vidbench suites list|show``. Built-ins are imported on first use from
+:data:`BUILTIN_SUITES`; ``vbench:PATH`` loads a VBench prompt file."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidbench.errors import UserError
+
+
+@dataclass
+class SuiteItem:
+    """One thing to generate. ``meta`` travels into the manifest (physics scenarios keep
+    their parameters there so ``physics_scenario`` can score any model's video of the item).
+    ``conditioning`` returns the first K frames (K, H, W, 3) uint8 for image/video-conditioned
+    generators, or None."""
+
+    item: str
+    prompt: str
+    seed: int = 0
+    num_frames: int = 16
+    height: int = 64
+    width: int = 64
+    fps: float = 8.0
+    meta: dict = field(default_factory=dict)
+    conditioning: Callable[[], np.ndarray | None] | None = field(default=None, repr=False,
+                                                                 compare=False)
+
+    def conditioning_frames(self) -> np.ndarray | None:
+        return self.conditioning() if self.conditioning is not None else None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("conditioning", None)
+        return d
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    items: list[SuiteItem]
+    version: str = "1"
+    #: Metrics this suite is meant to be scored with (the runner's default selection).
+    metrics: tuple[str, ...] = ()
+
+    def digest(self) -> str:
+        blob = json.dumps([i.to_json() for i in self.items], sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+#: Built-in suites: name -> "module:function" returning a :class:`Suite`.
+BUILTIN_SUITES: dict[str, str] = {
+    "synthetic-mini": "vidbench.synthetic:synthetic_mini_suite",
+    "physics-mini": "vidbench.scenarios.suites:physics_mini",
+    "physics": "vidbench.scenarios.suites:physics_full",
+    "quality-mini": "vidbench.quality_suite:quality_mini",
+}
+
+_REGISTERED: dict[str, Callable[[], Suite]] = {}
+
+
+def register_suite(name: str, factory: Callable[[], Suite]) -> None:
+    _REGISTERED[name] = factory
+
+
+def suite_names() -> list[str]:
+    return list(dict.fromkeys([*BUILTIN_SUITES, *_REGISTERED]))
+
+
+def get_suite(name: str) -> Suite:
+    """A suite by name, or ``vbench:PATH`` for a VBench prompt file."""
+    if name.startswith("vbench:"):
+        return load_vbench_prompts(Path(name[len("vbench:"):]))
+    if name in _REGISTERED:
+        return _REGISTERED[name]()
+    if name not in BUILTIN_SUITES:
+        raise UserError(f"unknown suite {name!r}; known: {', '.join(suite_names())}")
+    module, _, attr = BUILTIN_SUITES[name].partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise UserError(f"suite {name!r} is not available in this build ({e})") from None
+    return factory()
+
+
+def load_vbench_prompts(path: Path, samples_per_prompt: int = 5) -> Suite:
+    """VBench prompt files: a .txt with one prompt per line, or VBench's full-info JSON
+    (a list of {"prompt_en": ..., "dimension": [...]})."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such VBench prompt file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    entries: list[tuple[str, dict[str, Any]]] = []
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+        for rec in data:
+            prompt = rec.get("prompt_en") or rec.get("prompt")
+            if not prompt:
+                continue
+            entries.append((prompt, {"dimension": rec.get("dimension", [])}))
+    else:
+        entries = [(ln.strip(), {}) for ln in text.splitlines() if ln.strip()]
+    items = []
+    for p_i, (prompt, meta) in enumerate(entries):
+        for s in range(samples_per_prompt):
+            items.append(SuiteItem(item=f"p{p_i:04d}-{s}", prompt=prompt, seed=s,
+                                   meta=dict(meta, vbench_index=s)))
+    return Suite(name=f"vbench:{path.name}", description=f"VBench prompts from {path}",
+                 items=items)

@@ -1,0 +1,417 @@
+"""Video I/O: decode once into a :class:`Clip`, derive every metric's :class:`View` from it,
+and write H.264 mp4 files.
+
+Decoding uses decord (frames and per-frame presentation timestamps); PyAV probes the
+container first (is there a video stream, is it rotated) and writes mp4 files. A view is
+resampled **by timestamps**, never by frame index, so that the container's fps does not move
+a score: the view's frame ``k`` is the source frame on screen at time ``t0 + k / fps``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from vidbench.errors import VideoDecodeError
+
+#: Number of :func:`decode` calls in this process. Tests use it to assert one decode per video.
+DECODE_COUNT = 0
+
+RESIZE_METHODS = ("area", "bilinear", "bicubic", "bilinear_aa", "bicubic_aa", "nearest")
+
+
+def _max_decode_bytes() -> int:
+    return int(float(os.environ.get("VIDBENCH_MAX_DECODE_GB", "4")) * 2**30)
+
+
+@dataclass
+class Clip:
+    """A decoded video: ``frames`` (T, H, W, 3) uint8 RGB, ``timestamps`` (T,) presentation
+    times in seconds, ``end_time`` the end of the last frame's display interval, ``fps`` the
+    container's average frame rate, ``path`` the file it came from."""
+
+    frames: np.ndarray
+    timestamps: np.ndarray
+    fps: float
+    path: str = ""
+    end_time: float | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"Clip frames must be (T, H, W, 3) uint8, got {self.frames.shape} "
+                             f"{self.frames.dtype}")
+        self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
+        if len(self.timestamps) != len(self.frames):
+            raise ValueError("Clip needs one timestamp per frame")
+        if self.end_time is None:
+            step = 1.0 / self.fps if self.fps > 0 else 0.0
+            self.end_time = float(self.timestamps[-1] + step) if len(self.timestamps) else 0.0
+
+    @classmethod
+    def from_array(cls, frames: np.ndarray, fps: float, path: str = "") -> Clip:
+        """A constant-frame-rate clip from an in-memory (T, H, W, 3) uint8 array."""
+        frames = np.ascontiguousarray(frames)
+        return cls(frames, np.arange(len(frames)) / float(fps), float(fps), path)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    @property
+    def duration(self) -> float:
+        return float(self.end_time - self.timestamps[0]) if len(self.timestamps) else 0.0
+
+    def view(self, spec: ViewSpec) -> View:
+        """Resample this clip to ``spec`` (see :func:`make_view`)."""
+        return make_view(self, spec)
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """What a metric wants to look at, independent of how the file was stored.
+
+    - ``fps``: resample by timestamps to this rate (None: keep the source frames).
+    - ``num_frames``: with ``fps``, take this many frames from ``start``; without ``fps``,
+      take this many frames spread uniformly over the whole clip (by time).
+    - ``duration``: with ``fps``, cover this many seconds (ignored when ``num_frames`` is set).
+    - ``start``: seconds after the first frame where the view begins.
+    - ``pad``: when the clip is too short for ``num_frames``, repeat the last frame (True) or
+      return fewer frames (False).
+    - ``size``: an int resizes the shorter side to it (aspect kept); (H, W) resizes exactly.
+    - ``resize``: one of :data:`RESIZE_METHODS`. ``area`` is antialiased (cv2 INTER_AREA when
+      shrinking, bilinear when growing); ``*_aa`` use torch's antialiased interpolation (as
+      torchvision ``Resize(antialias=True)``); plain ``bilinear``/``bicubic``/``nearest`` do
+      not antialias (legacy protocols).
+    - ``crop``: ``"center"`` takes a central ``size x size`` square after the resize.
+    """
+
+    fps: float | None = None
+    num_frames: int | None = None
+    duration: float | None = None
+    start: float = 0.0
+    pad: bool = False
+    size: int | tuple[int, int] | None = None
+    resize: str = "area"
+    crop: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZE_METHODS:
+            raise ValueError(f"unknown resize method {self.resize!r}; use one of {RESIZE_METHODS}")
+        if self.crop not in (None, "center"):
+            raise ValueError(f"unknown crop {self.crop!r}; use None or 'center'")
+        if self.crop == "center" and not isinstance(self.size, int):
+            raise ValueError("crop='center' needs an int size (the square's side)")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError("fps must be positive")
+        if self.num_frames is not None and self.num_frames < 1:
+            raise ValueError("num_frames must be >= 1")
+
+
+@dataclass
+class View:
+    """A clip resampled for one metric: ``frames`` (K, H, W, 3) uint8, ``timestamps`` (K,)
+    the times the frames stand for, ``fps`` the view's rate (the spec's, or the source's),
+    ``indices`` the source frame behind each view frame, ``spec`` and ``source`` (the clip)."""
+
+    frames: np.ndarray
+    timestamps: np.ndarray
+    fps: float
+    indices: np.ndarray
+    spec: ViewSpec
+    source_fps: float
+    source_size: tuple[int, int]
+    path: str = ""
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    def float_frames(self) -> np.ndarray:
+        """Frames as float32 in [0, 255], shape (K, H, W, 3)."""
+        return self.frames.astype(np.float32)
+
+    def gray(self) -> np.ndarray:
+        """Luma (ITU-R BT.601) as float32 in [0, 255], shape (K, H, W)."""
+        f = self.frames.astype(np.float32)
+        return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+
+
+def sample_indices(timestamps: np.ndarray, end_time: float, spec: ViewSpec
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Source frame indices, view timestamps and view fps for ``spec``.
+
+    A view frame at time t shows the last source frame whose timestamp is <= t (what a
+    player shows), so variable frame rates and any container fps map to the same content.
+    """
+    ts = np.asarray(timestamps, dtype=np.float64)
+    n = len(ts)
+    if n == 0:
+        raise ValueError("cannot sample a view from a clip with no frames")
+    t0 = float(ts[0]) + spec.start
+    eps = 1e-6
+    if spec.fps is not None:
+        fps = float(spec.fps)
+        if spec.num_frames is not None:
+            k = spec.num_frames
+        else:
+            span = spec.duration if spec.duration is not None else end_time - t0
+            k = max(1, int(math.floor(span * fps + 1e-6)))
+        times = t0 + np.arange(k) / fps
+        if not spec.pad:
+            keep = times < end_time - eps
+            keep[0] = True
+            times = times[keep]
+    elif spec.num_frames is not None:
+        k = spec.num_frames
+        last = float(ts[-1])
+        times = np.linspace(t0, max(t0, last), k) if k > 1 else np.array([t0])
+        fps = (k - 1) / (last - t0) if k > 1 and last > t0 else _source_fps(ts, end_time)
+    else:
+        times = ts[ts >= t0 - eps]
+        if len(times) == 0:
+            times = ts[-1:]
+        fps = _source_fps(ts, end_time)
+    idx = np.searchsorted(ts, times + eps, side="right") - 1
+    idx = np.clip(idx, 0, n - 1)
+    return idx.astype(np.int64), times.astype(np.float64), float(fps)
+
+
+def _source_fps(ts: np.ndarray, end_time: float) -> float:
+    span = end_time - float(ts[0])
+    return len(ts) / span if span > 0 else 0.0
+
+
+def _target_size(h: int, w: int, size: int | tuple[int, int] | None) -> tuple[int, int]:
+    if size is None:
+        return h, w
+    if isinstance(size, int):
+        if h <= w:
+            return size, max(1, int(round(w * size / h)))
+        return max(1, int(round(h * size / w))), size
+    return int(size[0]), int(size[1])
+
+
+def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None,
+                  method: str = "area") -> np.ndarray:
+    """Resize (K, H, W, 3) uint8 frames; see :class:`ViewSpec` for ``size`` and ``method``."""
+    k, h, w, _ = frames.shape
+    th, tw = _target_size(h, w, size)
+    if (th, tw) == (h, w):
+        return frames
+    if method in ("bilinear_aa", "bicubic_aa"):
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+        mode = "bilinear" if method == "bilinear_aa" else "bicubic"
+        y = F.interpolate(x, size=(th, tw), mode=mode, antialias=True, align_corners=False)
+        return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    import cv2
+
+    if method == "area":
+        interp = cv2.INTER_AREA if th <= h and tw <= w else cv2.INTER_LINEAR
+    else:
+        interp = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
+                  "nearest": cv2.INTER_NEAREST}[method]
+    out = np.empty((k, th, tw, 3), dtype=np.uint8)
+    for i in range(k):
+        out[i] = cv2.resize(frames[i], (tw, th), interpolation=interp)
+    return out
+
+
+def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
+    """Central ``side x side`` square of (K, H, W, C) frames (smaller sides are kept)."""
+    h, w = frames.shape[1:3]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return frames[:, top:top + side, left:left + side]
+
+
+def make_view(clip: Clip, spec: ViewSpec) -> View:
+    """Resample ``clip`` by timestamps, then resize and crop, as ``spec`` says."""
+    idx, times, fps = sample_indices(clip.timestamps, float(clip.end_time), spec)
+    frames = clip.frames[idx]
+    frames = resize_frames(frames, spec.size, spec.resize)
+    if spec.crop == "center":
+        frames = center_crop(frames, int(spec.size))  # type: ignore[arg-type]
+    return View(np.ascontiguousarray(frames), times, fps, idx, spec, clip.fps, clip.size,
+                clip.path)
+
+
+# ----------------------------------------------------------------------------- probing
+
+
+def probe(path: str | os.PathLike) -> dict:
+    """Container facts without decoding pixels: ``{"streams": n, "video": bool,
+    "rotation": degrees counter-clockwise, "codec", "pix_fmt", "width", "height"}``.
+    Raises :class:`VideoDecodeError` for anything that is not a readable video file."""
+    p = Path(path)
+    if p.is_dir():
+        raise VideoDecodeError(f"{p}: is a directory, not a video file")
+    if not p.exists():
+        raise VideoDecodeError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(f"{p}: empty file (0 bytes)")
+    import av
+
+    try:
+        with av.open(str(p)) as container:
+            vstreams = list(container.streams.video)
+            if not vstreams:
+                kinds = ", ".join(s.type for s in container.streams) or "none"
+                raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
+            s = vstreams[0]
+            rotation = _stream_rotation(container, s)
+            return {"streams": len(container.streams), "video": True, "rotation": rotation,
+                    "codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
+                    "width": s.codec_context.width, "height": s.codec_context.height}
+    except VideoDecodeError:
+        raise
+    except Exception as e:  # av.error.InvalidDataError and friends
+        raise VideoDecodeError(f"{p}: not a readable video container ({_short(e)})") from None
+
+
+def _stream_rotation(container, stream) -> int:
+    """Rotation in degrees (multiple of 90) from the stream's display matrix or 'rotate' tag."""
+    tag = stream.metadata.get("rotate") if stream.metadata else None
+    if tag:
+        try:
+            return int(round(float(tag))) % 360
+        except ValueError:
+            pass
+    # FFmpeg >= 5 keeps rotation in the display-matrix side data; PyAV exposes it on frames.
+    try:
+        for frame in container.decode(stream):
+            rot = getattr(frame, "rotation", 0) or 0
+            return int(round(-float(rot))) % 360
+    except Exception:
+        return 0
+    return 0
+
+
+def _short(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return (msg[0] if msg else type(e).__name__)[:200]
+
+
+def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
+    """Decode every frame of ``path`` into a :class:`Clip` (RGB uint8, with timestamps).
+
+    Rotation metadata is applied, so the frames are upright as a player shows them.
+    Raises :class:`VideoDecodeError` with the file name and the reason on any failure:
+    empty or truncated file, no video stream, no decodable frame, or a decode larger than
+    ``max_bytes`` (default ``VIDBENCH_MAX_DECODE_GB``, 4 GiB).
+    """
+    global DECODE_COUNT
+    DECODE_COUNT += 1
+    p = Path(path)
+    info = probe(p)
+    import decord
+
+    limit = _max_decode_bytes() if max_bytes is None else max_bytes
+    try:
+        vr = decord.VideoReader(str(p), ctx=decord.cpu(0), num_threads=1)
+        n = len(vr)
+        if n == 0:
+            raise VideoDecodeError(f"{p}: the video stream has no frames")
+        h, w = vr[0].shape[:2] if n else (0, 0)
+        need = n * h * w * 3
+        if need > limit:
+            raise VideoDecodeError(
+                f"{p}: {n} frames of {w}x{h} need {need / 2**30:.1f} GiB decoded, over the "
+                f"limit of {limit / 2**30:.1f} GiB; trim the video or raise VIDBENCH_MAX_DECODE_GB")
+        vr.seek(0)
+        frames = vr.get_batch(list(range(n))).asnumpy()
+        stamps = np.asarray(vr.get_frame_timestamp(list(range(n))), dtype=np.float64)
+        fps = float(vr.get_avg_fps())
+    except VideoDecodeError:
+        raise
+    except Exception as e:  # decord.DECORDError and friends
+        raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
+    if frames.ndim != 4 or frames.shape[0] == 0:
+        raise VideoDecodeError(f"{p}: no decodable frames")
+    frames = _rotate(frames, info["rotation"])
+    starts = stamps[:, 0]
+    ends = stamps[:, 1]
+    if not np.all(np.diff(starts) > 0):  # broken timestamps: fall back to the average rate
+        starts = np.arange(n) / fps if fps > 0 else np.arange(n) / 25.0
+        ends = starts + (1.0 / fps if fps > 0 else 1 / 25.0)
+    end_time = float(ends[-1]) if ends[-1] > starts[-1] else None
+    return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
+                meta={k: info[k] for k in ("codec", "pix_fmt", "rotation")})
+
+
+def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a counter-clockwise ``rotation`` (degrees) to (T, H, W, 3) frames."""
+    k = (rotation // 90) % 4
+    return np.rot90(frames, k=k, axes=(1, 2)) if k else frames
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
+                timestamps: np.ndarray | None = None, crf: int = 18,
+                pix_fmt: str = "yuv420p", codec: str = "libx264",
+                rotation: int = 0) -> Path:
+    """Write (T, H, W, 3) uint8 RGB ``frames`` (or (T, H, W) grayscale) to an mp4, atomically.
+
+    H.264, ``pix_fmt`` (yuv420p by default; odd sizes need ``yuv444p``), constant ``fps``,
+    or variable frame rate when ``timestamps`` (seconds, increasing) are given. ``rotation``
+    writes display-matrix rotation metadata (for tests of rotated inputs).
+    """
+    import av
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    t, h, w, _ = frames.shape
+    if t == 0:
+        raise ValueError("cannot write a video with no frames")
+    if pix_fmt == "yuv420p" and (h % 2 or w % 2):
+        raise ValueError(f"{w}x{h} is odd: yuv420p needs even sizes; pass pix_fmt='yuv444p'")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        with av.open(tmp, mode="w", format="mp4") as container:
+            stream = container.add_stream(codec, rate=rate)
+            stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+            stream.options = {"crf": str(crf)} if codec == "libx264" else {}
+            if rotation:
+                stream.metadata["rotate"] = str(rotation % 360)
+            if timestamps is not None:
+                stream.codec_context.time_base = Fraction(1, 1000)
+            for i in range(t):
+                frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+                if timestamps is not None:
+                    frame.pts = int(round(float(timestamps[i]) * 1000))
+                    frame.time_base = Fraction(1, 1000)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

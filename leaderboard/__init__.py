@@ -1,0 +1,1 @@
+"""Leaderboard tables, plots, the static HTML page and the CI regression gate."""

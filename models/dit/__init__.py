@@ -1,0 +1,1 @@
+"""The reference video Diffusion Transformer: model, training, sampling, adapter."""
