@@ -257,8 +257,9 @@ def make_view(clip: Clip, spec: ViewSpec) -> View:
 
 
 def probe(path: str | os.PathLike) -> dict:
-    """Container facts without decoding pixels: ``{"streams": n, "video": bool,
-    "rotation": degrees counter-clockwise, "codec", "pix_fmt", "width", "height"}``.
+    """Container facts from PyAV, decoding only the first frame: ``{"streams": n,
+    "rotation": degrees counter-clockwise to display upright, "codec", "pix_fmt", "width",
+    "height", "first_frame": (H, W, 3) uint8 RGB as stored (not rotated)}``.
     Raises :class:`VideoDecodeError` for anything that is not a readable video file."""
     p = Path(path)
     if p.is_dir():
@@ -276,32 +277,22 @@ def probe(path: str | os.PathLike) -> dict:
                 kinds = ", ".join(s.type for s in container.streams) or "none"
                 raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
             s = vstreams[0]
-            rotation = _stream_rotation(container, s)
-            return {"streams": len(container.streams), "video": True, "rotation": rotation,
+            first = None
+            rotation = 0
+            for frame in container.decode(s):
+                first = frame.to_ndarray(format="rgb24")
+                rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+                break
+            if first is None:
+                raise VideoDecodeError(f"{p}: the video stream has no decodable frame")
+            return {"streams": len(container.streams), "rotation": rotation,
                     "codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
-                    "width": s.codec_context.width, "height": s.codec_context.height}
+                    "width": int(first.shape[1]), "height": int(first.shape[0]),
+                    "first_frame": first}
     except VideoDecodeError:
         raise
     except Exception as e:  # av.error.InvalidDataError and friends
-        raise VideoDecodeError(f"{p}: not a readable video container ({_short(e)})") from None
-
-
-def _stream_rotation(container, stream) -> int:
-    """Rotation in degrees (multiple of 90) from the stream's display matrix or 'rotate' tag."""
-    tag = stream.metadata.get("rotate") if stream.metadata else None
-    if tag:
-        try:
-            return int(round(float(tag))) % 360
-        except ValueError:
-            pass
-    # FFmpeg >= 5 keeps rotation in the display-matrix side data; PyAV exposes it on frames.
-    try:
-        for frame in container.decode(stream):
-            rot = getattr(frame, "rotation", 0) or 0
-            return int(round(-float(rot))) % 360
-    except Exception:
-        return 0
-    return 0
+        raise VideoDecodeError(f"{p}: not a readable video ({_short(e)})") from None
 
 
 def _short(e: BaseException) -> str:
@@ -309,57 +300,116 @@ def _short(e: BaseException) -> str:
     return (msg[0] if msg else type(e).__name__)[:200]
 
 
+class _DecordMismatch(Exception):
+    pass
+
+
+def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """All frames with decord, checked against PyAV's first frame: decord 0.6.0 returns
+    mis-sized frames for some widths (measured: 48 x 64 and 2 x 2 fail), so its output is
+    only trusted when frame 0 matches."""
+    import decord
+
+    vr = decord.VideoReader(str(p), ctx=decord.cpu(0), num_threads=1)
+    n = len(vr)
+    if n == 0:
+        raise _DecordMismatch("no frames")
+    _check_budget(p, n, info["height"], info["width"], limit)
+    frames = vr.get_batch(list(range(n))).asnumpy()
+    ref = info["first_frame"]
+    if frames.shape[1:] != ref.shape:
+        raise _DecordMismatch(f"shape {frames.shape[1:]} vs {ref.shape}")
+    if np.abs(frames[0].astype(np.int16) - ref).mean() > 4.0:
+        raise _DecordMismatch("frame 0 differs from PyAV's")
+    stamps = np.asarray(vr.get_frame_timestamp(list(range(n))), dtype=np.float64)
+    return frames, stamps, float(vr.get_avg_fps())
+
+
+def _decode_pyav(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """All frames with PyAV (the fallback decoder)."""
+    import av
+
+    frames, starts, ends = [], [], []
+    per_frame = info["height"] * info["width"] * 3
+    with av.open(str(p)) as container:
+        s = container.streams.video[0]
+        fps = float(s.average_rate) if s.average_rate else 0.0
+        try:
+            for frame in container.decode(s):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                t = float(frame.time) if frame.time is not None else len(starts) / (fps or 25.0)
+                dur = float(frame.duration * frame.time_base) if frame.duration else 0.0
+                starts.append(t)
+                ends.append(t + dur)
+                if len(frames) * per_frame > limit:
+                    _check_budget(p, s.frames or len(frames) + 1, info["height"],
+                                  info["width"], limit)
+        except av.error.FFmpegError:
+            if not frames:  # a truncated tail is tolerated; nothing decodable is not
+                raise
+    if not frames:
+        raise VideoDecodeError(f"{p}: no decodable frames")
+    return np.stack(frames), np.stack([starts, ends], axis=1), fps
+
+
+def _check_budget(p: Path, n: int, h: int, w: int, limit: int) -> None:
+    need = n * h * w * 3
+    if need > limit:
+        raise VideoDecodeError(
+            f"{p}: {n} frames of {w}x{h} need {need / 2**30:.1f} GiB decoded, over the "
+            f"limit of {limit / 2**30:.1f} GiB; trim the video or raise VIDBENCH_MAX_DECODE_GB")
+
+
 def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     """Decode every frame of ``path`` into a :class:`Clip` (RGB uint8, with timestamps).
 
-    Rotation metadata is applied, so the frames are upright as a player shows them.
-    Raises :class:`VideoDecodeError` with the file name and the reason on any failure:
-    empty or truncated file, no video stream, no decodable frame, or a decode larger than
+    decord decodes; PyAV probes the container and takes over where decord cannot be
+    trusted (rotated files, frame sizes decord mis-handles, decord errors). Rotation
+    metadata is applied, so frames are upright as a player shows them. Raises
+    :class:`VideoDecodeError` naming the file and the reason on any failure: empty or
+    truncated file, no video stream, no decodable frame, or a decode larger than
     ``max_bytes`` (default ``VIDBENCH_MAX_DECODE_GB``, 4 GiB).
     """
     global DECODE_COUNT
     DECODE_COUNT += 1
     p = Path(path)
     info = probe(p)
-    import decord
-
     limit = _max_decode_bytes() if max_bytes is None else max_bytes
+    decoder = "decord"
     try:
-        vr = decord.VideoReader(str(p), ctx=decord.cpu(0), num_threads=1)
-        n = len(vr)
-        if n == 0:
-            raise VideoDecodeError(f"{p}: the video stream has no frames")
-        h, w = vr[0].shape[:2] if n else (0, 0)
-        need = n * h * w * 3
-        if need > limit:
-            raise VideoDecodeError(
-                f"{p}: {n} frames of {w}x{h} need {need / 2**30:.1f} GiB decoded, over the "
-                f"limit of {limit / 2**30:.1f} GiB; trim the video or raise VIDBENCH_MAX_DECODE_GB")
-        vr.seek(0)
-        frames = vr.get_batch(list(range(n))).asnumpy()
-        stamps = np.asarray(vr.get_frame_timestamp(list(range(n))), dtype=np.float64)
-        fps = float(vr.get_avg_fps())
+        if info["rotation"]:
+            raise _DecordMismatch("rotated")
+        frames, stamps, fps = _decode_decord(p, info, limit)
     except VideoDecodeError:
         raise
-    except Exception as e:  # decord.DECORDError and friends
-        raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
-    if frames.ndim != 4 or frames.shape[0] == 0:
-        raise VideoDecodeError(f"{p}: no decodable frames")
+    except Exception:  # decord.DECORDError, _DecordMismatch: let PyAV decode it
+        decoder = "pyav"
+        try:
+            frames, stamps, fps = _decode_pyav(p, info, limit)
+        except VideoDecodeError:
+            raise
+        except Exception as e:
+            raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
+    n = len(frames)
     frames = _rotate(frames, info["rotation"])
-    starts = stamps[:, 0]
-    ends = stamps[:, 1]
-    if not np.all(np.diff(starts) > 0):  # broken timestamps: fall back to the average rate
-        starts = np.arange(n) / fps if fps > 0 else np.arange(n) / 25.0
-        ends = starts + (1.0 / fps if fps > 0 else 1 / 25.0)
+    starts, ends = stamps[:, 0], stamps[:, 1]
+    if n > 1 and not np.all(np.diff(starts) > 0):  # broken timestamps: use the average rate
+        step = 1.0 / fps if fps > 0 else 1 / 25.0
+        starts = np.arange(n) * step
+        ends = starts + step
     end_time = float(ends[-1]) if ends[-1] > starts[-1] else None
+    if fps <= 0:
+        fps = 25.0
     return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
-                meta={k: info[k] for k in ("codec", "pix_fmt", "rotation")})
+                meta={"codec": info["codec"], "pix_fmt": info["pix_fmt"],
+                      "rotation": info["rotation"], "decoder": decoder})
 
 
 def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
-    """Apply a counter-clockwise ``rotation`` (degrees) to (T, H, W, 3) frames."""
+    """Rotate (T, H, W, 3) frames counter-clockwise by ``rotation`` degrees (a multiple of
+    90, as PyAV's ``VideoFrame.rotation`` reports the display matrix)."""
     k = (rotation // 90) % 4
-    return np.rot90(frames, k=k, axes=(1, 2)) if k else frames
+    return np.ascontiguousarray(np.rot90(frames, k=k, axes=(1, 2))) if k else frames
 
 
 # ----------------------------------------------------------------------------- writing
@@ -373,7 +423,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
 
     H.264, ``pix_fmt`` (yuv420p by default; odd sizes need ``yuv444p``), constant ``fps``,
     or variable frame rate when ``timestamps`` (seconds, increasing) are given. ``rotation``
-    writes display-matrix rotation metadata (for tests of rotated inputs).
+    writes display-matrix metadata asking players to rotate the stored frames ``rotation``
+    degrees counter-clockwise (PyAV's convention; for tests of rotated inputs).
     """
     import av
 
@@ -398,7 +449,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
             stream.options = {"crf": str(crf)} if codec == "libx264" else {}
             if rotation:
-                stream.metadata["rotate"] = str(rotation % 360)
+                stream.set_display_rotation(rotation)
             if timestamps is not None:
                 stream.codec_context.time_base = Fraction(1, 1000)
             for i in range(t):
