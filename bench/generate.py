@@ -1,0 +1,497 @@
+"""The generation loop: ask an :class:`~vidbench.adapters.Adapter` for every item of a
+:class:`~vidbench.suites.Suite`, write the videos and ``manifest.jsonl`` into one folder.
+
+``vidbench generate`` and ``vidbench run`` call :func:`generate`. Layout of ``out_dir``::
+
+    manifest.jsonl        one line per video (the manifest contract), appended as each
+                          video lands, rewritten in suite order at the end
+    videos/<item>.mp4     the videos (written atomically)
+    jobs.jsonl            remote job ids (HTTP adapters): a restarted run polls jobs it
+                          already paid for instead of submitting them again
+    generate-errors.json  the per-item errors of the last run
+    .staging/             partial downloads (removed when empty)
+
+Each manifest line's ``meta`` is the suite item's ``meta`` plus ``"generation"``: the model
+id and revision, the parameters the adapter actually used, the seed, the requested and the
+actual frames/size/fps (pipelines round them), the wall time and the sha256 of the video.
+
+Resuming (the default): an item whose earlier manifest line names the same model, prompt and
+seed, and whose video still has the recorded sha256, is skipped. One failing item becomes an
+error record and the run goes on; missing coverage of a pre-generated folder is an error
+unless ``allow_missing``.
+
+Adapters may define two optional hooks the loop calls: ``prepare(run: GenerationRun)``
+before the first item (the run's folder, job journal, staging folder and the items to do)
+and ``close()`` at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidbench.adapters import Adapter, Generated
+from vidbench.errors import ManifestError, UserError, VideoDecodeError
+from vidbench.manifest import (
+    MANIFEST_NAME,
+    ManifestEntry,
+    append_manifest,
+    atomic_write_bytes,
+    parse_manifest_lines,
+    write_manifest,
+)
+from vidbench.suites import Suite, SuiteItem
+
+log = logging.getLogger("vidbench.generate")
+
+JOBS_NAME = "jobs.jsonl"
+ERRORS_NAME = "generate-errors.json"
+VIDEOS_DIR = "videos"
+STAGING_DIR = ".staging"
+
+
+class MissingVideoError(UserError):
+    """A suite item has no video (a pre-generated folder that does not cover the suite)."""
+
+
+@dataclass
+class GenerateReport:
+    """What :func:`generate` did. ``errors`` holds one dict per failed or missing item:
+    ``{"item", "prompt", "seed", "kind", "error"}`` (``kind`` is ``"missing"`` for items a
+    pre-generated folder lacks, else the exception's class name)."""
+
+    manifest: Path
+    n_ok: int
+    n_skipped: int
+    n_failed: int
+    errors: list[dict]
+    n_missing: int = 0
+    wall_time_s: float = 0.0
+
+    @property
+    def n_total(self) -> int:
+        return self.n_ok + self.n_skipped + self.n_failed + self.n_missing
+
+    def summary(self) -> str:
+        s = (f"{self.n_ok} generated, {self.n_skipped} already there, {self.n_failed} failed"
+             f"{f', {self.n_missing} missing' if self.n_missing else ''} -> {self.manifest}")
+        return s
+
+
+class JobJournal:
+    """Append-only record of remote jobs (``jobs.jsonl``), keyed by a string the adapter
+    chooses (item id plus a hash of the request). The last record of a key wins; a torn last
+    line (a killed writer) is ignored. Thread-safe. ``path=None`` keeps it in memory."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._records: dict[str, dict] = {}
+        if path is not None and path.is_file():
+            for no, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw.decode("utf-8"))
+                    self._records[str(rec["key"])] = rec
+                except (ValueError, KeyError, TypeError):
+                    log.warning("%s:%d: unreadable job record ignored", path, no)
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            rec = self._records.get(key)
+            return dict(rec) if rec is not None else None
+
+    def put(self, key: str, **fields: Any) -> dict:
+        """Record (merge) ``fields`` for ``key`` and flush it to disk before returning."""
+        with self._lock:
+            rec = {**self._records.get(key, {}), **fields, "key": key,
+                   "updated": _now()}
+            self._records[key] = rec
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            return dict(rec)
+
+    def records(self) -> dict[str, dict]:
+        with self._lock:
+            return {k: dict(v) for k, v in self._records.items()}
+
+
+@dataclass
+class GenerationRun:
+    """What the loop hands an adapter's optional ``prepare(run)`` hook."""
+
+    out_dir: Path
+    suite: Suite
+    items: list[SuiteItem]
+    journal: JobJournal
+    staging_dir: Path
+    allow_missing: bool = False
+    resume: bool = True
+    previous: dict[str, ManifestEntry] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(item: str) -> str:
+    """A file-name-safe, collision-resistant stem for an item id."""
+    stem = _SAFE.sub("_", item).strip("._") or "item"
+    if stem != item or len(stem) > 120:
+        stem = f"{stem[:100]}-{hashlib.sha1(item.encode()).hexdigest()[:8]}"
+    return stem
+
+
+def video_facts(path: str | os.PathLike, *, decode_frames: int = 1) -> dict:
+    """Frames, size and fps of a video file without decoding it all: demux every packet
+    (to count frames) and decode the first ``decode_frames`` frames (to prove it decodes).
+    Raises :class:`VideoDecodeError` naming the file and the reason."""
+    import av
+
+    p = Path(path)
+    if not p.is_file():
+        raise VideoDecodeError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(f"{p}: empty file (0 bytes)")
+    try:
+        with av.open(str(p)) as c:
+            if not c.streams.video:
+                raise VideoDecodeError(f"{p}: no video stream")
+            s = c.streams.video[0]
+            width, height = s.codec_context.width, s.codec_context.height
+            nb = int(s.frames or 0)
+            rate = s.average_rate or s.guessed_rate
+            fps = float(rate) if rate else 0.0
+            decoded = 0
+            packets = 0
+            for packet in c.demux(s):
+                if packet.size == 0:
+                    continue
+                packets += 1
+                if decoded < decode_frames:
+                    decoded += len(packet.decode())
+            if decode_frames > 0 and decoded == 0:
+                # frames can sit in the decoder until flushed (B-frames, short clips)
+                decoded = len(s.codec_context.decode(None)) if packets else 0
+            if packets == 0 or (decode_frames > 0 and decoded == 0):
+                raise VideoDecodeError(f"{p}: no decodable video frames")
+    except VideoDecodeError:
+        raise
+    except Exception as e:  # av.error.* and friends
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VideoDecodeError(f"{p}: not a readable video ({msg})") from None
+    frames = nb if nb > 0 else packets
+    return {"frames": frames, "height": int(height), "width": int(width),
+            "fps": round(fps, 6)}
+
+
+def _place_file(src: Path, dest: Path, *, move: bool) -> None:
+    """Put ``src`` at ``dest`` atomically: rename (``move``), else hard link, else copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        os.replace(src, dest)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _jsonable(x: Any) -> Any:
+    """Parameters as JSON: numpy scalars to Python, unknown objects to their repr."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    return repr(x)
+
+
+def read_previous(manifest: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
+    """Entries of an earlier (possibly interrupted) run by item id, tolerating a torn or
+    invalid line (reported as a warning, that line's video is generated again)."""
+    found: dict[str, ManifestEntry] = {}
+    warnings: list[str] = []
+    if not manifest.is_file():
+        return found, warnings
+    root = manifest.parent
+    for no, raw in enumerate(manifest.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            (entry,) = parse_manifest_lines(raw, root, str(manifest))
+        except ManifestError as e:
+            warnings.append(f"{manifest}:{no}: ignored ({str(e).split(': ', 2)[-1]})")
+            continue
+        entry.line = no
+        found[entry.item] = entry
+    return found, warnings
+
+
+def _reusable(entry: ManifestEntry, item: SuiteItem, model_id: str) -> bool:
+    gen = entry.meta.get("generation") if isinstance(entry.meta, dict) else None
+    if not isinstance(gen, dict) or not gen.get("sha256"):
+        return False
+    if entry.model != model_id or entry.prompt != item.prompt or entry.seed != item.seed:
+        return False
+    req = gen.get("requested") or {}
+    if req and (req.get("num_frames"), req.get("height"), req.get("width"),
+                req.get("fps")) != (item.num_frames, item.height, item.width, item.fps):
+        return False
+    p = entry.path
+    return p.is_file() and sha256_file(p) == gen["sha256"]
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0 or os.environ.get("CI") or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="generate", unit="video", file=sys.stderr)
+
+
+def _error_record(item: SuiteItem, exc: BaseException | str, kind: str | None = None) -> dict:
+    msg = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
+    return {"item": item.item, "prompt": item.prompt, "seed": item.seed,
+            "kind": kind or (type(exc).__name__ if not isinstance(exc, str) else "error"),
+            "error": msg}
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool = True,
+             allow_missing: bool = False, progress: bool = True) -> GenerateReport:
+    """Generate every item of ``suite`` with ``adapter`` into ``out_dir``.
+
+    Writes ``out_dir/manifest.jsonl`` (one line per video, see the module docstring) and
+    returns a :class:`GenerateReport`. Raises :class:`UserError` for problems of the whole
+    run (duplicate item ids, an ``out_dir`` holding another model's videos, a folder that
+    does not cover the suite without ``allow_missing``); per-item failures are reported,
+    not raised.
+    """
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST_NAME
+    model_id = adapter.model_id
+
+    seen: dict[str, int] = {}
+    for i, it in enumerate(suite.items):
+        if it.item in seen:
+            raise UserError(f"suite {suite.name!r}: duplicate item id {it.item!r} "
+                             f"(items {seen[it.item]} and {i})")
+        seen[it.item] = i
+
+    previous: dict[str, ManifestEntry] = {}
+    if manifest_path.exists():
+        previous, warnings = read_previous(manifest_path)
+        for w in warnings:
+            log.warning("%s", w)
+        others = sorted({e.model for e in previous.values() if e.model and e.model != model_id})
+        if others and resume:
+            raise UserError(f"{out_dir} already holds videos of model {others[0]!r}, not "
+                            f"{model_id!r}; use another output folder, or turn resuming off "
+                            f"to overwrite it")
+    if not resume:
+        previous = {}
+
+    skipped: list[ManifestEntry] = []
+    todo: list[SuiteItem] = []
+    for it in suite.items:
+        prev = previous.get(it.item)
+        if prev is not None and _reusable(prev, it, model_id):
+            skipped.append(prev)
+        else:
+            todo.append(it)
+
+    # Compact: the manifest holds exactly the videos that are done, with no duplicates, so
+    # it stays readable (and resumable) however this run ends.
+    write_manifest(manifest_path, skipped)
+
+    staging = out_dir / STAGING_DIR
+    journal = JobJournal(out_dir / JOBS_NAME)
+    run = GenerationRun(out_dir=out_dir, suite=suite, items=todo, journal=journal,
+                        staging_dir=staging, allow_missing=allow_missing, resume=resume,
+                        previous=previous)
+    prepare = getattr(adapter, "prepare", None)
+    if callable(prepare):
+        prepare(run)
+
+    done: dict[str, ManifestEntry] = {e.item: e for e in skipped}
+    errors: list[dict] = []
+    n_ok = n_failed = n_missing = 0
+    pending = {it.item: it for it in todo}
+    bar = _progress(len(todo), progress)
+    t_last = time.perf_counter()
+    try:
+        results: Iterable = adapter.generate_many(list(todo)) if todo else ()
+        for item, result in results:
+            now = time.perf_counter()
+            elapsed, t_last = now - t_last, now
+            if item.item not in pending:
+                log.warning("adapter returned an unexpected or repeated item %r; ignored",
+                            item.item)
+                continue
+            del pending[item.item]
+            if isinstance(result, MissingVideoError):
+                n_missing += 1
+                errors.append(_error_record(item, result, "missing"))
+            elif isinstance(result, BaseException):
+                n_failed += 1
+                errors.append(_error_record(item, result))
+                log.warning("item %s failed: %s", item.item, result)
+            else:
+                try:
+                    entry = _commit(result, item, adapter, suite, out_dir, elapsed)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as e:
+                    n_failed += 1
+                    errors.append(_error_record(item, e))
+                    log.warning("item %s failed: %s", item.item, e)
+                else:
+                    append_manifest(manifest_path, entry)
+                    done[item.item] = entry
+                    n_ok += 1
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        close = getattr(adapter, "close", None)
+        if callable(close):
+            close()
+    for it in pending.values():
+        n_failed += 1
+        errors.append(_error_record(it, "the adapter returned no result for this item",
+                                    "AdapterError"))
+
+    ordered = [done[it.item] for it in suite.items if it.item in done]
+    write_manifest(manifest_path, ordered)
+    atomic_write_bytes(out_dir / ERRORS_NAME,
+                       (json.dumps({"model": model_id, "suite": suite.name, "created": _now(),
+                                    "errors": errors}, indent=1, ensure_ascii=False) + "\n"
+                        ).encode("utf-8"))
+    try:
+        staging.rmdir()
+    except OSError:
+        pass
+    report = GenerateReport(manifest=manifest_path, n_ok=n_ok, n_skipped=len(skipped),
+                            n_failed=n_failed, errors=errors, n_missing=n_missing,
+                            wall_time_s=round(time.perf_counter() - t_start, 3))
+    log.info("%s", report.summary())
+    return report
+
+
+def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out_dir: Path,
+            elapsed: float) -> ManifestEntry:
+    """Write or place one generated video and build its manifest entry."""
+    if not isinstance(gen, Generated):
+        raise TypeError(f"adapter returned {type(gen).__name__}, expected Generated")
+    stem = safe_name(item.item)
+    if gen.frames is not None:
+        frames = np.asarray(gen.frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"adapter returned frames of shape {frames.shape} and dtype "
+                             f"{frames.dtype}; expected (T, H, W, 3) uint8")
+        if frames.shape[0] == 0:
+            raise ValueError("adapter returned a video with no frames")
+        if not (gen.fps and gen.fps > 0):
+            raise ValueError(f"adapter returned fps={gen.fps!r}; expected a positive number")
+        from vidbench.video import write_video
+
+        t, h, w = (int(x) for x in frames.shape[:3])
+        dest = out_dir / VIDEOS_DIR / f"{stem}.mp4"
+        write_video(dest, frames, float(gen.fps),
+                    pix_fmt="yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p")
+        facts = {"frames": t, "height": h, "width": w, "fps": float(gen.fps)}
+    elif gen.path is not None:
+        src = Path(gen.path)
+        facts = video_facts(src)
+        suffix = src.suffix.lower() or ".mp4"
+        dest = out_dir / VIDEOS_DIR / f"{stem}{suffix}"
+        if src.resolve() != dest.resolve():
+            staging = out_dir / STAGING_DIR
+            _place_file(src, dest, move=_is_within(src, staging))
+    else:
+        raise ValueError("adapter returned neither frames nor a path")
+    params = _jsonable(dict(gen.params))
+    wall = params.pop("wall_time_s", None) if isinstance(params, dict) else None
+    generation = {
+        "model": adapter.model_id,
+        "revision": adapter.revision,
+        "params": params,
+        "seed": item.seed,
+        "requested": {"num_frames": item.num_frames, "height": item.height,
+                      "width": item.width, "fps": item.fps},
+        "num_frames": facts["frames"], "height": facts["height"], "width": facts["width"],
+        "fps": facts["fps"],
+        "wall_time_s": round(float(wall if wall is not None else elapsed), 4),
+        "sha256": sha256_file(dest),
+        "created": _now(),
+    }
+    meta = {**_jsonable(dict(item.meta)), "generation": generation}
+    return ManifestEntry(video=dest.relative_to(out_dir).as_posix(), prompt=item.prompt,
+                         seed=item.seed, model=adapter.model_id, suite=suite.name,
+                         item=item.item, meta=meta, root=out_dir)
