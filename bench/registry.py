@@ -94,6 +94,9 @@ class Metric:
     #: ``mode``; empty when it runs weight-free. Override :meth:`required_weights` when it
     #: depends on mode or options.
     weights: ClassVar[tuple[str, ...]] = ()
+    #: A manifest ``meta`` key this metric needs (e.g. "physics"): the runner's default
+    #: selection skips the metric, with a note, when no video carries it.
+    needs_meta: ClassVar[str | None] = None
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
                  random_weights: bool = False, **options: Any) -> None:
@@ -119,7 +122,8 @@ class Metric:
         spec = self.view_spec() if self.kind == "per_video" else None
         return {"metric": self.name, "mode": self.mode, "version": self.version,
                 "view": _spec_dict(spec), "options": _jsonable(self.options),
-                "weights": list(self.required_weights())}
+                "weights": list(self.required_weights()),
+                "random_weights": bool(self.random_weights and self.required_weights())}
 
     def protocol_hash(self) -> str:
         blob = json.dumps(self.protocol(), sort_keys=True, default=str).encode()

@@ -1,0 +1,285 @@
+"""The ``vidbench`` command line (also ``python -m vidbench`` and ``torchrun -m vidbench``).
+
+User errors print one line ``vidbench: <message>`` on stderr and exit 2 (``--debug`` shows
+the traceback); a regression found by ``check`` exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from vidbench import __version__
+from vidbench.errors import UserError
+
+# Subcommands implemented next to the code they drive: name -> (help, module,
+# add-arguments function, run function). Imported only when that command runs.
+PLUGINS: dict[str, tuple[str, str, str, str]] = {
+    "leaderboard": ("tables, plots and an HTML page from result.json files",
+                    "vidbench.leaderboard.cli", "add_leaderboard_arguments", "run_leaderboard"),
+    "check": ("regression gate: compare a result with a baseline (exit 1 on regression)",
+              "vidbench.leaderboard.cli", "add_check_arguments", "run_check"),
+    "train": ("train the reference video DiT", "vidbench.models.dit.cli",
+              "add_train_arguments", "run_train"),
+}
+
+
+def _add_score_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", help="comma-separated metric names (default: every metric "
+                   "that can run here; missing weights or reference are skipped with a note)")
+    p.add_argument("--mode", choices=("default", "vbench"), default="default",
+                   help="default: corrected, resampled protocol; vbench: VBench's formulas")
+    p.add_argument("--reference", help="reference set for FVD/KVD/cd-FVD: a NAME built with "
+                   "`vidbench reference build`, a folder of videos, or a features .npz")
+    p.add_argument("--random-weights", action="store_true",
+                   help="build learned backbones from a fixed-seed random init (tests, dry "
+                   "runs); results are marked not comparable")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the "
+                   "feature cache")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidbench", description="Evaluate video generators.")
+    parser.add_argument("--version", action="version", version=f"vidbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="generate a suite with a model, score it, and report")
+    p.add_argument("--model", help="model spec (default: the shipped reference DiT, or the "
+                   "synthetic renderer if no checkpoint is installed)")
+    p.add_argument("--suite", help="suite name (default: physics-mini)")
+    p.add_argument("--out", help="output folder (default: runs/<name>)")
+    p.add_argument("--name", help="run name (default: derived from model and suite)")
+    _add_score_options(p)
+
+    p = sub.add_parser("generate", help="generate a suite's videos with a model")
+    p.add_argument("--model", required=True, help="model spec, e.g. dit:ckpt.safetensors")
+    p.add_argument("--suite", required=True, help="suite name")
+    p.add_argument("--out", required=True, help="output folder (videos + manifest.jsonl)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="folder adapter: suite items without a video are not an error")
+    p.add_argument("--no-resume", action="store_true", help="regenerate every item")
+
+    p = sub.add_parser("score", help="score a manifest or folder of videos")
+    p.add_argument("manifest", help="manifest.jsonl, or a folder of videos")
+    p.add_argument("--out", required=True, help="output folder (videos.jsonl, result.json)")
+    p.add_argument("--model", help="model name recorded in result.json")
+    p.add_argument("--suite", help="suite name recorded in result.json")
+    _add_score_options(p)
+
+    p = sub.add_parser("weights", help="list, fetch, verify or locate pretrained weights")
+    wsub = p.add_subparsers(dest="weights_cmd", metavar="ACTION", required=True)
+    wsub.add_parser("list", help="known weights and whether they are present")
+    q = wsub.add_parser("fetch", help="download and verify weights")
+    q.add_argument("name")
+    q.add_argument("--url", help="download from this URL instead of the manifest's")
+    q = wsub.add_parser("verify", help="check sha256 of present weights")
+    q.add_argument("name", nargs="?")
+    q = wsub.add_parser("path", help="print where weights NAME live")
+    q.add_argument("name")
+
+    p = sub.add_parser("suites", help="list suites or show one")
+    ssub = p.add_subparsers(dest="suites_cmd", metavar="ACTION", required=True)
+    ssub.add_parser("list", help="known suites")
+    q = ssub.add_parser("show", help="items of a suite")
+    q.add_argument("name")
+
+    p = sub.add_parser("metrics", help="list metrics")
+    p.add_argument("action", nargs="?", default="list", choices=("list",))
+
+    p = sub.add_parser("reference", help="FVD reference features")
+    rsub = p.add_subparsers(dest="reference_cmd", metavar="ACTION", required=True)
+    q = rsub.add_parser("build", help="extract and store reference features")
+    if command == "reference":
+        mod = importlib.import_module("vidbench.metrics.reference")
+        mod.add_reference_arguments(q)
+
+    for name, (help_, module, add_fn, _) in PLUGINS.items():
+        p = sub.add_parser(name, help=help_)
+        if command == name:
+            try:
+                getattr(importlib.import_module(module), add_fn)(p)
+            except (ImportError, AttributeError) as e:
+                raise UserError(f"`vidbench {name}` is not available in this build ({e})"
+                                ) from None
+    return parser
+
+
+def _metric_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def _score_config(args: argparse.Namespace, **extra):
+    from vidbench.runner import ScoreConfig
+
+    return ScoreConfig(metrics=_metric_list(args.metrics), mode=args.mode,
+                       reference=args.reference, random_weights=args.random_weights,
+                       device=args.device, seed=args.seed, feature_cache=not args.no_cache,
+                       **extra)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from vidbench.runner import score
+
+    result = score(args.manifest, args.out,
+                   _score_config(args, model=args.model, suite=args.suite))
+    if result is not None:
+        _print_summary(result)
+        print(f"wrote {Path(args.out) / 'result.json'}")
+    return 0
+
+
+def _print_summary(result: dict) -> None:
+    try:
+        from vidbench.leaderboard import summary_table  # type: ignore[attr-defined]
+
+        print(summary_table(result))
+        return
+    except (ImportError, AttributeError):
+        pass
+    print(f"{result['model']} on {result['suite']}")
+    for name, m in result["metrics"].items():
+        v = m.get("value")
+        lo, hi = m.get("ci95") or (None, None)
+        vs = "n/a" if v is None or v != v else f"{v:.4f}"
+        ci = "" if lo is None or lo != lo else f"  [{lo:.4f}, {hi:.4f}]"
+        print(f"  {name:24s} {vs:>10s}{ci}  n={m.get('n')} failed={m.get('n_failed')}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from vidbench.adapters import get_model
+    from vidbench.generate import generate
+    from vidbench.suites import get_suite
+
+    report = generate(get_model(args.model), get_suite(args.suite), Path(args.out),
+                      resume=not args.no_resume, allow_missing=args.allow_missing)
+    print(f"generated {report.n_ok}, skipped {report.n_skipped}, failed {report.n_failed}: "
+          f"{report.manifest}")
+    for err in report.errors:
+        print(f"vidbench: {err.get('item')}: {err.get('error')}", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vidbench.pipeline import run_pipeline
+
+    run_pipeline(model=args.model, suite=args.suite, out=args.out, name=args.name,
+                 cfg=_score_config(args))
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from vidbench import weights as w
+
+    if args.weights_cmd == "list":
+        print(f"VIDBENCH_HOME={w.home()}")
+        for row in w.status():
+            state = "present" if row["present"] else "missing"
+            print(f"{row['name']:32s} {state:8s} {', '.join(row['used_by'])}\n"
+                  f"    {row['url']}\n    -> {row['path']}")
+        return 0
+    if args.weights_cmd == "fetch":
+        print(w.fetch(args.name, url=args.url))
+        return 0
+    if args.weights_cmd == "path":
+        print(w.path(args.name))
+        return 0
+    names = [args.name] if args.name else [r["name"] for r in w.status() if r["present"]]
+    for n in names:
+        print(f"{n}: ok ({w.verify(n)})")
+    if not names:
+        print("no weights present")
+    return 0
+
+
+def cmd_suites(args: argparse.Namespace) -> int:
+    from vidbench.suites import get_suite, suite_names
+
+    if args.suites_cmd == "list":
+        for n in suite_names():
+            try:
+                s = get_suite(n)
+                print(f"{n:16s} {len(s.items):4d} items  {s.description}")
+            except UserError as e:
+                print(f"{n:16s}    - ({e})")
+        return 0
+    s = get_suite(args.name)
+    print(f"# {s.name} (version {s.version}, digest {s.digest()}): {s.description}")
+    for it in s.items:
+        print(json.dumps(it.to_json(), ensure_ascii=False))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from vidbench.registry import metric_class, metric_names
+
+    for n in metric_names():
+        try:
+            c = metric_class(n)
+            doc = (c.__doc__ or "").strip().splitlines()[0] if c.__doc__ else ""
+            print(f"{n:24s} {c.kind:9s} {doc}")
+        except (UserError, ImportError, AttributeError) as e:
+            print(f"{n:24s} (not available: {e})")
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    mod = importlib.import_module("vidbench.metrics.reference")
+    return int(mod.run_reference(args) or 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "generate": cmd_generate, "score": cmd_score, "weights": cmd_weights,
+    "suites": cmd_suites, "metrics": cmd_metrics, "reference": cmd_reference,
+}
+
+
+def _command_of(argv: list[str]) -> str | None:
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("VIDBENCH_DEBUG") == "1"
+    try:
+        command = _command_of(argv)
+        args = build_parser(command).parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 2
+        if args.command in COMMANDS:
+            return int(COMMANDS[args.command](args) or 0)
+        _, module, _, run_fn = PLUGINS[args.command]
+        return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+    except UserError as e:
+        if debug:
+            raise
+        print(f"vidbench: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vidbench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        _shutdown_dist()
+
+
+def _shutdown_dist() -> None:
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    except ImportError:
+        pass

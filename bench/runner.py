@@ -1,0 +1,410 @@
+"""The scoring runner: decode each video once, run every selected metric on its view,
+stream ``videos.jsonl``, aggregate with bootstrap CIs into ``result.json``.
+
+Sharding: under ``torchrun`` (``WORLD_SIZE`` > 1) each rank scores ``entries[rank::world]``
+into ``videos.rank{r}.jsonl``; after a barrier rank 0 merges every record in manifest order
+and aggregates. Per-video values do not depend on the number of processes, and aggregates
+are computed from records in manifest order, so 1, 2 or 3 processes, or a run killed and
+resumed, give the same result.
+
+Set-level metrics (FVD family) store per-video features in a content-addressed cache under
+``VIDBENCH_HOME/cache/features/<protocol>/<video sha256>.npy``, so a second run with another
+reference or metric selection reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidbench import video as video_io
+from vidbench import weights as weights_mod
+from vidbench.errors import MissingWeightsError, UserError, VideoDecodeError
+from vidbench.manifest import Manifest, ManifestEntry, atomic_write_bytes, read_manifest
+from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
+from vidbench.registry import metric_names as all_metric_names
+from vidbench.results import (
+    SCHEMA,
+    VideoLog,
+    atomic_write_json,
+    base_provenance,
+    clean_json,
+    now_iso,
+    read_video_records,
+    record_key,
+)
+
+
+@dataclass
+class ScoreConfig:
+    """What to score and how. ``metrics`` None selects every metric that can run here
+    (missing weights or reference -> skipped with a note); named metrics that cannot run
+    are an error."""
+
+    metrics: list[str] | None = None
+    mode: str = "default"
+    reference: str | None = None
+    random_weights: bool = False
+    device: str = "cpu"
+    seed: int = 0
+    model: str | None = None
+    suite: str | None = None
+    progress: bool | None = None
+    feature_cache: bool = True
+
+
+@dataclass
+class Selection:
+    metrics: list[Metric]
+    notes: list[str] = field(default_factory=list)
+
+
+def _note(notes: list[str], msg: str) -> None:
+    notes.append(msg)
+    print(f"vidbench: note: {msg}", file=sys.stderr)
+
+
+def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
+    """Instantiate the selected metrics; skip (with a note) or refuse those that cannot run."""
+    explicit = cfg.metrics is not None
+    names = cfg.metrics if explicit else all_metric_names()
+    chosen: list[Metric] = []
+    notes: list[str] = []
+    for name in names:
+        try:
+            m = get_metric(name, mode=cfg.mode, device=cfg.device,
+                           random_weights=cfg.random_weights)
+        except UserError:
+            raise
+        except (ImportError, AttributeError) as e:
+            if explicit:
+                raise UserError(f"metric {name!r} is not available in this build: {e}") from None
+            _note(notes, f"{name}: skipped, not available in this build ({e})")
+            continue
+        if not cfg.random_weights:
+            try:
+                for w in m.required_weights():
+                    weights_mod.verify(w)
+            except MissingWeightsError as e:
+                if explicit:
+                    raise
+                _note(notes, f"{name}: skipped, {e}")
+                continue
+        if isinstance(m, SetMetric) and not cfg.reference:
+            if explicit:
+                raise UserError(f"metric {name!r} compares against a reference set; pass "
+                                f"--reference NAME|DIR")
+            _note(notes, f"{name}: skipped, needs --reference")
+            continue
+        if (not explicit and m.needs_meta
+                and not any(m.needs_meta in e.meta for e in manifest.entries)):
+            _note(notes, f"{name}: skipped, no video carries meta[{m.needs_meta!r}]")
+            continue
+        chosen.append(m)
+    if not chosen:
+        raise UserError("no metric can run: " + ("; ".join(notes) or "none selected"))
+    return Selection(chosen, notes)
+
+
+def weights_provenance(m: Metric) -> dict[str, str | None]:
+    """{weights name: sha256 of the file used} ("random-init" for test backbones)."""
+    out: dict[str, str | None] = {}
+    for w in m.required_weights():
+        if m.random_weights:
+            out[w] = "random-init"
+            continue
+        try:
+            out[w] = weights_mod.spec(w).sha256 or weights_mod.sha256_file(weights_mod.path(w))
+        except (UserError, OSError):
+            out[w] = None
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+class FeatureCache:
+    """Per-video features of set metrics, addressed by (metric protocol, weights, video
+    content sha256), stored as .npy under VIDBENCH_HOME/cache/features."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.root = weights_mod.home() / "cache" / "features"
+
+    def key(self, m: Metric) -> str:
+        blob = f"{m.protocol_hash()}:{sorted(weights_provenance(m).items())}"
+        return f"{m.name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+    def path(self, m: Metric, sha: str) -> Path:
+        return self.root / self.key(m) / f"{sha}.npy"
+
+    def get(self, m: Metric, sha: str) -> np.ndarray | None:
+        p = self.path(m, sha)
+        if self.enabled and p.is_file():
+            try:
+                return np.load(p, allow_pickle=False)
+            except (OSError, ValueError):
+                return None
+        return None
+
+    def put(self, m: Metric, sha: str, feats: np.ndarray) -> None:
+        if not self.enabled:
+            return
+        import tempfile
+
+        p = self.path(m, sha)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{sha}.", suffix=".npy", dir=p.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.asarray(feats), allow_pickle=False)
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world
+
+
+def _init_dist(world: int, device: str) -> Any:
+    if world <= 1:
+        return None
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+    return dist
+
+
+def _show_progress(cfg: ScoreConfig) -> bool:
+    if cfg.progress is not None:
+        return cfg.progress
+    return os.environ.get("CI", "").lower() not in ("1", "true", "yes") and sys.stderr.isatty()
+
+
+def score_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
+                set_metrics: list[SetMetric], cache: FeatureCache, device: str,
+                timings: dict[str, float]) -> dict:
+    """Score one video with every metric; never raises for a bad video or metric."""
+    rec: dict[str, Any] = {"video": entry.video, "item": entry.item, "prompt": entry.prompt,
+                           "scores": {}, "details": {}, "error": None}
+    if entry.problem:
+        rec["error"] = entry.problem
+        return rec
+    sha = None
+    pending_sets: list[SetMetric] = []
+    if set_metrics:
+        sha = sha256_of(entry.path)
+        rec["sha256"] = sha
+        for m in set_metrics:
+            if cache.get(m, sha) is None:
+                pending_sets.append(m)
+            else:
+                rec["details"][m.name] = {"feature_sha256": sha, "cached": True}
+    if not per_video and not pending_sets:
+        return rec
+    t0 = time.perf_counter()
+    try:
+        clip = video_io.decode(entry.path)
+    except VideoDecodeError as e:
+        rec["error"] = f"{entry.where}: {e}" if entry.line else str(e)
+        return rec
+    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+    rec["source"] = {"frames": clip.num_frames, "size": list(clip.size), "fps": clip.fps,
+                     "duration": clip.duration}
+    ctx = VideoContext(clip, prompt=entry.prompt, item=entry.item, video=entry.video,
+                       meta=entry.meta, device=device)
+    for m in per_video:
+        t0 = time.perf_counter()
+        if m.requires_prompt and not entry.prompt.strip():
+            rec["scores"][m.name] = None
+            rec["details"][m.name] = {"error": f"{entry.where}: empty prompt; {m.name} needs "
+                                               f"the video's prompt"}
+            continue
+        try:
+            s = m.score(ctx)
+            rec["scores"][m.name] = float(s.value)
+            rec["details"][m.name] = s.details
+        except Exception as e:  # a metric failing on one video is recorded, not fatal
+            rec["scores"][m.name] = None
+            rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
+        timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
+    for m in pending_sets:
+        t0 = time.perf_counter()
+        try:
+            feats = np.asarray(m.features(ctx))
+            cache.put(m, sha, feats)  # type: ignore[arg-type]
+            rec["details"][m.name] = {"feature_sha256": sha, "cached": False}
+        except Exception as e:
+            rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
+        timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
+    return rec
+
+
+def _merge_records(out_dir: Path, manifest: Manifest, world: int) -> list[dict]:
+    """All finished records (videos.jsonl plus rank files), one per manifest entry, in
+    manifest order; rewrites videos.jsonl atomically and removes the rank files."""
+    by_key: dict[str, dict] = {}
+    main = out_dir / "videos.jsonl"
+    for rec in read_video_records(main):
+        by_key[record_key(rec)] = rec
+    rank_files = sorted(out_dir.glob("videos.rank*.jsonl"))
+    for p in rank_files:
+        for rec in read_video_records(p):
+            by_key[record_key(rec)] = rec
+    ordered = []
+    for e in manifest.entries:
+        k = record_key({"item": e.item, "video": e.video})
+        if k in by_key:
+            ordered.append(by_key[k])
+    text = "".join(json.dumps(clean_json(r), ensure_ascii=False) + "\n" for r in ordered)
+    atomic_write_bytes(main, text.encode("utf-8"))
+    for p in rank_files:
+        p.unlink(missing_ok=True)
+    return ordered
+
+
+def _done_keys(out_dir: Path) -> set[str]:
+    keys = {record_key(r) for r in read_video_records(out_dir / "videos.jsonl")}
+    for p in out_dir.glob("videos.rank*.jsonl"):
+        keys |= {record_key(r) for r in read_video_records(p)}
+    return keys
+
+
+def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
+              cache: FeatureCache) -> tuple[dict, list[str]]:
+    """Per-metric result entries from the merged records."""
+    out: dict[str, dict] = {}
+    notes: list[str] = []
+    for m in metrics:
+        base = {"mode": m.mode, "version": m.version, "higher_is_better": m.higher_is_better,
+                "comparable": m.comparable, "protocol": m.protocol_hash(),
+                "weights": weights_provenance(m), "kind": m.kind}
+        if isinstance(m, PerVideoMetric):
+            vals, dets, failed = [], [], 0
+            for r in records:
+                if r.get("error") is not None:
+                    failed += 1
+                    continue
+                v = r["scores"].get(m.name)
+                d = r["details"].get(m.name, {}) or {}
+                if v is None and "error" in d:
+                    failed += 1
+                    continue
+                vals.append(float("nan") if v is None else float(v))
+                dets.append(d)
+            agg = m.aggregate(np.asarray(vals, dtype=np.float64), dets, seed=cfg.seed)
+            out[m.name] = {"value": agg.value, "ci95": list(agg.ci95), "n": agg.n,
+                           "n_failed": failed, **base, "details": agg.details}
+        else:
+            feats, failed = [], 0
+            for r in records:
+                d = r.get("details", {}).get(m.name, {})
+                sha = d.get("feature_sha256") if d else None
+                f = cache.get(m, sha) if sha else None
+                if r.get("error") is not None or f is None:
+                    failed += 1
+                    continue
+                feats.append(f)
+            if not feats:
+                notes.append(f"{m.name}: no features to compare")
+                out[m.name] = {"value": None, "ci95": [None, None], "n": 0,
+                               "n_failed": failed, **base}
+                continue
+            from vidbench.metrics.reference import reference_features
+
+            ref = reference_features(cfg.reference, m)  # type: ignore[arg-type]
+            gen = np.concatenate([f.reshape(-1, f.shape[-1]) for f in feats], axis=0)
+            agg = m.compute(gen, ref, seed=cfg.seed)
+            out[m.name] = {"value": agg.value, "ci95": list(agg.ci95), "n": agg.n,
+                           "n_failed": failed, **base, "reference": cfg.reference,
+                           "details": agg.details}
+    return out, notes
+
+
+def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
+          cfg: ScoreConfig | None = None) -> dict | None:
+    """Score every video of a manifest (or folder) into ``out_dir``; returns the result
+    dict on rank 0 (None on other ranks). Resumes from an existing ``videos.jsonl``."""
+    cfg = cfg or ScoreConfig()
+    rank, world = _dist_info()
+    dist = _init_dist(world, cfg.device)
+    manifest = read_manifest(manifest_path)
+    if not manifest.entries:
+        raise UserError(f"{manifest_path}: no videos to score")
+    sel = select_metrics(cfg, manifest)
+    per_video = [m for m in sel.metrics if isinstance(m, PerVideoMetric)]
+    set_metrics = [m for m in sel.metrics if isinstance(m, SetMetric)]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = FeatureCache(cfg.feature_cache)
+    done = _done_keys(out)
+    shard = manifest.entries[rank::world]
+    todo = [e for e in shard if record_key({"item": e.item, "video": e.video}) not in done]
+    log = VideoLog(out / ("videos.jsonl" if world == 1 else f"videos.rank{rank}.jsonl"))
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    bar = None
+    if _show_progress(cfg) and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="scoring", unit="video")
+    for entry in todo:
+        rec = score_entry(entry, per_video, set_metrics, cache, cfg.device, timings)
+        log.append(rec)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if dist is not None:
+        dist.barrier()
+    if rank != 0:
+        if dist is not None:
+            dist.barrier()
+        return None
+    records = _merge_records(out, manifest, world)
+    metrics, agg_notes = aggregate(records, sel.metrics, cfg, cache)
+    errors = [{"video": r["video"], "item": r["item"], "error": r["error"]}
+              for r in records if r.get("error")]
+    models = sorted({e.model for e in manifest.entries if e.model})
+    suites = sorted({e.suite for e in manifest.entries if e.suite})
+    prov = base_provenance(cfg.device, world)
+    prov.update({
+        "manifest": str(manifest.source),
+        "n_videos": len(manifest.entries),
+        "seeds": {"bootstrap": cfg.seed, "generation": sorted({e.seed for e in manifest.entries
+                                                                if e.seed is not None})},
+        "protocol": {m.name: m.protocol() for m in sel.metrics},
+        "weights": {m.name: weights_provenance(m) for m in sel.metrics},
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "wall_s": round(time.perf_counter() - t_start, 3),
+    })
+    result = {"schema": SCHEMA, "model": cfg.model or (models[0] if len(models) == 1 else
+                                                        ",".join(models) or "unknown"),
+              "suite": cfg.suite or (suites[0] if len(suites) == 1 else ",".join(suites) or
+                                     "unknown"),
+              "created": now_iso(), "metrics": metrics, "provenance": prov,
+              "errors": errors, "notes": sel.notes + agg_notes}
+    atomic_write_json(out / "result.json", result)
+    if dist is not None:
+        dist.barrier()
+    return result
