@@ -1,0 +1,574 @@
+"""Distribution metrics: FVD, KVD and content-debiased FVD, with honest uncertainty.
+
+**Frechet distance** between two Gaussians fitted to feature sets (float64 throughout)::
+
+    FD = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))
+
+``tr((S1 S2)^(1/2))`` is computed without a general (non-symmetric) matrix square root:
+
+- symmetric route (``method="eigh"``, the default): ``S1 = V diag(w) V^T``,
+  ``R = V diag(sqrt(w)) V^T = S1^(1/2)``; ``R S2 R`` is symmetric PSD and similar to
+  ``S1 S2``, so ``tr((S1 S2)^(1/2)) = sum(sqrt(eigvalsh(R S2 R)))``;
+- Cholesky route (``method="cholesky"``): ``S1 = L L^T`` and ``L^T S2 L`` is similar to
+  ``S1 S2`` (fails for a singular S1; ``"auto"`` then falls back to eigh);
+- low-rank route from features (used when ``n < d`` for either set): with centred,
+  ``1/sqrt(n-1)``-scaled features ``Xc1`` (n1 x d) and ``Xc2``, the non-zero eigenvalues of
+  ``S1 S2`` are the squared singular values of ``Xc1 Xc2^T`` (n1 x n2), so
+  ``tr((S1 S2)^(1/2))`` is its nuclear norm.
+
+Eigenvalues below zero are round-off and clipped; a *large* negative one (the analogue of
+the large imaginary part ``scipy.linalg.sqrtm`` returns for a non-PSD product) means an
+input covariance is not positive semi-definite and raises ``ValueError``: it is never
+dropped silently.
+
+**FVD** (``fvd``): FD between I3D logits (400-d) of generated and reference clips under a
+named protocol (:mod:`vidbench.metrics.protocols`). Range [0, inf), lower is better, in
+squared logit units. Biased upward roughly as ``c (1/n + 1/m)``, so it is only comparable at
+equal set sizes; it sees only first and second moments of the features (blind to
+multi-modality beyond that), only what the backbone encodes (Kinetics-400 I3D is
+content-heavy and weak on motion quality), and only the protocol's clip (16 frames).
+
+Every FVD comes with: ``n`` (generated) and ``n_reference``; a 95% CI from a seeded bootstrap
+resampling videos of both sets (basic/pivotal interval ``[2 v - q97.5, 2 v - q2.5]``,
+because resampling with replacement shifts FD upward, so percentile intervals would not
+cover the estimate); the **noise floor**, FD between two disjoint random halves of the
+reference set at the generated set's size (or at ``m // 2`` when the reference is smaller
+than ``2 n``); **FVD-infinity** (Chong & Forsyth, "Effectively Unbiased FID and Inception
+Score and where to find them", CVPR 2020): FD of seeded proportional subsets of both sets
+is fitted as linear in ``1 / n_sub`` and extrapolated to ``1 / n = 0``; and a warning when a
+set is smaller than the protocol's size.
+
+**KVD** (``kvd``): unbiased MMD^2 with the polynomial kernel ``k(x, y) = (x.y / d + 1)^3``
+on the same I3D features, averaged over 100 seeded subsets of ``min(1000, n, m)`` videos
+from each set (mean and std reported). Units: raw MMD^2 (not multiplied by 1000). Range
+about [0, inf) (the unbiased estimate can be slightly negative when the sets match), lower
+is better. Unbiased in n, unlike FVD, so small sets give usable numbers.
+
+**cd-FVD** (``cd_fvd``): FD between VideoMAE-v2 ViT-g features (1408-d) fine-tuned on SSv2,
+which are less biased to per-frame content and more sensitive to motion than I3D logits
+(Ge et al., "On the Content Bias in Frechet Video Distance", CVPR 2024).
+
+All three are set metrics (:class:`vidbench.registry.SetMetric`): ``features(ctx)`` maps one
+decoded video to its feature vector (via the protocol's view, memoised per video so FVD and
+KVD share one I3D pass) and ``compute(generated, reference, seed=...)`` gives the
+:class:`~vidbench.stats.Aggregate`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vidbench.errors import UserError
+from vidbench.metrics.protocols import Protocol, get_protocol
+from vidbench.registry import SetMetric, VideoContext
+from vidbench.stats import Aggregate
+from vidbench.video import ViewSpec
+
+#: Relative size (to the largest eigenvalue) below which a negative eigenvalue is round-off.
+PSD_RTOL = 1e-9
+
+METHODS = ("eigh", "cholesky", "auto")
+
+
+# ============================================================================= the math
+
+
+def _check_stats(mu: Any, sigma: Any, which: str) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if mu.ndim != 1:
+        raise ValueError(f"mu{which} must be 1-D, got shape {mu.shape}")
+    d = mu.shape[0]
+    if sigma.shape != (d, d):
+        raise ValueError(f"sigma{which} must be ({d}, {d}) to match mu{which}, got {sigma.shape}")
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+        raise ValueError(f"mu{which}/sigma{which} contain NaN or inf")
+    scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+    asym = float(np.abs(sigma - sigma.T).max()) if sigma.size else 0.0
+    if asym > 1e-8 * max(scale, 1e-300):
+        raise ValueError(f"sigma{which} is not symmetric (max |S - S^T| = {asym:.3g})")
+    return mu, (sigma + sigma.T) * 0.5
+
+
+def _clip_eigs(w: np.ndarray, what: str) -> np.ndarray:
+    """Clip round-off negatives to 0; raise on a negative eigenvalue too large to be one."""
+    if w.size == 0:
+        return w
+    top = float(np.abs(w).max())
+    lo = float(w.min())
+    if lo < -PSD_RTOL * max(top, 1e-300) * max(1, w.size) ** 0.5:
+        raise ValueError(
+            f"{what} has eigenvalue {lo:.6g} (largest |eigenvalue| {top:.6g}): the input "
+            f"covariance is not positive semi-definite, so (S1 S2)^(1/2) would be complex; "
+            f"refusing to drop the imaginary part")
+    # eigenvalues within round-off of 0 are 0 (their square roots would add ~sqrt(eps) noise)
+    return np.where(w > top * w.size * np.finfo(np.float64).eps, w, 0.0)
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = "eigh") -> float:
+    """``tr((S1 S2)^(1/2))`` for symmetric PSD ``S1``, ``S2`` (see the module docstring)."""
+    import scipy.linalg as la
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if method in ("cholesky", "auto"):
+        try:
+            low = la.cholesky(sigma1, lower=True, check_finite=False)
+        except la.LinAlgError:
+            if method == "cholesky":
+                raise ValueError("sigma1 is not positive definite; use method='eigh'") from None
+        else:
+            m = low.T @ (sigma2 @ low)
+            w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
+            return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
+    w1, v1 = la.eigh(sigma1, check_finite=False, driver="evd")
+    w1 = _clip_eigs(w1, "sigma1")
+    r = (v1 * np.sqrt(w1)) @ v1.T
+    m = r @ (sigma2 @ r)
+    w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
+    return float(np.sqrt(_clip_eigs(w, "S1^1/2 S2 S1^1/2")).sum())
+
+
+def _finish(diff2: float, tr1: float, tr2: float, tr_sqrt: float) -> float:
+    fd = diff2 + tr1 + tr2 - 2.0 * tr_sqrt
+    if fd < 0:
+        if fd < -1e-9 * max(tr1 + tr2 + diff2, 1e-300):
+            raise ValueError(f"Frechet distance came out negative ({fd:.6g}): the inputs are "
+                             f"not valid covariances")
+        fd = 0.0
+    return float(fd)
+
+
+def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, *,
+                     method: str = "eigh") -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64.
+
+    ``|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))`` by the symmetric route (see
+    the module docstring); ``method`` is "eigh" (default), "cholesky" or "auto" (Cholesky,
+    falling back to eigh for a singular ``sigma1``). Raises ``ValueError`` for mismatched
+    shapes, NaN/inf, asymmetric or non-PSD covariances."""
+    mu1, s1 = _check_stats(mu1, sigma1, "1")
+    mu2, s2 = _check_stats(mu2, sigma2, "2")
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"feature dimensions differ: {mu1.shape[0]} vs {mu2.shape[0]}")
+    diff = mu1 - mu2
+    tr_sqrt = trace_sqrt_product(s1, s2, method=method)
+    return _finish(float(diff @ diff), float(np.trace(s1)), float(np.trace(s2)), tr_sqrt)
+
+
+def _check_features(f: Any, which: str) -> np.ndarray:
+    x = np.asarray(f, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features{which} must be (n, d), got shape {x.shape}")
+    if x.shape[0] < 2:
+        raise ValueError(f"features{which}: need at least 2 rows for a covariance, got "
+                         f"{x.shape[0]}")
+    bad = ~np.all(np.isfinite(x), axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"features{which}: rows {rows[:5].tolist()} contain NaN or inf")
+    return x
+
+
+def mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased (n - 1) covariance of (n, d) features in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    mu = x.mean(axis=0)
+    xc = x - mu
+    return mu, (xc.T @ xc) / (x.shape[0] - 1)
+
+
+def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "auto") -> float:
+    """Frechet distance between the Gaussians fitted (mean, n-1 covariance) to (n1, d) and
+    (n2, d) feature sets. Uses the low-rank route (nuclear norm of ``Xc1 Xc2^T``) when
+    either set has fewer rows than ``d``; otherwise :func:`frechet_distance` with
+    ``method`` ("auto": Cholesky, eigh when ``S1`` is singular)."""
+    x1 = _check_features(feats1, "1")
+    x2 = _check_features(feats2, "2")
+    if x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"feature dimensions differ: {x1.shape[1]} vs {x2.shape[1]}")
+    n1, d = x1.shape
+    n2 = x2.shape[0]
+    if min(n1, n2) < d:
+        import scipy.linalg as la
+
+        mu1, mu2 = x1.mean(axis=0), x2.mean(axis=0)
+        c1 = (x1 - mu1) / math.sqrt(n1 - 1)
+        c2 = (x2 - mu2) / math.sqrt(n2 - 1)
+        s = la.svdvals(c1 @ c2.T, check_finite=False)
+        diff = mu1 - mu2
+        return _finish(float(diff @ diff), float((c1 * c1).sum()), float((c2 * c2).sum()),
+                       float(s.sum()))
+    mu1, s1 = mean_cov(x1)
+    mu2, s2 = mean_cov(x2)
+    return frechet_distance(mu1, s1, mu2, s2, method=method)
+
+
+# ----------------------------------------------------------------------------- KVD
+
+
+def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``(x . y / d + 1)^3`` for rows of x (n, d) and y (m, d)."""
+    d = x.shape[1]
+    return (x @ y.T / d + 1.0) ** 3
+
+
+def mmd2_unbiased(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
+    """Unbiased MMD^2 from kernel matrices (diagonals of kxx and kyy excluded)."""
+    n, m = kxx.shape[0], kyy.shape[0]
+    sxx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+    syy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    return float(sxx + syy - 2.0 * kxy.mean())
+
+
+def kernel_distance(feats1: Any, feats2: Any, *, num_subsets: int = 100,
+                    max_subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """KVD/KID: mean and std over ``num_subsets`` seeded subsets (size ``min(max_subset_size,
+    n1, n2)``, drawn without replacement from each set) of the unbiased polynomial-kernel
+    MMD^2. Raw units (not x1000)."""
+    x = _check_features(feats1, "1")
+    y = _check_features(feats2, "2")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"feature dimensions differ: {x.shape[1]} vs {y.shape[1]}")
+    m = min(max_subset_size, x.shape[0], y.shape[0])
+    rng = np.random.default_rng(seed)
+    vals = np.empty(num_subsets)
+    for i in range(num_subsets):
+        a = x[rng.choice(x.shape[0], m, replace=False)]
+        b = y[rng.choice(y.shape[0], m, replace=False)]
+        vals[i] = mmd2_unbiased(polynomial_kernel(a, a), polynomial_kernel(b, b),
+                                polynomial_kernel(a, b))
+    return float(vals.mean()), float(vals.std())
+
+
+# ----------------------------------------------------------------------------- honesty
+
+
+def _rows(features: np.ndarray, which: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, video index of each row) from (n, d) or (n, k, d) features."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim == 2:
+        return f, np.arange(f.shape[0])
+    if f.ndim == 3:
+        n, k, d = f.shape
+        return f.reshape(n * k, d), np.repeat(np.arange(n), k)
+    raise ValueError(f"{which} features must be (n, d) or (n, k, d), got shape {f.shape}")
+
+
+def _take(rows: np.ndarray, groups: np.ndarray, videos: np.ndarray) -> np.ndarray:
+    if groups.shape[0] == rows.shape[0] and np.array_equal(groups, np.arange(rows.shape[0])):
+        return rows[videos]
+    order = np.argsort(groups, kind="stable")
+    starts = np.searchsorted(groups[order], videos)
+    k = rows.shape[0] // (groups.max() + 1)
+    idx = (order[starts][:, None] + np.arange(k)[None, :]).ravel()
+    return rows[idx]
+
+
+def bootstrap_fd_ci(gen: np.ndarray, ref: np.ndarray, *, n_boot: int, seed: int,
+                    value: float, gen_groups: np.ndarray | None = None,
+                    ref_groups: np.ndarray | None = None) -> tuple[float, float, dict]:
+    """Basic bootstrap 95% CI of FD, resampling videos of both sets with replacement."""
+    gg = np.arange(gen.shape[0]) if gen_groups is None else gen_groups
+    rg = np.arange(ref.shape[0]) if ref_groups is None else ref_groups
+    n, m = int(gg.max()) + 1, int(rg.max()) + 1
+    if n < 2 or m < 2 or n_boot < 2:
+        return float("nan"), float("nan"), {"n_boot": 0}
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_boot)
+    for b in range(n_boot):
+        boots[b] = frechet_distance_from_features(_take(gen, gg, rng.integers(0, n, n)),
+                                                  _take(ref, rg, rng.integers(0, m, m)))
+    q_lo, q_hi = np.quantile(boots, [0.025, 0.975])
+    lo, hi = max(0.0, 2 * value - q_hi), max(0.0, 2 * value - q_lo)
+    return float(lo), float(hi), {"n_boot": int(n_boot), "ci_method": "basic bootstrap",
+                                  "bootstrap_mean": float(boots.mean())}
+
+
+def noise_floor(ref: np.ndarray, n: int, *, seed: int,
+                ref_groups: np.ndarray | None = None) -> tuple[float, int]:
+    """FD between two disjoint random halves of the reference set, each of
+    ``min(n, m // 2)`` videos: the FD two samples of the *same* distribution give at about
+    this size. Returns (value, half size); NaN when the reference has < 4 videos."""
+    rg = np.arange(ref.shape[0]) if ref_groups is None else ref_groups
+    m = int(rg.max()) + 1
+    h = min(int(n), m // 2)
+    if h < 2:
+        return float("nan"), h
+    perm = np.random.default_rng(seed).permutation(m)
+    a, b = perm[:h], perm[h:2 * h]
+    return frechet_distance_from_features(_take(ref, rg, a), _take(ref, rg, b)), h
+
+
+def fd_infinity(gen: np.ndarray, ref: np.ndarray, *, seed: int, points: int = 12,
+                min_fraction: float = 0.25, gen_groups: np.ndarray | None = None,
+                ref_groups: np.ndarray | None = None) -> dict:
+    """Chong & Forsyth's extrapolation: FD of seeded subsets holding a fraction f of both
+    sets (f from ``min_fraction`` to 1), fitted as ``a + b / n_sub``; FD-infinity = a.
+    Returns {"value", "slope", "sizes", "values"} (value NaN with a reason when the sets are
+    too small to fit)."""
+    gg = np.arange(gen.shape[0]) if gen_groups is None else gen_groups
+    rg = np.arange(ref.shape[0]) if ref_groups is None else ref_groups
+    n, m = int(gg.max()) + 1, int(rg.max()) + 1
+    fracs = np.linspace(min_fraction, 1.0, points)
+    sizes = sorted({(max(2, int(round(f * n))), max(2, int(round(f * m)))) for f in fracs})
+    if n < 8 or m < 8 or len({s[0] for s in sizes}) < 3:
+        return {"value": float("nan"), "reason": f"too few videos to extrapolate (n={n}, m={m})"}
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for ng, nr in sizes:
+        a = rng.permutation(n)[:ng]
+        b = rng.permutation(m)[:nr]
+        xs.append(1.0 / ng)
+        ys.append(frechet_distance_from_features(_take(gen, gg, a), _take(ref, rg, b)))
+    slope, intercept = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
+    return {"value": float(intercept), "slope": float(slope),
+            "sizes": [int(s[0]) for s in sizes], "values": [float(v) for v in ys]}
+
+
+def fvd_aggregate(generated: Any, reference: Any, *, seed: int = 0, n_boot: int = 100,
+                  protocol: Protocol | None = None, extras: bool = True) -> Aggregate:
+    """FD of two feature sets with n, bootstrap CI, noise floor, FD-infinity and warnings."""
+    gen, gg = _rows(generated, "generated")
+    ref, rg = _rows(reference, "reference")
+    if gen.shape[1] != ref.shape[1]:
+        raise UserError(f"generated features are {gen.shape[1]}-d but the reference's are "
+                        f"{ref.shape[1]}-d: the reference was built with another extractor")
+    n, m = int(gg.max()) + 1 if gg.size else 0, int(rg.max()) + 1 if rg.size else 0
+    details: dict[str, Any] = {"n_reference": m, "units": "squared feature units"}
+    warnings: list[str] = []
+    if n < 2 or m < 2:
+        details["reason"] = f"need at least 2 videos in each set (generated {n}, reference {m})"
+        return Aggregate(float("nan"), (float("nan"), float("nan")), n, details)
+    value = frechet_distance_from_features(gen, ref)
+    if protocol is not None:
+        details["protocol"] = protocol.name
+        details["protocol_hash"] = protocol.hash()
+        if n < protocol.n_fake:
+            warnings.append(f"only {n} generated videos; protocol {protocol.name} uses "
+                            f"{protocol.n_fake}: FD is biased upward ~1/n, so this value is "
+                            f"not comparable with published numbers")
+        if m < protocol.n_real:
+            warnings.append(f"only {m} reference videos; protocol {protocol.name} uses "
+                            f"{protocol.n_real}")
+    lo, hi = float("nan"), float("nan")
+    if extras:
+        lo, hi, binfo = bootstrap_fd_ci(gen, ref, n_boot=n_boot, seed=seed, value=value,
+                                        gen_groups=gg, ref_groups=rg)
+        details.update(binfo)
+        nf, h = noise_floor(ref, n, seed=seed + 1, ref_groups=rg)
+        details["noise_floor"] = nf
+        details["noise_floor_n"] = h
+        if h < n:
+            warnings.append(f"reference has {m} videos (< 2n = {2 * n}): noise floor measured "
+                            f"between halves of {h}")
+        inf = fd_infinity(gen, ref, seed=seed + 2, gen_groups=gg, ref_groups=rg)
+        details["fvd_inf"] = inf.pop("value")
+        details["fvd_inf_fit"] = inf
+    details["warnings"] = warnings
+    return Aggregate(float(value), (lo, hi), n, details)
+
+
+# ============================================================================= metrics
+
+
+class _FeatureSetMetric(SetMetric):
+    """Shared plumbing: protocol, lazy backbone, per-video clip selection, memoisation."""
+
+    #: default protocol per mode
+    default_protocols: ClassVar[dict[str, str]] = {}
+    backbone: ClassVar[str] = ""
+
+    def __init__(self, mode: str = "default", *, device: str = "cpu",
+                 random_weights: bool = False, **options: Any) -> None:
+        super().__init__(mode, device=device, random_weights=random_weights, **options)
+        proto = options.get("protocol") or self.default_protocols[mode]
+        self.proto = get_protocol(proto)
+        if self.proto.backbone != self.backbone:
+            raise UserError(f"metric {self.name}: protocol {self.proto.name} uses backbone "
+                            f"{self.proto.backbone}, this metric needs {self.backbone}")
+        self.seed = int(options.get("seed", 0))
+        self._extractor: Any = None
+
+    # -- description
+    def required_weights(self) -> tuple[str, ...]:
+        return (self.proto.weights,)
+
+    def protocol(self) -> dict:
+        return {"metric": self.name, "mode": self.mode, "version": self.version,
+                "protocol": self.proto.to_dict(), "protocol_hash": self.proto.hash(),
+                "options": {k: v for k, v in sorted(self.options.items()) if k != "protocol"
+                            and isinstance(v, (str, int, float, bool))},
+                "weights": list(self.required_weights()),
+                "random_weights": bool(self.random_weights)}
+
+    def view_spec(self) -> ViewSpec:
+        return self.proto.base_view_spec()
+
+    def feature_key(self) -> str:
+        """Names the feature space: backbone, weights (or random init) and protocol hash.
+        Metrics with the same key share features (fvd and kvd) and reference caches."""
+        w = "random-init" if self.random_weights else self.proto.weights
+        return f"{self.proto.backbone}-{w}-{self.proto.hash()}"
+
+    def weights_sha256(self) -> str | None:
+        """sha256 of the weights file in use (None for random init or when unknown)."""
+        if self.random_weights:
+            return None
+        from vidbench import weights
+
+        try:
+            p = weights.resolve(self.proto.weights)
+        except UserError:
+            return None
+        return weights.sha256_file(p)
+
+    # -- extraction
+    def clip_spec(self, ctx: VideoContext) -> ViewSpec:
+        clip = ctx.clip
+        return self.proto.clip_spec(clip.num_frames, float(clip.fps), float(clip.duration),
+                                    ctx.video or clip.path)
+
+    def extractor(self) -> Any:
+        if self._extractor is None:
+            self._extractor = self._build_extractor()
+        return self._extractor
+
+    def _build_extractor(self) -> Any:
+        raise NotImplementedError
+
+    def features(self, ctx: VideoContext) -> np.ndarray:
+        spec = self.clip_spec(ctx)
+        key = ("vidbench.fvd-features", self.feature_key(), spec)
+        return ctx.memo(key, lambda: self._extract(ctx, spec))
+
+    def _extract(self, ctx: VideoContext, spec: ViewSpec) -> np.ndarray:
+        view = ctx.view(spec)
+        if view.num_frames < self.proto.num_frames:
+            raise UserError(
+                f"{ctx.video or ctx.clip.path}: only {view.num_frames} frames for a "
+                f"{self.proto.num_frames}-frame clip at {view.fps:.3g} fps (protocol "
+                f"{self.proto.name} does not pad short videos)")
+        feats = self.extractor()(view.frames[None])
+        return np.asarray(feats[0], dtype=np.float64)
+
+
+class FVD(_FeatureSetMetric):
+    """Frechet Video Distance on I3D (Kinetics-400) logits.
+
+    Formula: ``|mu_g - mu_r|^2 + tr(S_g) + tr(S_r) - 2 tr((S_g S_r)^(1/2))`` on 400-d
+    logits of one clip per video. Range [0, inf), lower is better. View: the protocol's
+    (default mode ``vidbench/fvd2048_16f_8fps``; vbench mode ``stylegan-v/fvd2048_16f``;
+    option ``protocol=`` picks any preset or a custom dict). Biased upward ~1/n: compare only
+    at equal n, and read the noise floor, CI and FVD-infinity in ``details``. Blind to
+    anything outside the clip, to higher moments of the features, and largely to motion
+    quality (I3D logits are content-heavy; see cd_fvd)."""
+
+    name: ClassVar[str] = "fvd"
+    version: ClassVar[str] = "1"
+    backbone: ClassVar[str] = "i3d"
+    default_protocols: ClassVar[dict[str, str]] = {"default": "vidbench/fvd2048_16f_8fps",
+                                                   "vbench": "stylegan-v/fvd2048_16f"}
+
+    def _build_extractor(self) -> Any:
+        from vidbench.metrics.backbones.i3d import load_i3d_extractor
+
+        return load_i3d_extractor(None if self.random_weights else self.proto.weights,
+                                  device=self.device, scale=self.proto.scale,
+                                  seed=self.seed)
+
+    def compute(self, generated: np.ndarray, reference: np.ndarray, *, seed: int = 0
+                ) -> Aggregate:
+        agg = fvd_aggregate(generated, reference, seed=seed,
+                            n_boot=int(self.options.get("n_boot", 100)), protocol=self.proto,
+                            extras=bool(self.options.get("extras", True)))
+        agg.details["comparable"] = self.comparable
+        return agg
+
+
+class ContentDebiasedFVD(FVD):
+    """Content-debiased FVD: the Frechet distance on VideoMAE-v2 features.
+
+    Same formula, range, direction and honesty details as :class:`FVD`, on 1408-d
+    mean-pooled VideoMAE-v2 ViT-g/14 features (self-supervised on UnlabeledHybrid,
+    fine-tuned on Something-Something-v2), protocol ``cd-fvd/videomae_16f`` (16 consecutive
+    frames, 224x224 bilinear, [0, 1]). Less sensitive than I3D FVD to per-frame content,
+    more to temporal quality (Ge et al., CVPR 2024). Blind to anything outside the 16-frame
+    clip and to higher moments of the features."""
+
+    name: ClassVar[str] = "cd_fvd"
+    backbone: ClassVar[str] = "videomae"
+    default_protocols: ClassVar[dict[str, str]] = {"default": "cd-fvd/videomae_16f",
+                                                   "vbench": "cd-fvd/videomae_16f"}
+
+    def _build_extractor(self) -> Any:
+        from vidbench.metrics.backbones.videomae import load_videomae_extractor
+
+        opts = dict(self.proto.backbone_options)
+        if "size" in self.options:
+            opts["size"] = self.options["size"]
+        return load_videomae_extractor(None if self.random_weights else self.proto.weights,
+                                       device=self.device, scale=self.proto.scale,
+                                       seed=self.seed, num_frames=self.proto.num_frames,
+                                       img_size=self.proto.size, **opts)
+
+
+class KVD(FVD):
+    """Kernel Video Distance: unbiased MMD^2 with the polynomial kernel (x.y/d + 1)^3.
+
+    On the same I3D features and protocol as :class:`FVD` (shared per video). Value: mean
+    over 100 seeded subsets of ``min(1000, n, m)`` videos per set; ``details["std"]`` their
+    std. Units: raw MMD^2 (not x1000). Range about [0, inf), lower is better; unbiased in
+    n, so near 0 for two samples of one distribution at any size. CI: basic bootstrap over
+    videos of both sets of the full-set MMD^2. Blind to what I3D does not encode and to
+    anything outside the clip."""
+
+    name: ClassVar[str] = "kvd"
+
+    def compute(self, generated: np.ndarray, reference: np.ndarray, *, seed: int = 0
+                ) -> Aggregate:
+        gen, _ = _rows(generated, "generated")
+        ref, _ = _rows(reference, "reference")
+        n, m = gen.shape[0], ref.shape[0]
+        details: dict[str, Any] = {"n_reference": m, "units": "MMD^2 (raw, not x1000)",
+                                   "kernel": "(x.y/d + 1)^3", "protocol": self.proto.name,
+                                   "protocol_hash": self.proto.hash(),
+                                   "comparable": self.comparable}
+        if n < 2 or m < 2:
+            details["reason"] = f"need at least 2 videos in each set (generated {n}, " \
+                                f"reference {m})"
+            return Aggregate(float("nan"), (float("nan"), float("nan")), n, details)
+        num_subsets = int(self.options.get("num_subsets", 100))
+        subset = int(self.options.get("subset_size", 1000))
+        mean, std = kernel_distance(gen, ref, num_subsets=num_subsets,
+                                    max_subset_size=subset, seed=seed)
+        details.update({"std": std, "num_subsets": num_subsets,
+                        "subset_size": min(subset, n, m)})
+        lo, hi = self._bootstrap(gen, ref, mean, seed=seed,
+                                 n_boot=int(self.options.get("n_boot", 200)))
+        warnings = []
+        if n < self.proto.n_fake:
+            warnings.append(f"only {n} generated videos; protocol {self.proto.name} uses "
+                            f"{self.proto.n_fake}")
+        details["warnings"] = warnings
+        return Aggregate(mean, (lo, hi), n, details)
+
+    @staticmethod
+    def _bootstrap(gen: np.ndarray, ref: np.ndarray, value: float, *, seed: int,
+                   n_boot: int) -> tuple[float, float]:
+        n, m = gen.shape[0], ref.shape[0]
+        allf = np.concatenate([gen, ref])
+        k = polynomial_kernel(allf, allf)
+        rng = np.random.default_rng(seed)
+        boots = np.empty(n_boot)
+        for b in range(n_boot):
+            i = rng.integers(0, n, n)
+            j = n + rng.integers(0, m, m)
+            boots[b] = mmd2_unbiased(k[np.ix_(i, i)], k[np.ix_(j, j)], k[np.ix_(i, j)])
+        q_lo, q_hi = np.quantile(boots, [0.025, 0.975])
+        full = mmd2_unbiased(k[:n, :n], k[n:, n:], k[:n, n:])
+        # centre the pivotal interval on the reported (subset-mean) value
+        return float(value + (full - q_hi)), float(value + (full - q_lo))
