@@ -90,7 +90,7 @@ RANGES: dict[str, dict[str, tuple[Interval, tuple[Interval, ...]]]] = {
     "incline": {
         "radius": ((0.05, 0.08), ((0.035, 0.045), (0.09, 0.10))),
         "angle_deg": ((15.0, 30.0), ((6.0, 10.0), (36.0, 45.0))),
-        "g": ((1.20, 2.00), ((0.60, 0.90), (2.40, 3.00))),
+        "g": ((0.80, 1.30), ((0.40, 0.60), (1.50, 1.90))),
     },
 }
 
@@ -185,8 +185,19 @@ def sample_params(scenario: str, seed: int, ood: bool = False) -> dict[str, Any]
     elif scenario == "collision":
         r2 = draw("radius")
         v1, v2 = draw("speed"), draw("target_speed")
-        tc = float(rng.uniform(0.6, 1.0))
-        xc = float(rng.uniform(0.42, 0.58))  # contact point at the collision time
+        m1, m2 = r * r, r2 * r2
+        u1 = ((m1 - m2) * v1 + 2 * m2 * v2) / (m1 + m2)
+        u2 = ((m2 - m1) * v2 + 2 * m1 * v1) / (m1 + m2)
+        tc, xc = 0.8, 0.5
+        for _ in range(200):  # a collision time and place that keep both balls in view
+            tc = float(rng.uniform(0.5, 1.3))
+            m = 0.01
+            lo = max(2 * r + v1 * tc, 2 * r - u1 * (d - tc), 2 * r2 - v2 * tc) + m
+            hi = min(1 - 2 * r2 - u2 * (d - tc), 1 - 2 * r2 + v2 * tc,
+                     1 - 2 * r2 - max(u1, 0.0) * (d - tc)) - m
+            if lo <= hi:
+                xc = float(rng.uniform(lo, hi))  # contact point at the collision time
+                break
         y0 = float(rng.uniform(0.35, 0.65))
         x1, x2 = xc - r - v1 * tc, xc + r2 - v2 * tc
         if direction < 0:  # mirror: the moving ball comes from the right
@@ -205,7 +216,7 @@ def sample_params(scenario: str, seed: int, ood: bool = False) -> dict[str, Any]
         floor_y = 0.9
         x_top = 0.04
         # the ramp spans most of the frame width, capped so its top stays inside the frame
-        span = min(0.80, (floor_y - 0.12 - r) / math.tan(angle))
+        span = min(0.88, (floor_y - 0.12 - r) / math.tan(angle))
         s0 = float(rng.uniform(0.02, 0.06))
         p.update(objects=[_object("ball", c1, r)], angle=angle, g=g, floor_y=floor_y,
                  ramp_x=[x_top, x_top + span], s0=s0, v0=0.0, mirror=direction < 0,
