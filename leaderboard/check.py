@@ -1,0 +1,375 @@
+"""The CI regression gate: is a result worse than its baseline, beyond tolerance and noise?
+
+For each metric present in both results, with ``s = +1`` when higher is better and ``-1``
+otherwise, the change in the "better" direction is
+
+    paired:    delta = mean_i s * (new_i - base_i)          over items scored in both runs
+    unpaired:  delta = s * (mean(new) - mean(base))          over each run's own items
+    summary:   delta = s * (new.value - base.value)          from result.json alone
+
+Per-video values are averaged per item first (an item with several seeds is one unit).
+Paired is used when the runs share at least 2 items and the shared items are at least half
+of the smaller run (``--pairing auto``); unpaired when they share fewer or per-video data
+are missing on one side; the summary test (normal approximation with standard errors read
+from each 95% CI, ``se = (hi - lo) / 3.92``) when neither side has per-video values (e.g.
+FVD, a set-level metric).
+
+Decision at level ``alpha`` (default 0.05) with tolerance ``tol`` (``abs:a`` -> ``a``;
+``rel:r`` -> ``r * |baseline value|``; default 0):
+
+- **regression** (exit 1) when ``delta < -tol`` AND the one-sided bootstrap p-value of
+  "no drop" is below ``alpha``: ``p = (1 + #{delta* >= 0}) / (B + 1)`` over ``B`` seeded
+  bootstrap resamples of items (paired: the same items on both sides; unpaired:
+  independently per side). With ``--correction holm`` the p-values are Holm-adjusted over
+  the metrics tested.
+- **drop (n.s.)**: beyond tolerance but not significant -- passes, shown in the summary.
+- **untested**: beyond tolerance and no way to estimate noise (no per-video data, no CI) --
+  passes with a warning.
+- **improved** / **pass** otherwise.
+- **incomparable** (exit 2) when the protocol hash, the weights or the ``comparable`` flag
+  differ for a metric, or the schemas differ: the numbers measure different things.
+  Exit 2 takes precedence over exit 1, because a misconfigured gate cannot vouch for
+  anything.
+
+Metrics present on one side only are reported as skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidbench.errors import UserError
+from vidbench.leaderboard.load import MetricEntry, Result
+
+PASS, IMPROVED, REGRESSION, DROP_NS, UNTESTED, INCOMPARABLE, SKIPPED = (
+    "pass", "improved", "regression", "drop (n.s.)", "untested", "incomparable", "skipped")
+DEFAULT_BOOT = 10000
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``abs``: an absolute amount; ``rel``: a fraction of the baseline's magnitude."""
+
+    kind: str
+    amount: float
+
+    def absolute(self, baseline: float) -> float:
+        return self.amount if self.kind == "abs" else self.amount * abs(baseline)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.amount:g}"
+
+
+def parse_tolerance(spec: str) -> tuple[str | None, Tolerance]:
+    """``metric=abs:0.01`` / ``metric=rel:0.02`` / ``abs:0.01`` (all metrics) ->
+    (metric or None, Tolerance)."""
+    metric, _, rhs = spec.rpartition("=")
+    kind, sep, amount = rhs.partition(":")
+    if not sep or kind not in ("abs", "rel"):
+        raise UserError(f"--tolerance {spec!r}: expected METRIC=abs:X or METRIC=rel:X "
+                        "(or abs:X / rel:X for every metric)")
+    try:
+        x = float(amount)
+    except ValueError:
+        raise UserError(f"--tolerance {spec!r}: {amount!r} is not a number") from None
+    if not math.isfinite(x) or x < 0:
+        raise UserError(f"--tolerance {spec!r}: the amount must be a finite number >= 0")
+    metric = metric.strip()
+    return (metric if metric not in ("", "*") else None), Tolerance(kind, x)
+
+
+@dataclass
+class MetricCheck:
+    """The gate's verdict on one metric."""
+
+    metric: str
+    status: str
+    higher_is_better: bool | None = None
+    baseline: float = math.nan
+    result: float = math.nan
+    delta: float = math.nan          # in the "better" direction: < 0 is a drop
+    delta_ci95: tuple[float, float] = (math.nan, math.nan)
+    tolerance: str = "abs:0"
+    tol_abs: float = 0.0
+    p_value: float = math.nan        # one-sided, "no drop"
+    p_adjusted: float = math.nan
+    method: str = ""
+    n: str = ""
+    reason: str = ""
+
+
+@dataclass
+class CheckReport:
+    result: str
+    baseline: str
+    level: float
+    checks: list[MetricCheck]
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.error or any(c.status == INCOMPARABLE for c in self.checks):
+            return 2
+        if not any(c.status not in (SKIPPED,) for c in self.checks):
+            return 2
+        return 1 if any(c.status == REGRESSION for c in self.checks) else 0
+
+    @property
+    def verdict(self) -> str:
+        return {0: "PASS", 1: "REGRESSION", 2: "CANNOT COMPARE"}[self.exit_code]
+
+    def to_markdown(self) -> str:
+        icon = {PASS: "✅", IMPROVED: "⬆️", REGRESSION: "❌", DROP_NS: "➖", UNTESTED: "⚠️",
+                INCOMPARABLE: "⛔", SKIPPED: "·"}
+        out = [f"## vidbench check: **{self.verdict}**", "",
+               f"result `{self.result}` vs baseline `{self.baseline}`; level α = {self.level:g}",
+               ""]
+        if self.error:
+            out += [f"**Cannot compare:** {self.error}", ""]
+        if self.checks:
+            out += ["| metric | baseline | result | Δ (better +) | 95% CI of Δ | tolerance | p |"
+                    " test | status |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+            for c in self.checks:
+                ci = ("–" if not np.isfinite(c.delta_ci95[0])
+                      else f"[{_f(c.delta_ci95[0])}, {_f(c.delta_ci95[1])}]")
+                arrow = "" if c.higher_is_better is None else (" ↑" if c.higher_is_better
+                                                               else " ↓")
+                p = _f(c.p_adjusted if np.isfinite(c.p_adjusted) else c.p_value, 3)
+                out.append(f"| {c.metric}{arrow} | {_f(c.baseline)} | {_f(c.result)} | "
+                           f"{_f(c.delta, sign=True)} | {ci} | {c.tolerance} | {p} | "
+                           f"{c.method}{' ' + c.n if c.n else ''} | {icon.get(c.status, '')} "
+                           f"{c.status} |")
+            out.append("")
+        reasons = [f"- **{c.metric}**: {c.reason}" for c in self.checks if c.reason]
+        out += reasons + [f"- {n}" for n in self.notes]
+        return "\n".join(out).rstrip() + "\n"
+
+    def to_junit(self) -> str:
+        """JUnit XML: one testcase per metric; regression -> <failure>, incomparable ->
+        <error>, skipped -> <skipped>."""
+        fails = sum(c.status == REGRESSION for c in self.checks)
+        errs = sum(c.status == INCOMPARABLE for c in self.checks) + (1 if self.error else 0)
+        skips = sum(c.status == SKIPPED for c in self.checks)
+        suites = ET.Element("testsuites", name="vidbench check")
+        suite = ET.SubElement(suites, "testsuite", name="vidbench.check",
+                              tests=str(len(self.checks) + (1 if self.error else 0)),
+                              failures=str(fails), errors=str(errs), skipped=str(skips))
+        props = ET.SubElement(suite, "properties")
+        for k, v in (("result", self.result), ("baseline", self.baseline),
+                     ("level", f"{self.level:g}"), ("verdict", self.verdict)):
+            ET.SubElement(props, "property", name=k, value=str(v))
+        if self.error:
+            tc = ET.SubElement(suite, "testcase", classname="vidbench.check", name="compare")
+            ET.SubElement(tc, "error", message=self.error, type="incomparable").text = self.error
+        for c in self.checks:
+            tc = ET.SubElement(suite, "testcase", classname="vidbench.check", name=c.metric)
+            detail = (f"baseline={_f(c.baseline)} result={_f(c.result)} "
+                      f"delta={_f(c.delta, sign=True)} tolerance={c.tolerance} "
+                      f"p={_f(c.p_value, 4)} test={c.method} {c.n} status={c.status}"
+                      + (f"\n{c.reason}" if c.reason else ""))
+            if c.status == REGRESSION:
+                ET.SubElement(tc, "failure", message=f"{c.metric} regressed: {c.reason}",
+                              type="regression").text = detail
+            elif c.status == INCOMPARABLE:
+                ET.SubElement(tc, "error", message=c.reason, type="incomparable").text = detail
+            elif c.status == SKIPPED:
+                ET.SubElement(tc, "skipped", message=c.reason)
+            else:
+                ET.SubElement(tc, "system-out").text = detail
+        ET.indent(suites)
+        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
+            suites, encoding="unicode") + "\n"
+
+
+def _f(x: float, digits: int = 4, sign: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    return f"{x:+.{digits}g}" if sign else f"{x:.{digits}g}"
+
+
+def _boot_p(stat_boot: np.ndarray) -> float:
+    return float((1 + np.sum(stat_boot >= 0)) / (len(stat_boot) + 1))
+
+
+def _boot_means(x: np.ndarray, idx_rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    out = np.empty(n_boot)
+    n = len(x)
+    for s in range(0, n_boot, 1000):
+        k = min(1000, n_boot - s)
+        out[s:s + k] = x[idx_rng.integers(0, n, size=(k, n))].mean(axis=1)
+    return out
+
+
+def _incomparable_reason(b: MetricEntry, r: MetricEntry) -> str:
+    why = []
+    if b.protocol != r.protocol:
+        why.append(f"protocol differs (baseline {b.protocol}, result {r.protocol})")
+    if b.weights != r.weights:
+        why.append(f"weights differ (baseline {b.weights}, result {r.weights})")
+    if b.comparable != r.comparable:
+        why.append("one side used randomly initialised weights (comparable: "
+                   f"baseline {b.comparable}, result {r.comparable})")
+    if b.higher_is_better != r.higher_is_better:
+        why.append("higher_is_better differs")
+    return "; ".join(why)
+
+
+def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, *,
+                   level: float = 0.05, n_boot: int = DEFAULT_BOOT, seed: int = 0,
+                   pairing: str = "auto") -> MetricCheck:
+    """The verdict on one metric present in both results (see module docstring)."""
+    b, r = baseline.metrics[name], result.metrics[name]
+    c = MetricCheck(metric=name, status=PASS, higher_is_better=b.higher_is_better,
+                    baseline=b.value, result=r.value, tolerance=str(tol))
+    why = _incomparable_reason(b, r)
+    if why:
+        c.status, c.reason = INCOMPARABLE, why
+        return c
+    s = 1.0 if b.higher_is_better else -1.0
+    c.tol_abs = tol.absolute(b.value) if np.isfinite(b.value) else tol.amount
+    bi, ri = baseline.per_item(name), result.per_item(name)
+    shared = sorted(set(bi) & set(ri))
+    rng = np.random.default_rng(seed)
+    use_paired = (pairing == "paired" or (pairing == "auto" and len(shared) >= 2
+                  and len(shared) >= 0.5 * min(len(bi), len(ri))))
+    boot = None
+    if use_paired and len(shared) >= 2:
+        d = s * (np.array([ri[k] for k in shared]) - np.array([bi[k] for k in shared]))
+        c.delta = float(d.mean())
+        boot = _boot_means(d, rng, n_boot)
+        c.method = "paired bootstrap"
+        c.n = f"n={len(shared)}"
+        dropped = len(set(bi) | set(ri)) - len(shared)
+        if dropped:
+            c.n += f" (+{dropped} unshared)"
+    elif pairing != "paired" and len(bi) >= 2 and len(ri) >= 2:
+        xb = np.array(list(bi.values()))
+        xr = np.array(list(ri.values()))
+        c.delta = float(s * (xr.mean() - xb.mean()))
+        boot = s * (_boot_means(xr, rng, n_boot) - _boot_means(xb, rng, n_boot))
+        c.method = "unpaired bootstrap"
+        c.n = f"n={len(ri)}/{len(bi)}"
+    elif pairing == "paired":
+        c.status, c.reason = INCOMPARABLE, (f"--pairing paired but only {len(shared)} shared "
+                                            "items with per-video values")
+        return c
+    else:
+        c.delta = float(s * (r.value - b.value))
+        c.method = "summary"
+        se = [(e.ci95[1] - e.ci95[0]) / 3.92 for e in (b, r)]
+        if all(np.isfinite(x) for x in se) and sum(x * x for x in se) > 0:
+            from scipy.stats import norm
+
+            sd = math.sqrt(sum(x * x for x in se))
+            # one-sided p of "no drop": Phi(delta / sd), the normal analogue of P*(delta* >= 0)
+            c.p_value = float(norm.cdf(c.delta / sd)) if np.isfinite(c.delta) else math.nan
+            c.delta_ci95 = (c.delta - 1.96 * sd, c.delta + 1.96 * sd)
+        c.n = f"n={r.n}/{b.n}"
+    if boot is not None:
+        c.p_value = _boot_p(boot)
+        c.delta_ci95 = (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
+    if not np.isfinite(c.delta):
+        c.status, c.reason = SKIPPED, "no finite values to compare"
+        return c
+    _decide(c, level)
+    return c
+
+
+def _decide(c: MetricCheck, level: float) -> None:
+    p = c.p_adjusted if np.isfinite(c.p_adjusted) else c.p_value
+    if c.delta < -c.tol_abs:
+        if not np.isfinite(p):
+            c.status = UNTESTED
+            c.reason = (f"dropped by {-c.delta:.4g} (> tolerance {c.tol_abs:.4g}) but there is "
+                        "no per-video data or CI to tell noise from change")
+        elif p < level:
+            c.status = REGRESSION
+            c.reason = (f"dropped by {-c.delta:.4g} (> tolerance {c.tol_abs:.4g}), "
+                        f"p = {p:.3g} < {level:g}")
+        else:
+            c.status = DROP_NS
+            c.reason = ""
+    elif c.delta > c.tol_abs and np.isfinite(c.delta_ci95[0]) and c.delta_ci95[0] > 0:
+        c.status = IMPROVED
+    else:
+        c.status = PASS
+
+
+def holm(checks: list[MetricCheck], level: float) -> None:
+    """Holm step-down adjustment of the p-values of the tested metrics, then re-decide."""
+    tested = sorted((c for c in checks if np.isfinite(c.p_value)
+                     and c.status not in (INCOMPARABLE, SKIPPED)), key=lambda c: c.p_value)
+    m = len(tested)
+    running = 0.0
+    for i, c in enumerate(tested):
+        running = max(running, min(1.0, (m - i) * c.p_value))
+        c.p_adjusted = running
+        _decide(c, level)
+
+
+def check(result: Result, baseline: Result, *, tolerances: dict[str, Tolerance] | None = None,
+          default: Tolerance | None = None, level: float = 0.05, n_boot: int = DEFAULT_BOOT,
+          seed: int = 0, pairing: str = "auto", correction: str = "none",
+          metrics: list[str] | None = None) -> CheckReport:
+    """Gate ``result`` against ``baseline`` (see module docstring)."""
+    if not 0 < level < 1:
+        raise UserError(f"--level {level}: must be between 0 and 1")
+    if pairing not in ("auto", "paired", "unpaired"):
+        raise UserError(f"--pairing {pairing!r}: use auto, paired or unpaired")
+    tolerances = tolerances or {}
+    default = default or Tolerance("abs", 0.0)
+    rep = CheckReport(result=str(result.path), baseline=str(baseline.path), level=level,
+                      checks=[])
+    known = set(result.metrics) | set(baseline.metrics)
+    unknown = sorted(set(tolerances) - known)
+    if unknown:
+        raise UserError(f"--tolerance names metric(s) in neither result: {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(known))})")
+    if metrics:
+        missing = sorted(set(metrics) - known)
+        if missing:
+            raise UserError(f"--metrics names metric(s) in neither result: {', '.join(missing)}")
+    if result.schema != baseline.schema:
+        rep.error = f"schema differs (result {result.schema}, baseline {baseline.schema})"
+        return rep
+    names = [m for m in dict.fromkeys([*baseline.metrics, *result.metrics])
+             if not metrics or m in metrics]
+    for name in names:
+        if name not in result.metrics or name not in baseline.metrics:
+            side = "result" if name not in result.metrics else "baseline"
+            rep.checks.append(MetricCheck(metric=name, status=SKIPPED,
+                                          reason=f"not in the {side}"))
+            continue
+        tol = tolerances.get(name, default)
+        rep.checks.append(compare_metric(baseline, result, name, tol, level=level,
+                                         n_boot=n_boot, seed=seed, pairing=pairing))
+    if correction == "holm":
+        holm(rep.checks, level)
+    elif correction != "none":
+        raise UserError(f"--correction {correction!r}: use none or holm")
+    if result.suite != baseline.suite:
+        rep.notes.append(f"suites differ (result {result.suite!r}, baseline "
+                         f"{baseline.suite!r}); compared anyway, unpaired where items differ")
+    for name in names:
+        if name in result.metrics and name in baseline.metrics:
+            fb, fr = baseline.metrics[name].n_failed, result.metrics[name].n_failed
+            if fr > fb:
+                rep.notes.append(f"{name}: failed videos rose from {fb} to {fr}")
+    if not any(c.status != SKIPPED for c in rep.checks) and not rep.error:
+        rep.error = "no metric is present in both results"
+    return rep
+
+
+def write_junit(report: CheckReport, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(report.to_junit(), encoding="utf-8")
+    tmp.replace(p)
+    return p

@@ -1,0 +1,237 @@
+"""Command-line entry points of the leaderboard and the regression gate.
+
+The main CLI (``vidbench``) wires these in as ``vidbench leaderboard`` and ``vidbench check``;
+``python -m vidbench.leaderboard.cli leaderboard|check ...`` runs them standalone.
+
+- :func:`build_leaderboard` is what ``vidbench run`` calls to write the table, plots and
+  page under ``runs/<name>/``.
+- :func:`summary_table` formats one result dict as a short terminal table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vidbench.errors import UserError
+
+FORMATS = ("md", "csv", "html", "tex")
+
+
+def _write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return str(path)
+
+
+def parse_formats(spec: str | Sequence[str]) -> tuple[str, ...]:
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    fmts = tuple(dict.fromkeys(f.strip().lower() for f in items if f.strip()))
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        raise UserError(f"--format {spec!r}: unknown format(s) {bad}; choose from "
+                        f"{','.join(FORMATS)}")
+    return fmts
+
+
+def build_leaderboard(result_paths: Sequence[str | Path], out_dir: str | Path,
+                      formats: Sequence[str] = ("md", "csv", "html"), force: bool = False, *,
+                      plots: bool = True, totals_config: str | Path | None = None,
+                      title: str = "vidbench leaderboard") -> dict:
+    """Load ``result_paths`` and write ``leaderboard.{md,csv,html,tex}`` (as asked) and the
+    plots (``plots/*.png|svg``) into ``out_dir``.
+
+    Returns ``{"files": {format: path}, "plots": {name: {"png", "svg"}}, "notes": [...],
+    "models": [label in leaderboard order], "totals_config": {name, version, hash}}``."""
+    from vidbench.leaderboard.load import load_results
+    from vidbench.leaderboard.table import build_table
+    from vidbench.leaderboard.totals import load_config
+
+    fmts = parse_formats(formats)
+    out = Path(out_dir)
+    results = load_results(list(result_paths))
+    cfg = load_config(totals_config)
+    lb = build_table(results, force=force, totals_config=cfg)
+    plot_paths: dict[str, dict[str, str]] = {}
+    if plots:
+        from vidbench.leaderboard.plots import all_plots
+
+        plot_paths = all_plots(lb, out / "plots", lb.notes,
+                               bounds={d: s for d, s in cfg.dimensions.items()})
+    files: dict[str, str] = {}
+    if "md" in fmts:
+        files["md"] = _write(out / "leaderboard.md", lb.to_markdown(title))
+    if "csv" in fmts:
+        files["csv"] = _write(out / "leaderboard.csv", lb.to_csv())
+    if "tex" in fmts:
+        files["tex"] = _write(out / "leaderboard.tex", lb.to_latex(title))
+    if "html" in fmts:
+        from vidbench.leaderboard.html import write_html
+
+        files["html"] = str(write_html(lb, out / "leaderboard.html", plot_paths, title=title))
+    totals = {m: t for m, t in lb.totals.items()}
+    files["totals"] = _write(out / "totals.json", json.dumps(
+        _clean({"config": lb.totals_config, "models": totals}), indent=2,
+        default=_json_default, allow_nan=False) + "\n")
+    return {"files": files, "plots": plot_paths, "notes": list(lb.notes),
+            "models": list(lb.models), "totals_config": lb.totals_config}
+
+
+def _json_default(x):
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def _clean(x):
+    """NaN -> None, recursively (strict JSON)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def summary_table(result: dict) -> str:
+    """A short terminal table of one result dict (as written to result.json)."""
+    metrics = result.get("metrics") or {}
+    rows = [("metric", "value", "95% CI", "n", "failed", "")]
+    for name, m in metrics.items():
+        def num(x):
+            try:
+                x = float(x)
+            except (TypeError, ValueError):
+                return "–"
+            return "–" if not math.isfinite(x) else f"{x:.4g}"
+
+        ci = m.get("ci95") or [None, None]
+        flags = ("↑" if m.get("higher_is_better", True) else "↓") + (
+            "" if m.get("comparable", True) else " not comparable (random weights)")
+        rows.append((name, num(m.get("value")), f"[{num(ci[0])}, {num(ci[1])}]",
+                     str(m.get("n", "")), str(m.get("n_failed", 0)), flags))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [f"{result.get('model', '?')} on {result.get('suite', '?')}"]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i])
+                               for i in range(5)) + ("  " + r[5] if r[5] else ""))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    errs = result.get("errors") or []
+    if errs:
+        lines.append(f"{len(errs)} error(s); see result.json")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- leaderboard
+
+def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", metavar="RESULT.json",
+                        help="result.json files (or folders holding one)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--format", default="md,csv,html",
+                        help=f"comma-separated formats from {','.join(FORMATS)} "
+                             "(default: md,csv,html)")
+    parser.add_argument("--force", action="store_true",
+                        help="put results with different protocol/weights/comparable in one "
+                             "column anyway (marked as mixed)")
+    parser.add_argument("--totals-config", default=None, metavar="JSON",
+                        help="totals config (default: the shipped VBench-style v1)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the plots")
+    parser.add_argument("--title", default="vidbench leaderboard")
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    info = build_leaderboard(args.results, args.out, parse_formats(args.format),
+                             force=args.force, plots=not args.no_plots,
+                             totals_config=args.totals_config, title=args.title)
+    for n in info["notes"]:
+        print(f"note: {n}", file=sys.stderr)
+    md = info["files"].get("md")
+    if md:
+        print(Path(md).read_text(encoding="utf-8").split("\n## ")[0].rstrip())
+    for fmt, p in info["files"].items():
+        print(f"wrote {fmt}: {p}")
+    for name, ps in info["plots"].items():
+        print(f"wrote plot {name}: {ps['png']} (+ .svg)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- check
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("result", metavar="RESULT.json", help="the new result (or its folder)")
+    parser.add_argument("--baseline", required=True, metavar="RESULT.json",
+                        help="the baseline result (or its folder)")
+    parser.add_argument("--tolerance", action="append", default=[],
+                        metavar="METRIC=abs:X|rel:X",
+                        help="allowed drop per metric (repeatable); abs:X/rel:X without a "
+                             "metric sets the default (default abs:0)")
+    parser.add_argument("--level", type=float, default=0.05,
+                        help="significance level of the one-sided test (default 0.05)")
+    parser.add_argument("--junit", default=None, metavar="FILE", help="write JUnit XML here")
+    parser.add_argument("--pairing", default="auto", choices=("auto", "paired", "unpaired"))
+    parser.add_argument("--correction", default="none", choices=("none", "holm"),
+                        help="multiple-testing correction over metrics (default none)")
+    parser.add_argument("--metrics", default=None,
+                        help="comma-separated metrics to gate on (default: all shared)")
+    parser.add_argument("--n-boot", type=int, default=10000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """0 pass, 1 regression, 2 cannot compare. Prints a markdown summary to stdout and
+    writes JUnit XML when ``--junit`` is given (also when the results cannot be compared)."""
+    from vidbench.leaderboard.check import CheckReport, check, parse_tolerance, write_junit
+    from vidbench.leaderboard.load import load_result
+
+    tols = {}
+    default = None
+    for spec in args.tolerance:
+        metric, tol = parse_tolerance(spec)
+        if metric is None:
+            default = tol
+        else:
+            tols[metric] = tol
+    if args.n_boot < 100:
+        raise UserError(f"--n-boot {args.n_boot}: use at least 100 resamples")
+    try:
+        res = load_result(args.result)
+        base = load_result(args.baseline)
+    except UserError as e:
+        rep = CheckReport(result=str(args.result), baseline=str(args.baseline),
+                          level=args.level, checks=[], error=str(e))
+    else:
+        metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+        rep = check(res, base, tolerances=tols, default=default, level=args.level,
+                    n_boot=args.n_boot, seed=args.seed, pairing=args.pairing,
+                    correction=args.correction, metrics=metrics)
+    sys.stdout.write(rep.to_markdown())
+    if args.junit:
+        write_junit(rep, args.junit)
+    if rep.error:
+        print(f"vidbench: cannot compare: {rep.error}", file=sys.stderr)
+    return rep.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone: ``python -m vidbench.leaderboard.cli leaderboard|check ...``."""
+    p = argparse.ArgumentParser(prog="vidbench-leaderboard")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    add_leaderboard_arguments(sub.add_parser("leaderboard", help="build a leaderboard"))
+    add_check_arguments(sub.add_parser("check", help="regression gate"))
+    args = p.parse_args(argv)
+    try:
+        return run_leaderboard(args) if args.cmd == "leaderboard" else run_check(args)
+    except UserError as e:
+        print(f"vidbench: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

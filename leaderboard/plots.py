@@ -1,0 +1,230 @@
+"""Leaderboard plots (matplotlib, Agg backend), each written as PNG and SVG.
+
+- ``radar``: one polar panel per model over the leaderboard's dimensions. Each axis is
+  normalised so that outward is better: with the totals config's min/max for that metric
+  when it has one, otherwise min-max across the models shown (so 0 = worst model, 1 = best;
+  such an axis says nothing about absolute quality). Needs >= 3 dimensions.
+- ``bars``: one panel per column, a bar per model with the 95% CI as whiskers.
+- ``correlation``: Spearman rank correlation across models between columns, each column
+  first oriented so that higher is better (so +1 means "the two metrics rank models alike").
+  Needs >= 3 models; pairs with < 3 shared models are blank.
+- ``distributions``: per-video scores (from ``videos.jsonl``) per model, one panel per
+  metric, as box plots with the points over them. Only when per-video data exist.
+
+Every function returns the written paths; one that has too little data returns ``{}`` and
+adds a note saying why.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vidbench.leaderboard.table import Leaderboard  # noqa: E402
+
+plt.rcParams.update({"svg.hashsalt": "vidbench", "svg.fonttype": "none",
+                     "figure.max_open_warning": 0})
+
+
+def _save(fig, out_dir: Path, name: str) -> dict[str, str]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for ext in ("png", "svg"):
+        p = out_dir / f"{name}.{ext}"
+        tmp = p.with_suffix(f".tmp.{ext}")
+        fig.savefig(tmp, dpi=100, bbox_inches="tight",
+                    metadata={"Date": None} if ext == "svg" else None)
+        tmp.replace(p)
+        paths[ext] = str(p)
+    plt.close(fig)
+    return paths
+
+
+def _grid(k: int, max_cols: int = 4) -> tuple[int, int]:
+    cols = min(k, max_cols)
+    return math.ceil(k / cols), cols
+
+
+def _short(s: str, n: int = 18) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def radar(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None,
+          bounds: dict[str, dict] | None = None) -> dict[str, str]:
+    """Per-model radar over the comparable, non-total columns (see module docstring)."""
+    notes = notes if notes is not None else []
+    cols = [c for c in lb.columns if c.group != "totals" and c.comparable and not c.mixed
+            and lb.value[c.key].notna().any()]
+    if len(cols) < 3:
+        notes.append(f"radar plot skipped: needs >= 3 comparable metrics, have {len(cols)}")
+        return {}
+    norm = pd.DataFrame(index=lb.models)
+    for c in cols:
+        v = lb.value[c.key]
+        b = (bounds or {}).get(c.metric)
+        if b is not None:
+            x = (v - b["min"]) / (b["max"] - b["min"])
+        else:
+            lo, hi = v.min(), v.max()
+            x = (v - lo) / (hi - lo) if hi > lo else v * 0 + 0.5
+        norm[c.key] = x if c.higher_is_better else 1 - x
+    k = len(cols)
+    ang = np.linspace(0, 2 * np.pi, k, endpoint=False)
+    rows, ncols = _grid(len(lb.models), 4)
+    fig = plt.figure(figsize=(4.2 * ncols, 3.9 * rows))
+    for i, m in enumerate(lb.models):
+        ax = fig.add_subplot(rows, ncols, i + 1, projection="polar")
+        vals = np.clip(norm.loc[m].to_numpy(dtype=float), 0.0, 1.1)  # keep the panel readable
+        closed = np.concatenate([np.nan_to_num(vals, nan=0.0), [np.nan_to_num(vals[0])]])
+        a = np.concatenate([ang, [ang[0]]])
+        ax.plot(a, closed, color=f"C{i % 10}", lw=1.5)
+        ax.fill(a, closed, color=f"C{i % 10}", alpha=0.25)
+        ax.set_xticks(ang)
+        ax.set_xticklabels([_short(c.key, 14) for c in cols], fontsize=7)
+        ax.set_ylim(0, 1.1)
+        ax.set_yticklabels([])
+        ax.set_title(_short(m, 24), fontsize=9, pad=18)
+    fig.suptitle("Per-model profile (outward = better; clipped to [0, 1.1])", fontsize=10,
+                 y=1.02)
+    fig.subplots_adjust(wspace=0.7, hspace=0.6)
+    return _save(fig, out_dir, "radar")
+
+
+def bars(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None) -> dict[str, str]:
+    """Per-column bars with 95% CI whiskers."""
+    cols = [c for c in lb.columns if lb.value[c.key].notna().any()]
+    if not cols:
+        (notes if notes is not None else []).append("bar plot skipped: no values")
+        return {}
+    rows, ncols = _grid(len(cols), 4)
+    fig, axes = plt.subplots(rows, ncols, figsize=(3.0 * ncols + 0.3 * len(lb.models),
+                                                   2.6 * rows), squeeze=False)
+    x = np.arange(len(lb.models))
+    for ax, c in zip(axes.flat, cols, strict=False):
+        v = lb.value[c.key].to_numpy(dtype=float)
+        lo = lb.lo[c.key].to_numpy(dtype=float)
+        hi = lb.hi[c.key].to_numpy(dtype=float)
+        err = np.vstack([np.where(np.isfinite(lo), v - lo, 0),
+                         np.where(np.isfinite(hi), hi - v, 0)])
+        ax.bar(x, np.nan_to_num(v), color=[f"C{i % 10}" for i in range(len(v))], alpha=0.8)
+        ax.errorbar(x, np.nan_to_num(v), yerr=np.clip(np.nan_to_num(err), 0, None), fmt="none",
+                    ecolor="black", capsize=3, lw=1)
+        ax.set_xticks(x)
+        ax.set_xticklabels([_short(m, 12) for m in lb.models], rotation=40, ha="right",
+                           fontsize=7)
+        ax.set_title(("↑ " if c.higher_is_better else "↓ ") + _short(c.key, 28), fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(cols):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, out_dir, "bars")
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return math.nan
+    ra = pd.Series(a[ok]).rank().to_numpy()
+    rb = pd.Series(b[ok]).rank().to_numpy()
+    if ra.std() == 0 or rb.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def correlation_matrix(lb: Leaderboard) -> pd.DataFrame:
+    """Spearman correlation across models between direction-oriented columns."""
+    cols = [c for c in lb.columns if lb.value[c.key].notna().sum() >= 3]
+    oriented = {c.key: lb.value[c.key].to_numpy(dtype=float) * (1 if c.higher_is_better else -1)
+                for c in cols}
+    keys = list(oriented)
+    mat = pd.DataFrame(np.nan, index=keys, columns=keys)
+    for a in keys:
+        for b in keys:
+            mat.loc[a, b] = _spearman(oriented[a], oriented[b])
+    return mat
+
+
+def correlation(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None
+                ) -> dict[str, str]:
+    """Metric-correlation heatmap across models."""
+    notes = notes if notes is not None else []
+    if len(lb.models) < 3:
+        notes.append(f"correlation heatmap skipped: needs >= 3 models, have {len(lb.models)}")
+        return {}
+    mat = correlation_matrix(lb)
+    if len(mat) < 2:
+        notes.append("correlation heatmap skipped: fewer than 2 metrics with >= 3 models")
+        return {}
+    k = len(mat)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.5 * k))
+    im = ax.imshow(mat.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(k))
+    ax.set_xticklabels([_short(s, 16) for s in mat.columns], rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(k))
+    ax.set_yticklabels([_short(s, 16) for s in mat.index], fontsize=7)
+    for i in range(k):
+        for j in range(k):
+            v = mat.iat[i, j]
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(v) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="Spearman ρ (oriented: higher = better)")
+    ax.set_title(f"Metric agreement across {len(lb.models)} models", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out_dir, "correlation")
+
+
+def distributions(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None
+                  ) -> dict[str, str]:
+    """Per-video score distributions per model (box + points), one panel per metric."""
+    notes = notes if notes is not None else []
+    data: dict[str, dict[str, np.ndarray]] = {}
+    for r in lb.results:
+        if not r.videos:
+            continue
+        for name in r.metrics:
+            vals = np.array([rec.scores.get(name, math.nan) for rec in r.videos], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            if len(vals):
+                data.setdefault(name, {})[r.label or r.model] = vals
+    if not data:
+        notes.append("per-video distributions skipped: no videos.jsonl beside the results")
+        return {}
+    names = sorted(data)
+    rows, ncols = _grid(len(names), 3)
+    fig, axes = plt.subplots(rows, ncols, figsize=(3.6 * ncols + 0.2 * len(lb.models),
+                                                   2.8 * rows), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, name in zip(axes.flat, names, strict=False):
+        labs = [m for m in lb.models if m in data[name]]
+        series = [data[name][m] for m in labs]
+        ax.boxplot(series, showfliers=False, widths=0.6)
+        for i, s in enumerate(series):
+            jit = rng.uniform(-0.15, 0.15, size=len(s))
+            ax.scatter(np.full(len(s), i + 1) + jit, s, s=6, alpha=0.5,
+                       color=f"C{lb.models.index(labs[i]) % 10}")
+        ax.set_xticks(range(1, len(labs) + 1))
+        ax.set_xticklabels([_short(m, 12) for m in labs], rotation=40, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, out_dir, "distributions")
+
+
+def all_plots(lb: Leaderboard, out_dir: str | Path, notes: list[str] | None = None,
+              bounds: dict[str, dict] | None = None) -> dict[str, dict[str, str]]:
+    """Write every plot that has enough data; returns {plot name: {"png": p, "svg": p}}."""
+    out = Path(out_dir)
+    res = {"radar": radar(lb, out, notes, bounds), "bars": bars(lb, out, notes),
+           "correlation": correlation(lb, out, notes),
+           "distributions": distributions(lb, out, notes)}
+    return {k: v for k, v in res.items() if v}

@@ -1,0 +1,78 @@
+"""Write synthetic ``result.json`` + ``videos.jsonl`` pairs, for tests and examples.
+
+The files follow the runner's contract (DESIGN.md, "Results") exactly; aggregates are
+computed from the per-video values with :func:`vidbench.stats.mean_with_ci`, as the runner
+does, so a test can state the true per-video values and know the right answer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidbench.stats import mean_with_ci
+
+
+def metric_entry(values: np.ndarray | list[float] | None = None, *, value: float | None = None,
+                 ci95: tuple[float, float] | None = None, higher_is_better: bool = True,
+                 protocol: str = "p0", weights: dict | None = None, comparable: bool = True,
+                 mode: str = "default", version: str = "1", n_failed: int = 0) -> dict:
+    """One ``metrics`` entry; from per-video ``values`` (mean + bootstrap CI) or from an
+    explicit ``value``/``ci95`` (set-level metrics)."""
+    if values is not None:
+        agg = mean_with_ci(np.asarray(values, dtype=float))
+        value, ci95, n = agg.value, agg.ci95, agg.n
+    else:
+        n = 1
+    ci95 = ci95 if ci95 is not None else (float("nan"), float("nan"))
+    return {"value": _nan_none(value), "ci95": [_nan_none(ci95[0]), _nan_none(ci95[1])],
+            "n": int(n), "n_failed": n_failed, "mode": mode, "version": version,
+            "higher_is_better": higher_is_better, "comparable": comparable,
+            "protocol": protocol, "weights": dict(weights or {})}
+
+
+def _nan_none(x: Any) -> Any:
+    return None if x is None or (isinstance(x, float) and x != x) else float(x)
+
+
+def write_result(folder: str | Path, model: str, metrics: dict[str, dict],
+                 per_video: dict[str, list[float]] | None = None, *,
+                 items: list[str] | None = None, suite: str = "test-suite",
+                 errors: list | None = None, videos: bool = True) -> Path:
+    """Write ``folder/result.json`` (and ``folder/videos.jsonl`` from ``per_video``:
+    metric -> values, one per item). Returns the result.json path."""
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    res = {"schema": "vidbench.result/1", "model": model, "suite": suite,
+           "created": "2026-01-01T00:00:00Z", "metrics": metrics,
+           "provenance": {"vidbench": "test", "seeds": [0]}, "errors": list(errors or [])}
+    p = d / "result.json"
+    p.write_text(json.dumps(res, indent=1), encoding="utf-8")
+    if per_video and videos:
+        n = max(len(v) for v in per_video.values())
+        items = items or [f"item{i:03d}" for i in range(n)]
+        with open(d / "videos.jsonl", "w", encoding="utf-8") as f:
+            for i, it in enumerate(items):
+                scores = {m: _nan_none(float(v[i])) if i < len(v) else None
+                          for m, v in per_video.items()}
+                f.write(json.dumps({"video": f"{it}.mp4", "item": it, "prompt": f"prompt {it}",
+                                    "scores": scores, "details": {}, "error": None}) + "\n")
+    return p
+
+
+def write_from_values(folder: str | Path, model: str, per_video: dict[str, list[float]], *,
+                      higher_is_better: dict[str, bool] | None = None,
+                      protocol: dict[str, str] | None = None, comparable: bool = True,
+                      items: list[str] | None = None, suite: str = "test-suite",
+                      videos: bool = True, weights: dict[str, dict] | None = None) -> Path:
+    """Shortcut: aggregates computed from ``per_video`` and both files written."""
+    hib = higher_is_better or {}
+    metrics = {m: metric_entry(v, higher_is_better=hib.get(m, True),
+                               protocol=(protocol or {}).get(m, f"proto-{m}"),
+                               comparable=comparable, weights=(weights or {}).get(m))
+               for m, v in per_video.items()}
+    return write_result(folder, model, metrics, per_video, items=items, suite=suite,
+                        videos=videos)

@@ -1,0 +1,251 @@
+"""VBench-style Quality / Semantic / Total aggregation, driven by a versioned JSON config.
+
+Formula (per result)::
+
+    norm_d   = (v_d - min_d) / (max_d - min_d)          higher-is-better dimension d
+    norm_d   = (max_d - v_d) / (max_d - min_d)          lower-is-better dimension d
+    group_g  = sum_{d in g} w_d * norm_d / sum_{d in g} w_d
+    Total    = sum_g W_g * group_g / sum_g W_g           (groups with W_g > 0)
+
+Range: [0, 1] when every value lies inside its [min, max] (values outside are not clipped
+unless the config says ``"clip": true``, as in VBench). Direction: higher is better.
+
+The config (default: ``totals_vbench_style_v1.json`` beside this module, VBench's published
+constants) is never hard-wired: pass any file with the same schema. Its canonical sha256 is
+carried in the output (``config.hash``), so two totals computed with different configs are
+never mistaken for each other. ``on_missing`` decides what a missing dimension does:
+``renormalize`` (weighted mean over the dimensions present; the group is flagged
+incomplete), ``nan`` (the group is NaN), ``zero`` (VBench's own script: the dimension
+counts as 0).
+
+Confidence intervals: when per-video data are present, a seeded bootstrap over items
+resamples every dimension jointly (the same items for all), so the CI of the Total accounts
+for correlation between dimensions. Without per-video data the CI is NaN.
+
+Blind to: anything not in the config; the calibration of min/max (VBench's bounds were set
+on its own models and vbench-mode values; default-protocol values use the same bounds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidbench.errors import UserError
+from vidbench.leaderboard.load import MetricEntry, Result
+
+DEFAULT_CONFIG = Path(__file__).with_name("totals_vbench_style_v1.json")
+TOTALS_SCHEMA = "vidbench.totals/1"
+ON_MISSING = ("renormalize", "nan", "zero")
+
+
+@dataclass
+class TotalsConfig:
+    """A validated totals config; ``hash`` is the sha256 of its canonical JSON."""
+
+    raw: dict
+    path: str
+    name: str
+    version: int
+    hash: str
+    groups: dict[str, dict]
+    dimensions: dict[str, dict]
+    on_missing: str
+    clip: bool
+
+    @property
+    def short(self) -> str:
+        return f"{self.name} v{self.version} ({self.hash[:8]})"
+
+
+def config_hash(raw: dict) -> str:
+    """sha256 of the config's canonical JSON (sorted keys, no whitespace)."""
+    blob = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def parse_config(raw: Any, path: str = "<totals config>") -> TotalsConfig:
+    """Validate a totals config object; errors name ``path`` and the key."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    if raw.get("schema") != TOTALS_SCHEMA:
+        raise UserError(f"{path}: schema is {raw.get('schema')!r}, expected {TOTALS_SCHEMA!r}")
+    for key in ("name", "version", "groups", "dimensions"):
+        if key not in raw:
+            raise UserError(f"{path}: missing required key {key!r}")
+    groups, dims = raw["groups"], raw["dimensions"]
+    if not isinstance(groups, dict) or not groups:
+        raise UserError(f"{path}: groups: expected a non-empty object")
+    for g, spec in groups.items():
+        w = spec.get("weight") if isinstance(spec, dict) else None
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
+            raise UserError(f"{path}: groups.{g}.weight: expected a number >= 0, got {w!r}")
+    if not any(spec["weight"] > 0 for spec in groups.values()):
+        raise UserError(f"{path}: groups: at least one group needs a weight > 0")
+    if not isinstance(dims, dict) or not dims:
+        raise UserError(f"{path}: dimensions: expected a non-empty object")
+    for d, spec in dims.items():
+        where = f"{path}: dimensions.{d}"
+        if not isinstance(spec, dict):
+            raise UserError(f"{where}: expected an object")
+        if spec.get("group") not in groups:
+            raise UserError(f"{where}.group: {spec.get('group')!r} is not one of "
+                            f"{sorted(groups)}")
+        for key in ("min", "max", "weight"):
+            v = spec.get(key)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise UserError(f"{where}.{key}: expected a finite number, got {v!r}")
+        if spec["max"] <= spec["min"]:
+            raise UserError(f"{where}: max ({spec['max']}) must be greater than min "
+                            f"({spec['min']})")
+        if spec["weight"] < 0:
+            raise UserError(f"{where}.weight: must be >= 0")
+    on_missing = raw.get("on_missing", "renormalize")
+    if on_missing not in ON_MISSING:
+        raise UserError(f"{path}: on_missing: {on_missing!r} is not one of {ON_MISSING}")
+    return TotalsConfig(raw=raw, path=path, name=str(raw["name"]), version=int(raw["version"]),
+                        hash=config_hash(raw), groups=groups, dimensions=dims,
+                        on_missing=on_missing, clip=bool(raw.get("clip", False)))
+
+
+def load_config(path: str | Path | None = None) -> TotalsConfig:
+    """Load a totals config (default: the shipped VBench-style v1)."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    if not p.exists():
+        raise UserError(f"{p}: no such totals config")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+    return parse_config(raw, str(p))
+
+
+def normalise(value: float, spec: dict, higher_is_better: bool, clip: bool = False) -> float:
+    """Min/max-normalise one value so that 1 is best (see module docstring)."""
+    lo, hi = float(spec["min"]), float(spec["max"])
+    x = (value - lo) / (hi - lo) if higher_is_better else (hi - value) / (hi - lo)
+    return min(max(x, 0.0), 1.0) if clip else x
+
+
+def _combine(norm: dict[str, float], cfg: TotalsConfig) -> dict[str, dict]:
+    """Group scores and Total from normalised dimension values (NaN = missing)."""
+    out: dict[str, dict] = {}
+    for g in cfg.groups:
+        dims = [d for d, s in cfg.dimensions.items() if s["group"] == g]
+        used = [d for d in dims if math.isfinite(norm.get(d, math.nan))]
+        missing = [d for d in dims if d not in used]
+        if cfg.on_missing == "zero":
+            vals = {d: (norm[d] if d in used else 0.0) for d in dims}
+            ws = {d: cfg.dimensions[d]["weight"] for d in dims}
+        elif cfg.on_missing == "nan" and missing:
+            vals, ws = {}, {}
+        else:
+            vals = {d: norm[d] for d in used}
+            ws = {d: cfg.dimensions[d]["weight"] for d in used}
+        wsum = sum(ws.values())
+        value = (sum(ws[d] * vals[d] for d in vals) / wsum) if wsum > 0 else math.nan
+        out[g] = {"value": value, "dims_used": used, "dims_missing": missing,
+                  "complete": not missing}
+    tot_groups = [g for g, s in cfg.groups.items() if s["weight"] > 0]
+    avail = [g for g in tot_groups if math.isfinite(out[g]["value"])]
+    if cfg.on_missing == "nan" and len(avail) < len(tot_groups):
+        total = math.nan
+    else:
+        wsum = sum(cfg.groups[g]["weight"] for g in avail)
+        total = (sum(cfg.groups[g]["weight"] * out[g]["value"] for g in avail) / wsum
+                 if wsum > 0 else math.nan)
+    out["total"] = {"value": total, "groups_used": avail,
+                    "complete": len(avail) == len(tot_groups)
+                    and all(out[g]["complete"] for g in tot_groups)}
+    return out
+
+
+def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: int = 2000,
+                   seed: int = 0) -> dict:
+    """Quality/Semantic/.../Total of one result under ``cfg``.
+
+    Returns ``{"config": {name, version, hash, path}, "normalised": {dim: x},
+    "groups": {group: {value, ci95, dims_used, dims_missing, complete}},
+    "total": {value, ci95, groups_used, complete}, "comparable": bool}``."""
+    cfg = cfg or load_config()
+    norm: dict[str, float] = {}
+    comparable = True
+    for d, spec in cfg.dimensions.items():
+        m = result.metrics.get(d)
+        if m is None or not math.isfinite(m.value):
+            continue
+        norm[d] = normalise(m.value, spec, m.higher_is_better, cfg.clip)
+        comparable &= m.comparable
+    out = _combine(norm, cfg)
+    keys = [*cfg.groups, "total"]
+    for k in keys:
+        out[k]["ci95"] = [math.nan, math.nan]
+    # joint bootstrap over items, when per-video data exist for the dimensions used
+    dims = [d for d in norm if result.per_item(d)]
+    if dims and n_boot > 0:
+        items = sorted({i for d in dims for i in result.per_item(d)})
+        mat = np.full((len(items), len(dims)), np.nan)
+        index = {it: k for k, it in enumerate(items)}
+        for j, d in enumerate(dims):
+            for it, v in result.per_item(d).items():
+                mat[index[it], j] = v
+        if len(items) >= 2:
+            rng = np.random.default_rng(seed)
+            idx = rng.integers(0, len(items), size=(n_boot, len(items)))
+            boots = {k: np.empty(n_boot) for k in keys}
+            with np.errstate(all="ignore"):
+                for b in range(n_boot):
+                    means = np.nanmean(mat[idx[b]], axis=0)
+                    nb = dict(norm)
+                    for j, d in enumerate(dims):
+                        nb[d] = (normalise(float(means[j]), cfg.dimensions[d],
+                                           result.metrics[d].higher_is_better, cfg.clip)
+                                 if np.isfinite(means[j]) else math.nan)
+                    comb = _combine(nb, cfg)
+                    for k in keys:
+                        boots[k][b] = comb[k]["value"]
+            for k in keys:
+                v = boots[k][np.isfinite(boots[k])]
+                if len(v) >= 2 and math.isfinite(out[k]["value"]):
+                    out[k]["ci95"] = [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]
+    return {"config": {"name": cfg.name, "version": cfg.version, "hash": cfg.hash,
+                       "path": cfg.path},
+            "normalised": norm, "groups": {g: out[g] for g in cfg.groups},
+            "total": out["total"], "comparable": comparable}
+
+
+def totals_entries(result: Result, cfg: TotalsConfig, totals: dict | None = None
+                   ) -> dict[str, MetricEntry]:
+    """The totals of ``result`` as pseudo-metric entries (``total``, ``quality``, ...) so
+    the leaderboard treats them like metrics. Their ``protocol`` hashes the config hash with
+    the protocol and weights of every dimension used, so totals built from different
+    protocols, weights or dimension sets never share a column."""
+    totals = totals or compute_totals(result, cfg)
+    out: dict[str, MetricEntry] = {}
+    n = max((len(result.per_item(d)) for d in totals["normalised"]), default=0)
+    named = [("total", totals["total"], list(totals["normalised"]))]
+    named += [(g, totals["groups"][g], totals["groups"][g]["dims_used"]) for g in cfg.groups]
+    for name, t, used in named:
+        if not used or not math.isfinite(t["value"]):
+            continue
+        if name == "total":
+            used = [d for g in t["groups_used"] for d in totals["groups"][g]["dims_used"]]
+        fp = {"config": cfg.hash, "on_missing": cfg.on_missing,
+              "dims": {d: [result.metrics[d].protocol, sorted(result.metrics[d].weights.items())]
+                       for d in sorted(used)}}
+        weights: dict[str, str | None] = {}
+        for d in used:
+            weights.update(result.metrics[d].weights)
+        out[name] = MetricEntry(
+            name=name, value=float(t["value"]), ci95=(float(t["ci95"][0]), float(t["ci95"][1])),
+            n=n, n_failed=0, mode="totals", version=f"{cfg.name}/v{cfg.version}",
+            higher_is_better=True, comparable=all(result.metrics[d].comparable for d in used),
+            protocol=hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16],
+            weights=weights)
+    return out
