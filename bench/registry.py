@@ -220,6 +220,21 @@ def _load_target(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def load_env_plugins() -> None:
+    """Import the modules named in ``VIDBENCH_PLUGINS`` (comma-separated), so metrics and
+    models they register are available without packaging them as entry points."""
+    import os
+
+    for mod in filter(None, (m.strip() for m in os.environ.get("VIDBENCH_PLUGINS", "").split(
+            ","))):
+        if mod not in _PLUGINS_LOADED:
+            importlib.import_module(mod)
+            _PLUGINS_LOADED.add(mod)
+
+
+_PLUGINS_LOADED: set[str] = set()
+
+
 def _entry_points(group: str) -> dict[str, Any]:
     from importlib.metadata import entry_points
 
@@ -231,6 +246,7 @@ def _entry_points(group: str) -> dict[str, Any]:
 
 def metric_names() -> list[str]:
     """Every known metric name: built-ins, registered classes and entry points."""
+    load_env_plugins()
     names = dict.fromkeys(BUILTIN_METRICS)
     names.update(dict.fromkeys(_REGISTERED))
     names.update(dict.fromkeys(_entry_points("vidbench.metrics")))
@@ -238,6 +254,7 @@ def metric_names() -> list[str]:
 
 
 def metric_class(name: str) -> type[Metric]:
+    load_env_plugins()
     if name in _REGISTERED:
         return _REGISTERED[name]
     if name in BUILTIN_METRICS:

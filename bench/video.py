@@ -87,8 +87,8 @@ class ViewSpec:
       take this many frames spread uniformly over the whole clip (by time).
     - ``duration``: with ``fps``, cover this many seconds (ignored when ``num_frames`` is set).
     - ``start``: seconds after the first frame where the view begins.
-    - ``pad``: when the clip is too short for ``num_frames``, repeat the last frame (True) or
-      return fewer frames (False).
+    - ``pad``: when the clip is too short for ``num_frames``, repeat frames (True) or
+      return fewer frames (False, the default: a view never invents duplicate frames).
     - ``size``: an int resizes the shorter side to it (aspect kept); (H, W) resizes exactly.
     - ``resize``: one of :data:`RESIZE_METHODS`. ``area`` is antialiased (cv2 INTER_AREA when
       shrinking, bilinear when growing); ``*_aa`` use torch's antialiased interpolation (as
@@ -178,7 +178,9 @@ def sample_indices(timestamps: np.ndarray, end_time: float, spec: ViewSpec
             keep[0] = True
             times = times[keep]
     elif spec.num_frames is not None:
-        k = spec.num_frames
+        # Never more frames than the clip has unless padding is asked for: duplicated
+        # frames would read as perfect temporal consistency.
+        k = spec.num_frames if spec.pad else min(spec.num_frames, n)
         last = float(ts[-1])
         times = np.linspace(t0, max(t0, last), k) if k > 1 else np.array([t0])
         fps = (k - 1) / (last - t0) if k > 1 and last > t0 else _source_fps(ts, end_time)

@@ -99,6 +99,8 @@ def test_short_clip_pads_only_when_asked():
     assert make_view(clip, ViewSpec(fps=8.0, num_frames=8)).num_frames == 4
     padded = make_view(clip, ViewSpec(fps=8.0, num_frames=8, pad=True))
     assert padded.num_frames == 8 and list(padded.indices[-4:]) == [3, 3, 3, 3]
+    # uniform sampling of more frames than exist returns each frame once
+    assert list(make_view(clip, ViewSpec(num_frames=10)).indices) == [0, 1, 2, 3]
 
 
 def test_odd_size_needs_yuv444(tmp_path):
