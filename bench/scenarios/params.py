@@ -73,7 +73,7 @@ RANGES: dict[str, dict[str, tuple[Interval, tuple[Interval, ...]]]] = {
     },
     "bounce": {
         "radius": ((0.06, 0.10), ((0.04, 0.05), (0.11, 0.13))),
-        "g": ((0.80, 1.20), ((0.45, 0.65), (1.40, 1.70))),
+        "g": ((1.60, 2.40), ((0.90, 1.30), (2.80, 3.40))),
         "restitution": ((0.60, 0.85), ((0.30, 0.50), (0.90, 0.97))),
     },
     "collision": {
@@ -178,7 +178,7 @@ def sample_params(scenario: str, seed: int, ood: bool = False) -> dict[str, Any]
         g, e = draw("g"), draw("restitution")
         floor_y = 0.88
         x0 = float(rng.uniform(0.25, 0.75))
-        y0 = r + 0.03 + float(rng.uniform(0.0, 0.08))
+        y0 = r + 0.05 + float(rng.uniform(0.0, 0.10))
         vx = float(rng.uniform(-0.06, 0.06))
         p.update(objects=[_object("ball", c1, r)], x0=x0, y0=y0, vx0=vx, vy0=0.0, g=g,
                  restitution=e, floor_y=floor_y, floor_color=_rgb(SCENERY_GREY))

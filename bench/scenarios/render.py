@@ -114,18 +114,23 @@ def _segment(img: np.ndarray, ax: float, ay: float, bx: float, by: float, half: 
 
 
 def render(params: dict, num_frames: int, size: int | tuple[int, int], fps: float, *,
-           start_time: float = 0.0) -> np.ndarray:
+           start_time: float = 0.0, times: np.ndarray | None = None) -> np.ndarray:
     """Render ``num_frames`` frames of the scene ``params`` as (T, H, W, 3) uint8.
 
     ``size``: an int (square) or ``(H, W)``; ``fps``: frames per second; frame ``k`` shows
-    time ``start_time + k / fps``. Deterministic: the same arguments give the same bytes.
+    time ``start_time + k / fps``, or ``times[k]`` when explicit ``times`` (seconds) are given
+    (then ``num_frames`` and ``fps`` are ignored). Deterministic: the same arguments give the
+    same bytes.
     """
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if not fps or fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    if times is None:
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if not fps or fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        times = float(start_time) + np.arange(num_frames) / float(fps)
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    num_frames = len(times)
     h, w = _hw(size)
-    times = float(start_time) + np.arange(num_frames) / float(fps)
     traj = trajectory(params, times)
     base = static_layer(params, (h, w))
     objs = params["objects"]
@@ -145,3 +150,18 @@ def render(params: dict, num_frames: int, size: int | tuple[int, int], fps: floa
         np.clip(img, 0, 255, out=img)
         out[k] = np.rint(img).astype(np.uint8)
     return out
+
+
+def coverage(params: dict, times: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Per-object coverage maps (N, T, H, W) float32 in [0, 1] at ``times`` (seconds): the
+    antialiased disc of each object as the renderer draws it (occlusion ignored)."""
+    h, w = _hw(size)
+    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    traj = trajectory(params, times)
+    objs = params["objects"]
+    out = np.zeros((len(objs), len(times), h, w, 1), dtype=np.float32)
+    for i, ob in enumerate(objs):
+        r = float(ob["radius"])
+        for k in range(len(times)):
+            _disc(out[i, k], traj["x"][i, k] * w, traj["y"][i, k] * h, r * w, r * h, (1.0,))
+    return out[..., 0]
