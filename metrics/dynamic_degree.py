@@ -1,0 +1,165 @@
+"""``dynamic_degree``: how much a video moves.
+
+**vbench** (VBench ``dynamic_degree.py``): frames at the native resolution, every
+``max(1, round(fps / 8))``-th decoded frame (``fps`` = the container's average rate); RAFT
+(raft-things, 20 iterations) on each consecutive pair, replicate-padded to a multiple of 8;
+per pair the mean of the top 5% flow magnitudes on the padded grid (``int(h w 0.05)`` values);
+the video is dynamic when at least ``round(4 N / 16)`` pairs exceed ``6 min(H, W) / 256``
+(N = sampled frames). Per-video value 1.0 (dynamic) or 0.0, the dimension score is the
+fraction of dynamic videos. Known flaws: the rule depends on the container fps (a 12 fps
+clip is sampled every frame, a 13 fps clip every other frame, doubling its flow) and on the
+clip length through N.
+
+**default** (the corrected protocol): the clip is resampled by timestamps to 8 fps with its
+shorter side at 256 px (:func:`vidbench.metrics.flow.default_view_spec`); flow (weight-free
+OpenCV DIS by default, or RAFT with ``flow="raft"``) on each pair of consecutive view frames
+that show different source frames; per pair
+
+    m_k = top5%mean |F_k| * (256 / short side) * (1/8 s) / dt_k
+
+(pixels per 1/8 s at a 256-px short side, VBench's scale; dt_k the time between the two
+source frames, so repeated frames of a low-fps source are skipped, not read as stillness).
+The per-video value is the continuous motion score mean_k m_k, range [0, inf), higher = more
+motion; ``details["dynamic"]`` applies VBench's rule to the m_k (at least round(4 N / 16)
+pairs over 6.0, at least one). Fewer than two distinct frames: NaN, reason ``"too_short"``.
+
+Aggregate (both modes): the fraction of dynamic videos (VBench's dimension score) with a
+bootstrap CI; ``details["mean_motion"]`` carries the mean motion score (default mode).
+
+Higher is better in VBench's reading (a model that never moves is penalised), but dynamic
+degree says nothing about whether the motion is right or smooth.
+
+Blind to: motion direction and plausibility; motion of small regions (< 5% of the frame)
+beyond their size; classical flow under-reads displacements larger than the moving object
+(fast small objects) and over-reads flicker on textureless regions; camera shake counts as
+motion.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vidbench.metrics import flow as fl
+from vidbench.registry import PerVideoMetric, Score, VideoContext
+from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
+from vidbench.video import ViewSpec
+
+
+class DynamicDegree(PerVideoMetric):
+    name: ClassVar[str] = "dynamic_degree"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, mode: str = "default", *, device: str = "cpu",
+                 random_weights: bool = False, flow: str = "dis", fps: float = fl.REFERENCE_FPS,
+                 size: int = fl.REFERENCE_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
+                 batch_size: int = 4) -> None:
+        opts: dict[str, Any]
+        if mode == "vbench":
+            opts = {}
+        else:
+            opts = {"flow": flow, "fps": float(fps), "size": int(size),
+                    "motion_threshold": float(motion_threshold)}
+        super().__init__(mode, device=device, random_weights=random_weights, **opts)
+        self.flow_backend = flow
+        self.fps = float(fps)
+        self.size = int(size)
+        self.motion_threshold = float(motion_threshold)
+        self.batch_size = batch_size
+        self._estimator: fl.FlowEstimator | None = None
+
+    def required_weights(self) -> tuple[str, ...]:
+        if self.mode == "vbench":
+            return ("raft-things",)
+        return fl.flow_weights(self.flow_backend)
+
+    def view_spec(self) -> ViewSpec:
+        if self.mode == "vbench":
+            return ViewSpec()
+        return fl.default_view_spec(self.fps, self.size)
+
+    @property
+    def estimator(self) -> fl.FlowEstimator:
+        if self._estimator is None:
+            if self.mode == "vbench":
+                self._estimator = fl.get_flow_estimator(
+                    "raft", device=self.device, random_weights=self.random_weights,
+                    batch_size=self.batch_size)
+            else:
+                method = "dis-fast" if self.flow_backend == "dis" else None
+                self._estimator = fl.get_flow_estimator(
+                    self.flow_backend, device=self.device, random_weights=self.random_weights,
+                    method=method, batch_size=self.batch_size)
+        return self._estimator
+
+    def score(self, ctx: VideoContext) -> Score:
+        if self.mode == "vbench":
+            return self._score_vbench(ctx)
+        return self._score_default(ctx)
+
+    def _score_default(self, ctx: VideoContext) -> Score:
+        data = fl.consecutive_flows(ctx, self.view_spec(), self.estimator)
+        view, pairs, flows, dt = data["view"], data["pairs"], data["flows"], data["dt"]
+        if not pairs:
+            return Score.not_applicable("too_short", frames=view.num_frames,
+                                        detail="fewer than two distinct frames in the view")
+        motion = fl.motion_per_pair(flows, dt, min(view.size))
+        dynamic, over, need = fl.is_dynamic(motion, len(pairs) + 1, self.motion_threshold)
+        return Score(float(motion.mean()), {
+            "dynamic": bool(dynamic), "pairs": len(pairs), "pairs_moving": over,
+            "pairs_needed": need, "motion_threshold": self.motion_threshold,
+            "motion_median": float(np.median(motion)), "motion_max": float(motion.max()),
+            "units": "px per 1/8 s at a 256-px short side"})
+
+    def _score_vbench(self, ctx: VideoContext) -> Score:
+        frames = ctx.view(self.view_spec()).frames
+        frames = vbench_sample_frames(frames, ctx.clip.fps)
+        raft = self.estimator
+        pairs = [(k, k + 1) for k in range(len(frames) - 1)]
+        padded = raft.padded_flows(frames, pairs)[0] if pairs else []  # type: ignore[attr-defined]
+        scores = [fl.vbench_top_mean(f, 0.05) for f in padded]
+        dynamic, thres, count_num = vbench_check_move(scores, frames.shape[1:3], len(frames))
+        return Score(1.0 if dynamic else 0.0, {
+            "dynamic": bool(dynamic), "pair_scores": [float(s) for s in scores],
+            "threshold": thres, "count_needed": count_num, "frames": int(len(frames))})
+
+    def aggregate(self, values: np.ndarray, details: list[dict], *, seed: int = 0
+                  ) -> Aggregate:
+        """Fraction of dynamic videos among the scored ones (NaN values excluded), with a
+        seeded bootstrap CI; the mean motion score and its CI in details."""
+        v = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(v)
+        flags = np.array([bool((d or {}).get("dynamic", False))
+                          for d, good in zip(details, ok, strict=True) if good],
+                         dtype=np.float64)
+        n_nan = int((~ok).sum())
+        if flags.size == 0:
+            return Aggregate(float("nan"), (float("nan"), float("nan")), 0, {"n_nan": n_nan})
+        out = {"n_nan": n_nan, "n_dynamic": int(flags.sum())}
+        if self.mode == "default":
+            m = mean_with_ci(v[ok], seed=seed)
+            out.update({"mean_motion": m.value, "mean_motion_ci95": list(m.ci95)})
+        return Aggregate(float(flags.mean()), bootstrap_ci(flags, seed=seed), int(flags.size),
+                         out)
+
+
+def vbench_sample_frames(frames: np.ndarray, fps: float) -> np.ndarray:
+    """VBench's frame sampling: every ``max(1, round(fps / 8))``-th frame from the first."""
+    interval = max(1, round(fps / 8))
+    return frames[::interval]
+
+
+def vbench_check_move(scores: list[float], hw: tuple[int, ...], count: int
+                      ) -> tuple[bool, float, int]:
+    """VBench's ``set_params`` + ``check_move``: (dynamic, threshold, count needed)."""
+    thres = 6.0 * (min(list(hw)) / 256.0)
+    count_num = round(4 * (count / 16.0))
+    n = 0
+    for s in scores:
+        if s > thres:
+            n += 1
+        if n >= count_num:
+            return True, thres, count_num
+    return False, thres, count_num

@@ -1,0 +1,297 @@
+"""Optical flow and the helpers the motion metrics share (temporal_flicker, motion_smoothness,
+dynamic_degree).
+
+Conventions used everywhere in this module:
+
+- a flow from frame ``a`` to frame ``b`` is an (H, W, 2) float32 array ``f`` of (dx, dy) pixel
+  displacements such that ``a(x) ~ b(x + f(x))`` (OpenCV's and RAFT's convention);
+- :func:`warp_backward` samples ``img(x + f(x))``, so ``warp_backward(b, f_ab)`` predicts ``a``;
+- estimators take RGB uint8 frames (K, H, W, 3) and a list of index pairs and return one flow
+  per pair, shape (P, H, W, 2).
+
+Estimators: :class:`ClassicalFlow` (OpenCV DIS or Farneback, weight-free, CPU) and, through
+:func:`get_flow_estimator`, RAFT (torchvision ``raft_large``, see
+:mod:`vidbench.metrics.backbones.raft`). Flows shared between metrics are memoised per video
+with :func:`consecutive_flows` (key: estimator, view spec), so temporal_flicker and
+dynamic_degree in default mode compute each flow once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from vidbench.errors import UserError
+from vidbench.registry import VideoContext
+from vidbench.video import View, ViewSpec
+
+#: Frame rate (frames per second) the VBench thresholds are expressed at; default-mode motion
+#: magnitudes are normalised to "pixels per 1/8 s at a 256-pixel short side".
+REFERENCE_FPS = 8.0
+#: Short side (pixels) the VBench thresholds are expressed at.
+REFERENCE_SIZE = 256
+
+CLASSICAL_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "farneback")
+FLOW_BACKENDS = ("dis", "farneback", "raft")
+
+
+class FlowEstimator(Protocol):
+    """Anything that maps RGB frames and index pairs to flows."""
+
+    key: str
+
+    def flows(self, frames: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.ndarray: ...
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    """(K, H, W, 3) uint8 RGB -> (K, H, W) uint8 luma (BT.601, as OpenCV's RGB2GRAY)."""
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        return np.ascontiguousarray(frames.astype(np.uint8))
+    return np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames])
+
+
+class ClassicalFlow:
+    """Weight-free dense optical flow with OpenCV.
+
+    ``method``: ``dis-ultrafast`` / ``dis-fast`` / ``dis-medium`` (DIS, Kroeger et al. 2016,
+    with variational refinement) or ``farneback``. ``scale`` < 1 computes the flow on frames
+    shrunk by that factor (INTER_AREA) and upsamples it (bilinear, vectors divided by
+    ``scale``): about ``1/scale^2`` times cheaper, blind to detail finer than ``1/scale``
+    pixels. Identical frames give an exactly zero flow.
+    """
+
+    def __init__(self, method: str = "dis-medium", scale: float = 1.0) -> None:
+        if method not in CLASSICAL_METHODS:
+            raise UserError(f"unknown classical flow method {method!r}; use one of "
+                            f"{CLASSICAL_METHODS}")
+        if not 0 < scale <= 1:
+            raise UserError(f"flow scale must be in (0, 1], got {scale}")
+        self.method = method
+        self.scale = float(scale)
+        self.key = f"{method}@{self.scale:g}"
+        self._dis = None
+
+    def _dis_engine(self):
+        import cv2
+
+        if self._dis is None:
+            preset = {"dis-ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+                      "dis-fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                      "dis-medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[self.method]
+            self._dis = cv2.DISOpticalFlow_create(preset)
+        return self._dis
+
+    def pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow from gray uint8 image ``a`` to ``b``, (H, W, 2) float32."""
+        import cv2
+
+        h, w = a.shape[:2]
+        if np.array_equal(a, b):
+            return np.zeros((h, w, 2), dtype=np.float32)
+        if self.scale < 1:
+            sw, sh = max(8, int(round(w * self.scale))), max(8, int(round(h * self.scale)))
+            a_ = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
+            b_ = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
+        else:
+            a_, b_ = a, b
+        if self.method == "farneback":
+            f = cv2.calcOpticalFlowFarneback(a_, b_, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+        else:
+            f = self._dis_engine().calc(a_, b_, None)
+        if f.shape[:2] != (h, w):
+            fx, fy = w / f.shape[1], h / f.shape[0]
+            f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR)
+            f[..., 0] *= fx
+            f[..., 1] *= fy
+        return np.ascontiguousarray(f, dtype=np.float32)
+
+    def flows(self, frames: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+        g = to_gray(frames)
+        h, w = g.shape[1:3]
+        out = np.empty((len(pairs), h, w, 2), dtype=np.float32)
+        for n, (i, j) in enumerate(pairs):
+            out[n] = self.pair(g[i], g[j])
+        return out
+
+
+def get_flow_estimator(backend: str, *, device: str = "cpu", random_weights: bool = False,
+                       method: str | None = None, scale: float = 1.0,
+                       iters: int = 20, batch_size: int = 4) -> FlowEstimator:
+    """The flow estimator named ``backend``: ``dis`` (default method ``dis-medium``),
+    ``farneback``, or ``raft`` (torchvision ``raft_large`` with the raft-things weights,
+    ``iters`` refinement steps; ``random_weights`` builds it from a fixed seed)."""
+    if backend == "dis":
+        return ClassicalFlow(method or "dis-medium", scale)
+    if backend == "farneback":
+        return ClassicalFlow("farneback", scale)
+    if backend == "raft":
+        from vidbench.metrics.backbones.raft import RaftFlow
+
+        return RaftFlow(device=device, random_weights=random_weights, iters=iters,
+                        batch_size=batch_size)
+    raise UserError(f"unknown flow backend {backend!r}; use one of {FLOW_BACKENDS}")
+
+
+def flow_weights(backend: str) -> tuple[str, ...]:
+    """Weights (manifest names) a flow backend needs."""
+    return ("raft-things",) if backend == "raft" else ()
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def flow_magnitude(flow: np.ndarray) -> np.ndarray:
+    """Per-pixel length ``sqrt(dx^2 + dy^2)`` of (..., 2) flows."""
+    f = np.asarray(flow, dtype=np.float32)
+    return np.sqrt(np.square(f[..., 0]) + np.square(f[..., 1]))
+
+
+def top_fraction_mean(values: np.ndarray, frac: float = 0.05) -> float:
+    """Mean of the largest ``int(n * frac)`` of ``values`` (at least one): VBench's robust
+    "how far does the moving part move" statistic (``frac`` 0.05 in dynamic_degree, 0.02 in
+    its static filter)."""
+    v = np.asarray(values, dtype=np.float32).ravel()
+    k = max(1, int(v.size * frac))
+    if k >= v.size:
+        return float(v.mean())
+    top = np.partition(v, v.size - k)[v.size - k:]
+    return float(top.astype(np.float64).mean())
+
+
+def vbench_top_mean(flow: np.ndarray, frac: float) -> float:
+    """VBench's ``get_score`` verbatim: mean of the top ``int(h * w * frac)`` flow magnitudes of
+    one (H, W, 2) flow, via ``np.sort`` (float32), as its dynamic_degree (0.05) and static
+    filter (0.02) compute it."""
+    u = flow[..., 0]
+    v = flow[..., 1]
+    rad = np.sqrt(np.square(u) + np.square(v))
+    h, w = rad.shape
+    cut = int(h * w * frac)
+    return float(np.mean(abs(np.sort(-rad.flatten()))[:cut]))
+
+
+# ----------------------------------------------------------------------------- warping
+
+
+@lru_cache(maxsize=8)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = False
+    gy.flags.writeable = False
+    return gx, gy
+
+
+def warp_backward(img: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``out(x) = img(x + flow(x))`` (bilinear, border replicated) and a boolean mask of the
+    pixels whose source ``x + flow(x)`` lies inside the image. ``img`` is (H, W) or (H, W, C),
+    any dtype; the output is float32."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = _grid(h, w)
+    mx = gx + flow[..., 0]
+    my = gy + flow[..., 1]
+    out = cv2.remap(np.asarray(img, dtype=np.float32), mx, my, interpolation=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    valid = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    return out, valid
+
+
+def intermediate_flows(f01: np.ndarray, f10: np.ndarray, t: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Flows from the (unknown) frame at time ``t`` in (0, 1) to frames 0 and 1, from the two
+    flows between them, under locally linear motion (Jiang et al., Super SloMo, eq. 4):
+    ``F_t0 = -(1-t) t F_01 + t^2 F_10``, ``F_t1 = (1-t)^2 F_01 - t (1-t) F_10``."""
+    ft0 = -(1 - t) * t * f01 + t * t * f10
+    ft1 = (1 - t) * (1 - t) * f01 - t * (1 - t) * f10
+    return ft0.astype(np.float32), ft1.astype(np.float32)
+
+
+def interpolate_frame(img0: np.ndarray, img1: np.ndarray, f01: np.ndarray, f10: np.ndarray,
+                      t: float = 0.5) -> np.ndarray:
+    """The frame at time ``t`` between ``img0`` and ``img1`` (float32, same shape), by backward
+    warping both along :func:`intermediate_flows` and blending with weights (1 - t, t)."""
+    ft0, ft1 = intermediate_flows(f01, f10, t)
+    w0, _ = warp_backward(img0, ft0)
+    w1, _ = warp_backward(img1, ft1)
+    return (1 - t) * w0 + t * w1
+
+
+# ----------------------------------------------------------------------------- views & sharing
+
+
+def default_view_spec(fps: float = REFERENCE_FPS, size: int = REFERENCE_SIZE) -> ViewSpec:
+    """The protocol view of the default-mode motion metrics: the whole clip resampled by
+    timestamps to ``fps``, shorter side resized to ``size`` (antialiased area filter)."""
+    return ViewSpec(fps=fps, size=size, resize="area")
+
+
+def source_times(ctx: VideoContext, view: View) -> np.ndarray:
+    """Presentation time (s) of the source frame behind each view frame. A view frame that
+    repeats its predecessor's source frame (the source's fps is below the view's) has the same
+    time, so callers can skip such pairs instead of reading a repeat as a frozen frame."""
+    return np.asarray(ctx.clip.timestamps, dtype=np.float64)[view.indices]
+
+
+def distinct_consecutive_pairs(view: View, times: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive view-frame pairs (k, k+1) that show different source frames."""
+    return [(k, k + 1) for k in range(view.num_frames - 1)
+            if view.indices[k + 1] != view.indices[k] and times[k + 1] > times[k]]
+
+
+def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimator
+                      ) -> dict[str, Any]:
+    """Forward flows between the distinct consecutive frames of ``ctx.view(spec)``, memoised
+    per video (shared by temporal_flicker and dynamic_degree). Returns ``{"pairs", "flows"
+    (P, H, W, 2), "dt" (P,) seconds between the two source frames, "view"}``."""
+
+    def compute() -> dict[str, Any]:
+        view = ctx.view(spec)
+        times = source_times(ctx, view)
+        pairs = distinct_consecutive_pairs(view, times)
+        h, w = view.size
+        flows = (estimator.flows(view.frames, pairs) if pairs
+                 else np.zeros((0, h, w, 2), dtype=np.float32))
+        dt = np.array([times[j] - times[i] for i, j in pairs], dtype=np.float64)
+        return {"pairs": pairs, "flows": flows, "dt": dt, "view": view}
+
+    return ctx.memo(("vidbench.flow.consecutive", estimator.key, spec), compute)
+
+
+def motion_per_pair(flows: np.ndarray, dt: np.ndarray, short_side: int, *, frac: float = 0.05,
+                    fps: float = REFERENCE_FPS, size: int = REFERENCE_SIZE) -> np.ndarray:
+    """Per pair: the mean of the top ``frac`` flow magnitudes, expressed as pixels per
+    ``1/fps`` seconds at a ``size``-pixel short side (so the same motion reads the same at any
+    resolution and frame spacing). With the defaults the numbers are on VBench's scale, where
+    6.0 is its "this pair moves" threshold."""
+    out = np.empty(len(flows), dtype=np.float64)
+    for n, f in enumerate(flows):
+        m = top_fraction_mean(flow_magnitude(f), frac)
+        out[n] = m * (size / short_side) * (1.0 / fps) / float(dt[n])
+    return out
+
+
+#: VBench's dynamic_degree threshold: a pair "moves" when the mean of its top 5% flow
+#: magnitudes exceeds 6 pixels at a 256-pixel short side (per 1/8 s in default mode).
+MOTION_THRESHOLD = 6.0
+
+
+def count_needed(num_frames: int) -> int:
+    """VBench's "enough moving pairs" count, ``round(4 * N / 16)`` for N sampled frames (Python's
+    round: half to even), floored at 1 so a two-frame clip needs one moving pair."""
+    return max(1, round(4 * (num_frames / 16.0)))
+
+
+def is_dynamic(motion: np.ndarray, num_frames: int, threshold: float = MOTION_THRESHOLD
+               ) -> tuple[bool, int, int]:
+    """(dynamic, pairs over threshold, pairs needed): the clip moves when at least
+    :func:`count_needed` pairs have ``motion > threshold``."""
+    over = int(np.sum(np.asarray(motion) > threshold))
+    need = count_needed(num_frames)
+    return over >= need, over, need

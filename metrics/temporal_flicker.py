@@ -1,0 +1,186 @@
+"""``temporal_flicker``: how steady the pixels of a (near-)static video are over time.
+
+**vbench** (VBench ``temporal_flickering.py``): on every decoded frame at the native frame rate
+and resolution,
+
+    score = (255 - mean_k MAE(I_k, I_{k+1})) / 255,   MAE = mean over pixels and channels of
+    |I_k - I_{k+1}| (float32, ``cv2.absdiff``).
+
+VBench only means this on near-static videos: it runs a separate RAFT static filter first
+(``static_filter.py``) and keeps up to 5 static samples per prompt. The per-video formula alone
+gives a *moving* video a low score that has nothing to do with flicker. ``static_filter=True``
+applies VBench's filter here (top-2% RAFT flow magnitude per pair > 3 * min(H, W) / 256 on more
+than round(2 N / 16) pairs, or the first-last pairs above twice that times the count, is "not
+static": NaN with reason ``"not_static"``); it needs the ``raft-things`` weights.
+
+**default** (the corrected protocol): the clip is resampled by timestamps to 8 fps with its
+shorter side at 256 px (:func:`vidbench.metrics.flow.default_view_spec`), so container fps,
+resolution and length do not move the score. For each pair of consecutive view frames showing
+different source frames, the flow F from I_k to I_{k+1} (weight-free OpenCV DIS by default)
+gives a motion-compensated prediction I_{k+1}(x + F(x)) of I_k, and
+
+    score = 1 - mean_k [ mean over in-frame pixels and channels |I_k - I_{k+1}(x + F(x))| ] / 255.
+
+Warping moves pixels but cannot change their values, so brightness/colour flicker stays in the
+residual while slow camera or object motion does not read as flicker. The built-in filter: when
+the clip is dynamic by the dynamic_degree rule (at least round(4 N / 16) pairs whose top-5%
+flow magnitude exceeds ``motion_threshold`` = 6 px per 1/8 s at a 256-px short side) the score
+is NaN with reason ``"dynamic"``, never a fake value; fewer than two distinct frames give NaN
+with reason ``"too_short"``.
+
+Range [0, 1]; higher is better (1 = no change at all). Identical frames give exactly 1.0.
+
+Blind to: flicker slower than the view's frame spacing (1/8 s) or faster but aliased by the
+resampling; flicker that a flow field can imitate (a texture sliding in place); residual
+compression noise (it lowers every score alike); anything in dynamic clips (NaN).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vidbench.metrics import flow as fl
+from vidbench.registry import PerVideoMetric, Score, VideoContext
+from vidbench.video import ViewSpec
+
+
+class TemporalFlicker(PerVideoMetric):
+    name: ClassVar[str] = "temporal_flicker"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, mode: str = "default", *, device: str = "cpu",
+                 random_weights: bool = False, flow: str = "dis", fps: float = fl.REFERENCE_FPS,
+                 size: int = fl.REFERENCE_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
+                 static_filter: bool = False, batch_size: int = 4) -> None:
+        opts: dict[str, Any]
+        if mode == "vbench":
+            opts = {"static_filter": bool(static_filter)}
+        else:
+            opts = {"flow": flow, "fps": float(fps), "size": int(size),
+                    "motion_threshold": float(motion_threshold)}
+        super().__init__(mode, device=device, random_weights=random_weights, **opts)
+        self.flow_backend = flow
+        self.fps = float(fps)
+        self.size = int(size)
+        self.motion_threshold = float(motion_threshold)
+        self.static_filter = bool(static_filter)
+        self.batch_size = batch_size
+        self._estimator: fl.FlowEstimator | None = None
+
+    def required_weights(self) -> tuple[str, ...]:
+        if self.mode == "vbench":
+            return ("raft-things",) if self.static_filter else ()
+        return fl.flow_weights(self.flow_backend)
+
+    def view_spec(self) -> ViewSpec:
+        if self.mode == "vbench":
+            return ViewSpec()  # every decoded frame, native size
+        return fl.default_view_spec(self.fps, self.size)
+
+    @property
+    def estimator(self) -> fl.FlowEstimator:
+        if self._estimator is None:
+            method = "dis-fast" if self.flow_backend == "dis" else None
+            self._estimator = fl.get_flow_estimator(
+                self.flow_backend, device=self.device, random_weights=self.random_weights,
+                method=method, batch_size=self.batch_size)
+        return self._estimator
+
+    def score(self, ctx: VideoContext) -> Score:
+        if self.mode == "vbench":
+            return self._score_vbench(ctx)
+        return self._score_default(ctx)
+
+    # ------------------------------------------------------------------ default
+
+    def _score_default(self, ctx: VideoContext) -> Score:
+        spec = self.view_spec()
+        data = fl.consecutive_flows(ctx, spec, self.estimator)
+        view, pairs, flows, dt = data["view"], data["pairs"], data["flows"], data["dt"]
+        if not pairs:
+            return Score.not_applicable("too_short", frames=view.num_frames,
+                                        detail="fewer than two distinct frames in the view")
+        motion = fl.motion_per_pair(flows, dt, min(view.size), fps=fl.REFERENCE_FPS,
+                                    size=fl.REFERENCE_SIZE)
+        dynamic, over, need = fl.is_dynamic(motion, len(pairs) + 1, self.motion_threshold)
+        info = {"pairs": len(pairs), "motion_mean": float(motion.mean()),
+                "motion_max": float(motion.max()), "pairs_moving": over,
+                "pairs_needed": need, "motion_threshold": self.motion_threshold}
+        if dynamic:
+            return Score.not_applicable("dynamic", **info)
+        frames = view.frames
+        resid, raw = [], []
+        for (i, j), f in zip(pairs, flows, strict=True):
+            a = frames[i].astype(np.float32)
+            pred, valid = fl.warp_backward(frames[j], f)
+            d = np.abs(a - pred)
+            resid.append(float(d[valid].mean()) if valid.any() else float(d.mean()))
+            raw.append(float(np.abs(a - frames[j].astype(np.float32)).mean()))
+        value = 1.0 - float(np.mean(resid)) / 255.0
+        info.update({"uncompensated": 1.0 - float(np.mean(raw)) / 255.0,
+                     "worst_pair": 1.0 - float(np.max(resid)) / 255.0})
+        return Score(value, info)
+
+    # ------------------------------------------------------------------ vbench
+
+    def _score_vbench(self, ctx: VideoContext) -> Score:
+        frames = ctx.view(self.view_spec()).frames
+        if len(frames) < 2:
+            return Score.not_applicable("too_short", frames=len(frames))
+        details: dict[str, Any] = {"frames": int(len(frames))}
+        if self.static_filter:
+            static, info = vbench_static_filter(frames, device=self.device,
+                                                random_weights=self.random_weights,
+                                                batch_size=self.batch_size)
+            details.update(info)
+            if not static:
+                return Score.not_applicable("not_static", **details)
+        return Score(vbench_flicker_formula(frames), details)
+
+
+def vbench_flicker_formula(frames: np.ndarray) -> float:
+    """VBench's per-video temporal_flickering score on (T, H, W, 3) uint8 frames."""
+    import cv2
+
+    maes = [np.mean(cv2.absdiff(np.array(frames[k], dtype=np.float32),
+                                np.array(frames[k + 1], dtype=np.float32)))
+            for k in range(len(frames) - 1)]
+    return (255.0 - np.mean(np.array(maes)).item()) / 255.0
+
+
+def vbench_static_filter(frames: np.ndarray, *, device: str = "cpu",
+                         random_weights: bool = False, batch_size: int = 4
+                         ) -> tuple[bool, dict]:
+    """VBench's ``StaticFilter.infer`` on (T, H, W, 3) uint8 frames (RAFT, 20 iterations):
+    pairs (k, k+1) plus (first, last) and (last, first); per pair the mean of the top 2% flow
+    magnitudes on the padded grid; static unless more than round(2 T / 16) consecutive pairs
+    exceed 3 * min(H, W) / 256, or one of the two wrap-around pairs exceeds twice that times
+    the count."""
+    from vidbench.metrics.backbones.raft import RaftFlow
+
+    t = len(frames)
+    thres = 3.0 * (min(frames.shape[1:3]) / 256.0)
+    count_num = round(2 * (t / 16.0))
+    pairs = [(k, k + 1) for k in range(t - 1)] + [(0, t - 1), (t - 1, 0)]
+    raft = RaftFlow(device=device, random_weights=random_weights, batch_size=batch_size)
+    padded, _ = raft.padded_flows(frames, pairs)
+    scores = [fl.vbench_top_mean(f, 0.02) for f in padded]
+    count = 0
+    static = True
+    for s in scores[:-2]:
+        if s > thres:
+            count += 1
+        if count > count_num:
+            static = False
+            break
+    if static:
+        for s in scores[-2:]:
+            if s > thres * count_num * 2:
+                static = False
+                break
+    return static, {"static_filter_scores": [float(s) for s in scores],
+                    "static_filter_threshold": thres, "static_filter_count": count_num}
+
