@@ -1,0 +1,122 @@
+"""``vidbench train``: argument wiring for the reference DiT's training loop.
+
+The lead's CLI calls :func:`add_train_arguments` on the ``train`` sub-parser and
+:func:`run_train` with the parsed namespace. ``python -m vidbench.models.dit.cli`` runs the
+same thing stand-alone (used by torchrun in the tests)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from vidbench.errors import UserError
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from vidbench.models.dit.configs import CONFIGS
+
+    parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS),
+                        help="model configuration (default: tiny)")
+    parser.add_argument("--out", type=Path, help="output folder (checkpoints, log.csv, loss.png)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/state.safetensors if present")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print parameters and GFLOPs per sample, then exit")
+    parser.add_argument("--steps", type=int, default=10_000, help="total optimiser steps")
+    parser.add_argument("--batch", type=int, default=8, help="global batch size")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                        help="stop (and save) after this much wall time")
+    parser.add_argument("--ckpt-every", type=float, default=4.0, metavar="MINUTES",
+                        help="save a resumable checkpoint this often (default 4)")
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: OMP_NUM_THREADS or torch's choice)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set depth=4 (JSON values)")
+
+
+def build_config(name: str, overrides: list[str]):
+    from vidbench.models.dit.configs import get_config
+
+    kw = {}
+    for s in overrides:
+        if "=" not in s:
+            raise UserError(f"--set {s!r}: expected KEY=VALUE")
+        k, v = s.split("=", 1)
+        try:
+            kw[k] = json.loads(v)
+        except json.JSONDecodeError:
+            kw[k] = v
+        if k == "patch":
+            kw[k] = tuple(kw[k])
+    try:
+        cfg = get_config(name, **kw)
+    except (TypeError, ValueError, KeyError) as e:
+        raise UserError(f"bad config override: {e}") from None
+    return cfg
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidbench.models.dit.configs import describe, human
+
+    cfg = build_config(args.config, args.set)
+    if args.dry_run:
+        d = describe(cfg)
+        print(f"config {cfg.name}: {human(d['params'])} params ({d['params']}), "
+              f"{d['tokens']} tokens, {d['gflops_forward']:.3f} GFLOPs/sample forward, "
+              f"{d['gflops_train_step']:.3f} GFLOPs/sample train step")
+        print(json.dumps(d, indent=2))
+        return 0
+    if args.out is None:
+        raise UserError("vidbench train: --out DIR is required (except with --dry-run)")
+    if args.out.exists() and (args.out / "state.json").exists() and not args.resume:
+        raise UserError(f"{args.out} already holds a training run; pass --resume to continue "
+                        f"it or choose another --out")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if cfg.text_encoder == "tokens" and not cfg.vocab:
+        from vidbench.models.dit.data import scenario_vocab
+
+        cfg = cfg.replace(vocab=scenario_vocab())
+    if args.resume and (args.out / "state.json").is_file():
+        from vidbench.models.dit.configs import DiTConfig
+
+        saved = DiTConfig.from_json(json.loads((args.out / "state.json").read_text())["config"])
+        cfg = saved  # the vocabulary and overrides of the original run
+    from vidbench.models.dit.train import TrainArgs, train
+
+    ta = TrainArgs(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
+                   ema_decay=args.ema_decay, seed=args.seed, ckpt_every_s=args.ckpt_every * 60,
+                   log_every=args.log_every,
+                   time_budget_s=None if args.time_budget is None else args.time_budget * 60)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    summary = train(cfg, args.out, ta, resume=args.resume, device=args.device,
+                    log=(lambda m: print(m, flush=True)) if rank0 else (lambda m: None))
+    if rank0:
+        print(json.dumps(summary))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vidbench train", description="train the reference DiT")
+    add_train_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run_train(args)
+    except UserError as e:
+        print(f"vidbench: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

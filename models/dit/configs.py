@@ -1,0 +1,191 @@
+"""Named configurations of the reference video DiT, with computed parameter counts and
+forward GFLOPs per sample.
+
+``tiny`` works in pixel space (16 frames x 16x16 RGB, tubelets 1x4x4, 256 tokens) and trains
+on a CPU; ``S``/``B``/``L``/``XL`` follow DiT's widths and depths (DiT-S/B/L/XL: 384/768/1024/
+1152 wide, 12/12/24/28 deep) on a VAE latent of 16 x 32x32 x 4 (a 256x256 clip through an
+8x spatial VAE), patches 1x2x2 (4096 tokens), with factorised attention by default (full 3-D
+attention over 4096 tokens is quadratic; set ``attention="full"`` to compare), 3-D RoPE, and
+the open_clip ViT-L/14 text tower (768-d tokens) as the text encoder.
+
+FLOPs are counted as 2 x multiply-accumulates of every matmul in one forward pass (linear
+layers, attention scores and attention-weighted values); elementwise work (norms, softmax,
+activations) is left out, as in DiT's own GFLOP figures. Training costs about 3x the forward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Everything needed to rebuild a model (stored as JSON beside each checkpoint)."""
+
+    name: str = "tiny"
+    # video shape the model is trained on (pixels, or latents when ``latent`` is set)
+    num_frames: int = 16
+    height: int = 16
+    width: int = 16
+    channels: int = 3
+    fps: float = 8.0
+    patch: tuple[int, int, int] = (1, 4, 4)  # (pt, ph, pw)
+    hidden: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    attention: str = "full"  # "full" 3-D attention | "factorised" (spatial/temporal alternating)
+    pos: str = "sincos"  # "sincos" (frozen 3-D, added) | "rope" (3-D rotary on q, k)
+    # text conditioning
+    text_encoder: str = "tokens"  # "tokens": learned embedding over ``vocab`` | "open_clip:..."
+    text_dim: int = 64
+    text_len: int = 16
+    vocab: tuple[str, ...] = ()
+    # classifier-free guidance: probability of replacing the text by the learned null context
+    cfg_drop: float = 0.1
+    # conditioning frames: the first K frames are given clean and the loss covers the rest
+    cond_frames: int = 4
+    # the objective's timestep distribution: logit-normal(mean, std), then a time shift
+    t_mean: float = 0.0
+    t_std: float = 1.0
+    time_shift: float = 1.0
+    # latent slot: "pixel" (identity) or a VAE name whose encode/decode callables are supplied
+    latent: str = "pixel"
+    latent_scale: int = 1  # spatial downsampling of the VAE (output pixels per latent pixel)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pt, ph, pw = self.patch
+        if self.num_frames % pt or self.height % ph or self.width % pw:
+            raise ValueError(f"config {self.name!r}: frames/height/width "
+                             f"{self.num_frames}/{self.height}/{self.width} are not multiples of "
+                             f"the patch {self.patch}")
+        if self.hidden % self.heads:
+            raise ValueError(f"config {self.name!r}: hidden {self.hidden} is not a multiple of "
+                             f"heads {self.heads}")
+        if self.attention not in ("full", "factorised"):
+            raise ValueError(f"config {self.name!r}: attention must be 'full' or 'factorised'")
+        if self.pos not in ("sincos", "rope"):
+            raise ValueError(f"config {self.name!r}: pos must be 'sincos' or 'rope'")
+        if not 0 <= self.cond_frames < self.num_frames:
+            raise ValueError(f"config {self.name!r}: cond_frames must be in [0, num_frames)")
+
+    @property
+    def patch_dim(self) -> int:
+        pt, ph, pw = self.patch
+        return self.channels * pt * ph * pw
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        pt, ph, pw = self.patch
+        return self.num_frames // pt, self.height // ph, self.width // pw
+
+    @property
+    def num_tokens(self) -> int:
+        gt, gh, gw = self.grid
+        return gt * gh * gw
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["patch"] = list(self.patch)
+        d["vocab"] = list(self.vocab)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> DiTConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown DiT config keys: {', '.join(unknown)}")
+        d = dict(d)
+        if "patch" in d:
+            d["patch"] = tuple(int(x) for x in d["patch"])
+        if "vocab" in d:
+            d["vocab"] = tuple(d["vocab"])
+        return cls(**d)
+
+    def replace(self, **kw) -> DiTConfig:
+        return dataclasses.replace(self, **kw)
+
+
+_LATENT = dict(num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2),
+               attention="factorised", pos="rope", text_encoder="open_clip:ViT-L-14",
+               text_dim=768, text_len=77, latent="vae", latent_scale=8)
+
+CONFIGS: dict[str, DiTConfig] = {
+    "tiny": DiTConfig(name="tiny"),
+    "S": DiTConfig(name="S", hidden=384, depth=12, heads=6, **_LATENT),
+    "B": DiTConfig(name="B", hidden=768, depth=12, heads=12, **_LATENT),
+    "L": DiTConfig(name="L", hidden=1024, depth=24, heads=16, **_LATENT),
+    "XL": DiTConfig(name="XL", hidden=1152, depth=28, heads=16, **_LATENT),
+}
+
+
+def get_config(name: str, **overrides) -> DiTConfig:
+    """A named config, optionally with fields replaced (``get_config("tiny", depth=2)``)."""
+    if name not in CONFIGS:
+        raise KeyError(f"unknown DiT config {name!r}; known: {', '.join(CONFIGS)}")
+    return CONFIGS[name].replace(**overrides) if overrides else CONFIGS[name]
+
+
+def forward_flops(cfg: DiTConfig, vocab_size: int | None = None) -> int:
+    """Matmul FLOPs (2 x MACs) of one forward pass for one sample (see module docstring)."""
+    D, N, L, Dt = cfg.hidden, cfg.num_tokens, cfg.text_len, cfg.text_dim
+    mlp = int(D * cfg.mlp_ratio)
+    gt, gh, gw = cfg.grid
+    f = 0
+    f += 2 * N * cfg.patch_dim * D  # patch embedding
+    f += 2 * (256 * D + D * D)  # timestep MLP
+    f += 2 * (Dt * D + D * D)  # pooled text MLP
+    per_block = 0
+    per_block += 2 * D * 6 * D  # adaLN modulation
+    per_block += 2 * N * D * 3 * D + 2 * N * D * D  # qkv + out projections
+    if cfg.attention == "full":
+        attn_pairs = N * N
+    else:  # alternate blocks: spatial (gh*gw per frame) and temporal (gt per position)
+        attn_pairs = None
+    per_block += 2 * N * D + 2 * N * D * D  # cross-attn q + out
+    per_block += 2 * L * Dt * 2 * D  # cross-attn k, v from the text tokens
+    per_block += 2 * 2 * N * L * D  # cross-attn scores and values
+    per_block += 2 * 2 * N * D * mlp  # MLP
+    f += cfg.depth * per_block
+    if attn_pairs is not None:
+        f += cfg.depth * 2 * 2 * attn_pairs * D
+    else:
+        n_spatial = (cfg.depth + 1) // 2
+        n_temporal = cfg.depth // 2
+        f += n_spatial * 2 * 2 * gt * (gh * gw) ** 2 * D
+        f += n_temporal * 2 * 2 * gh * gw * gt ** 2 * D
+    f += 2 * D * 2 * D + 2 * N * D * cfg.patch_dim  # final adaLN + projection
+    return f
+
+
+def count_params(cfg: DiTConfig, vocab_size: int | None = None) -> int:
+    """Trainable parameter count, computed by building the model on the meta device."""
+    import torch
+
+    from vidbench.models.dit.model import VideoDiT
+
+    with torch.device("meta"):
+        m = VideoDiT(cfg)
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+def describe(cfg: DiTConfig) -> dict:
+    """Name, params, GFLOPs per sample (forward, and x3 for a training step), tokens."""
+    flops = forward_flops(cfg)
+    return {"config": cfg.name, "params": count_params(cfg), "tokens": cfg.num_tokens,
+            "gflops_forward": flops / 1e9, "gflops_train_step": 3 * flops / 1e9,
+            "shape": [cfg.num_frames, cfg.height, cfg.width, cfg.channels],
+            "patch": list(cfg.patch), "hidden": cfg.hidden, "depth": cfg.depth,
+            "attention": cfg.attention, "pos": cfg.pos, "latent": cfg.latent,
+            "text_encoder": cfg.text_encoder}
+
+
+def human(n: float) -> str:
+    if n <= 0:
+        return "0"
+    k = min(int(math.log10(n) // 3), 4)
+    return f"{n / 10 ** (3 * k):.2f}{['', 'K', 'M', 'G', 'T'][k]}"

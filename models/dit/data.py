@@ -1,0 +1,143 @@
+"""Training data for the reference DiT: an infinite, seeded stream of procedural physics clips
+(:mod:`vidbench.scenarios`), each labelled with the prompt the physics suites use.
+
+Sample ``i`` of the stream (a global index, the same on 1 or N processes) is a pure function
+of ``(seed, i)``: scenario ``SCENARIOS[h % len]``, parameters ``sample_params(scenario, h)``
+(in-distribution ranges), rendered at the render size and fps, then area-downsampled to the
+model's size. Process ``r`` of ``N`` takes the indices ``r, r + N, ...`` of each global batch,
+so data-parallel training sees exactly the batches of a single process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vidbench.models.dit.model import tokenize_words
+
+#: Scenario seeds below this are never drawn for training (the suites use seeds 0, 1, ...).
+HELD_OUT_SEEDS = 10_000
+
+
+def _scenarios():
+    try:
+        from vidbench import scenarios as sc
+        from vidbench.scenarios.params import SCENARIOS, sample_params
+        from vidbench.scenarios.render import render
+    except ImportError as e:  # pragma: no cover - the scenarios package ships with vidbench
+        raise RuntimeError(f"the physics scenarios are not available ({e})") from None
+    return sc, SCENARIOS, sample_params, render
+
+
+def scenario_prompt(params: dict) -> str:
+    """The prompt the physics suites attach to ``params`` (from :mod:`vidbench.scenarios`
+    when it offers one, else a plain description built here from the parameters)."""
+    sc, *_ = _scenarios()
+    for name in ("prompt_for", "make_prompt", "prompt"):
+        fn = getattr(sc, name, None)
+        if callable(fn):
+            return str(fn(params))
+    try:
+        from vidbench.scenarios import prompts as sp  # type: ignore[attr-defined]
+
+        for name in ("prompt_for", "make_prompt", "prompt"):
+            fn = getattr(sp, name, None)
+            if callable(fn):
+                return str(fn(params))
+    except ImportError:
+        pass
+    return fallback_prompt(params)
+
+
+def fallback_prompt(params: dict) -> str:
+    objs = params.get("objects", [])
+    colors = " and ".join(f"a {o['color_name']} {o['name']}" for o in objs)
+    what = {"uniform_motion": "moving at constant speed", "free_fall": "falling",
+            "projectile": "thrown in an arc", "bounce": "bouncing on the floor",
+            "collision": "colliding", "pendulum": "swinging on a rod",
+            "incline": "rolling down a ramp"}.get(params.get("scenario", ""), "moving")
+    return f"{colors} {what} on a {params.get('background_name', 'dark')} background"
+
+
+def index_seed(seed: int, index: int) -> int:
+    """A well-mixed 63-bit seed for sample ``index`` of stream ``seed``."""
+    h = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "little") >> 1
+
+
+def area_resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, h, w, 3) uint8 with cv2's INTER_AREA (a box mean when
+    shrinking by an integer factor)."""
+    import cv2
+
+    h, w = size
+    if frames.shape[1:3] == (h, w):
+        return frames
+    interp = cv2.INTER_AREA if h <= frames.shape[1] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
+
+
+def to_model(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float32 in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return x.permute(3, 0, 1, 2).contiguous()
+
+
+def from_model(x: torch.Tensor) -> np.ndarray:
+    """(3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8 (rounded, clipped)."""
+    y = ((x.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return y.permute(1, 2, 3, 0).cpu().numpy()
+
+
+@dataclass
+class PhysicsStream:
+    """The seeded clip stream. ``render_size`` is the size scenes are drawn at before the
+    area downsample to ``(height, width)`` (the same path the adapter takes for the suite's
+    conditioning frames)."""
+
+    seed: int = 0
+    num_frames: int = 16
+    height: int = 16
+    width: int = 16
+    fps: float = 8.0
+    render_size: int = 32
+    scenarios: Sequence[str] | None = None
+    ood: bool = False
+    prompt_fn: Callable[[dict], str] | None = None
+
+    def item(self, index: int) -> tuple[np.ndarray, str, dict]:
+        _, all_scen, sample_params, render = _scenarios()
+        names = tuple(self.scenarios or all_scen)
+        h = index_seed(self.seed, index)
+        scen = names[h % len(names)]
+        params = sample_params(scen, HELD_OUT_SEEDS + h % (2 ** 31 - HELD_OUT_SEEDS),
+                               ood=self.ood)
+        clip = render(params, self.num_frames, self.render_size, self.fps)
+        clip = area_resize(clip, (self.height, self.width))
+        prompt = (self.prompt_fn or scenario_prompt)(params)
+        return clip, prompt, params
+
+    def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]:
+        clips, prompts = [], []
+        for i in indices:
+            clip, prompt, _ = self.item(int(i))
+            clips.append(to_model(clip))
+            prompts.append(prompt)
+        return torch.stack(clips), prompts
+
+
+def scenario_vocab(n_per_scenario: int = 200, prompt_fn: Callable[[dict], str] | None = None
+                   ) -> tuple[str, ...]:
+    """The word vocabulary of the scenario prompts (ID and OOD parameter draws)."""
+    _, names, sample_params, _ = _scenarios()
+    fn = prompt_fn or scenario_prompt
+    words: set[str] = set()
+    for scen in names:
+        for s in range(n_per_scenario):
+            for ood in (False, True):
+                words.update(tokenize_words(fn(sample_params(scen, s, ood=ood))))
+    return tuple(sorted(words))
