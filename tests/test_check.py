@@ -1,0 +1,261 @@
+"""The regression gate: graded drops against a baseline, paired vs unpaired power, the
+false-alarm rate under no change, incomparable results, tolerances, JUnit and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from vidbench.errors import UserError
+from vidbench.leaderboard.check import (
+    DROP_NS,
+    IMPROVED,
+    INCOMPARABLE,
+    PASS,
+    REGRESSION,
+    SKIPPED,
+    Tolerance,
+    check,
+    parse_tolerance,
+)
+from vidbench.leaderboard.cli import add_check_arguments, main, run_check
+from vidbench.leaderboard.load import load_result
+from vidbench.leaderboard.testing import metric_entry, write_from_values, write_result
+
+N = 40
+
+
+def _base(seed: int = 0, n: int = N, sd: float = 0.1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.7, sd, n)
+
+
+def _pair(tmp_path, base: np.ndarray, new: np.ndarray, name: str = "m", *, hib: bool = True,
+          items_new: list[str] | None = None, **kw):
+    b = write_from_values(tmp_path / "base", "model", {name: list(base)},
+                          higher_is_better={name: hib}, **kw)
+    r = write_from_values(tmp_path / "new", "model", {name: list(new)},
+                          higher_is_better={name: hib}, items=items_new, **kw)
+    return load_result(r), load_result(b)
+
+
+def _status(tmp_path, base, new, tol=None, **kw) -> str:
+    res, bas = _pair(tmp_path, base, new, **kw)
+    rep = check(res, bas, default=tol, n_boot=2000)
+    return rep.checks[0].status, rep
+
+
+def test_identical_results_pass(tmp_path):
+    x = _base()
+    status, rep = _status(tmp_path, x, x)
+    assert status == PASS and rep.exit_code == 0
+    assert rep.checks[0].delta == 0.0
+    assert rep.checks[0].method == "paired bootstrap"
+
+
+@pytest.mark.parametrize("drop,tol,want", [
+    (0.0, None, PASS),
+    (0.003, Tolerance("abs", 0.01), PASS),         # real but inside tolerance
+    (0.03, Tolerance("abs", 0.01), REGRESSION),    # beyond tolerance, significant
+    (0.03, Tolerance("abs", 0.05), PASS),          # tolerance wider than the drop
+    (0.03, Tolerance("rel", 0.02), REGRESSION),    # 2% of ~0.7 = 0.014 < 0.03
+    (0.03, Tolerance("rel", 0.10), PASS),          # 10% of ~0.7 = 0.07 > 0.03
+    (-0.03, None, IMPROVED),
+])
+def test_graded_drops(tmp_path, drop, tol, want):
+    x = _base()
+    noise = np.random.default_rng(1).normal(0, 0.005, N)
+    status, rep = _status(tmp_path, x, x - drop + noise, tol)
+    assert status == want, rep.to_markdown()
+    assert rep.exit_code == (1 if want == REGRESSION else 0)
+    c = rep.checks[0]
+    assert abs(c.delta - (-drop + noise.mean())) < 1e-12  # paired mean of differences
+    assert c.delta_ci95[0] <= c.delta <= c.delta_ci95[1]
+
+
+def test_direction_lower_is_better(tmp_path):
+    x = _base() * 100  # e.g. an FVD-like per-video distance
+    worse, better = x + 5, x - 5
+    assert _status(tmp_path / "a", x, worse, hib=False)[0] == REGRESSION
+    assert _status(tmp_path / "b", x, better, hib=False)[0] == IMPROVED
+
+
+def test_paired_detects_what_unpaired_cannot(tmp_path):
+    """Items differ a lot from each other (sd 0.2) but the change per item is a consistent
+    -0.02: only pairing removes the between-item variance."""
+    x = _base(sd=0.2)
+    new = x - 0.02 + np.random.default_rng(5).normal(0, 0.005, N)
+    res, bas = _pair(tmp_path, x, new)
+    paired = check(res, bas, n_boot=2000).checks[0]
+    unpaired = check(res, bas, n_boot=2000, pairing="unpaired").checks[0]
+    assert paired.status == REGRESSION and paired.p_value < 0.001
+    assert unpaired.status == DROP_NS and unpaired.p_value > 0.05
+    assert unpaired.method == "unpaired bootstrap"
+    assert abs(paired.delta - unpaired.delta) < 1e-12  # same items: same mean difference
+
+
+def test_unpaired_when_items_differ(tmp_path):
+    x = _base()
+    other = [f"other{i}" for i in range(N)]
+    res, bas = _pair(tmp_path, x, x - 0.1, items_new=other)
+    c = check(res, bas, n_boot=2000).checks[0]
+    assert c.method == "unpaired bootstrap" and c.status == REGRESSION
+    with pytest.raises(UserError):
+        check(res, bas, n_boot=2000, pairing="bogus")
+    forced = check(res, bas, n_boot=500, pairing="paired")
+    assert forced.checks[0].status == INCOMPARABLE and forced.exit_code == 2
+
+
+def test_false_alarm_rate_under_no_change(tmp_path):
+    """Independent draws of one distribution, unpaired: regressions at level 0.05 should
+    be rare (expected <= 5%; allow sampling slack over 60 replicates)."""
+    alarms = 0
+    reps = 60
+    for k in range(reps):
+        rng = np.random.default_rng(100 + k)
+        b = write_from_values(tmp_path / f"b{k}", "m", {"m": list(rng.normal(0.5, 0.1, 30))},
+                              items=[f"b{i}" for i in range(30)])
+        r = write_from_values(tmp_path / f"r{k}", "m", {"m": list(rng.normal(0.5, 0.1, 30))},
+                              items=[f"r{i}" for i in range(30)])
+        rep = check(load_result(r), load_result(b), n_boot=1000, seed=k)
+        alarms += rep.checks[0].status == REGRESSION
+    assert alarms / reps <= 0.12
+
+
+def test_summary_test_for_set_metrics(tmp_path):
+    """No per-video data (FVD is set-level): the CIs in result.json carry the noise."""
+    def fvd(folder, value, half):
+        return write_result(folder, "model", {"fvd": metric_entry(
+            value=value, ci95=(value - half, value + half), higher_is_better=False)})
+
+    base = load_result(fvd(tmp_path / "b", 100.0, 2.0))
+    worse = load_result(fvd(tmp_path / "w", 120.0, 2.0))
+    close = load_result(fvd(tmp_path / "c", 101.0, 2.0))
+    c = check(worse, base).checks[0]
+    assert c.method == "summary" and c.status == REGRESSION and c.delta == pytest.approx(-20)
+    assert check(close, base).checks[0].status == DROP_NS
+    assert check(close, base, default=Tolerance("abs", 5)).checks[0].status == PASS
+    # no CI at all: a drop is flagged as untested, not failed
+    nci = load_result(write_result(tmp_path / "n", "model", {"fvd": metric_entry(
+        value=150.0, higher_is_better=False)}))
+    rep = check(nci, base)
+    assert rep.checks[0].status == "untested" and rep.exit_code == 0
+
+
+@pytest.mark.parametrize("field,why", [("protocol", "protocol differs"),
+                                       ("weights", "weights differ"),
+                                       ("comparable", "randomly initialised")])
+def test_incomparable_exit_2(tmp_path, field, why):
+    x = list(_base())
+    kw_b = {"protocol": "aaa", "weights": {"clip": "11" * 32}, "comparable": True}
+    kw_r = dict(kw_b)
+    kw_r[field] = {"protocol": "bbb", "weights": {"clip": "22" * 32},
+                   "comparable": False}[field]
+    b = write_result(tmp_path / "b", "m", {"m": metric_entry(x, **kw_b)}, {"m": x})
+    r = write_result(tmp_path / "r", "m", {"m": metric_entry(x, **kw_r)}, {"m": x})
+    rep = check(load_result(r), load_result(b))
+    assert rep.checks[0].status == INCOMPARABLE and rep.exit_code == 2
+    assert why in rep.checks[0].reason
+
+
+def test_incomparable_takes_precedence_and_missing_is_skipped(tmp_path):
+    x = list(_base())
+    b = write_result(tmp_path / "b", "m", {
+        "a": metric_entry(x, protocol="p1"), "b": metric_entry(x, protocol="q"),
+        "only_base": metric_entry(x)}, {"a": x, "b": x, "only_base": x})
+    y = list(np.asarray(x) - 0.2)
+    r = write_result(tmp_path / "r", "m", {
+        "a": metric_entry(x, protocol="p2"), "b": metric_entry(y, protocol="q")},
+        {"a": x, "b": y})
+    rep = check(load_result(r), load_result(b))
+    st = {c.metric: c.status for c in rep.checks}
+    assert st == {"a": INCOMPARABLE, "b": REGRESSION, "only_base": SKIPPED}
+    assert rep.exit_code == 2
+
+
+def test_tolerance_parsing():
+    assert parse_tolerance("clip_score=abs:0.01") == ("clip_score", Tolerance("abs", 0.01))
+    assert parse_tolerance("rel:0.02") == (None, Tolerance("rel", 0.02))
+    assert parse_tolerance("*=abs:1") == (None, Tolerance("abs", 1.0))
+    assert Tolerance("rel", 0.1).absolute(-50.0) == pytest.approx(5.0)
+    for bad in ("clip_score=0.01", "clip_score=pct:1", "m=abs:x", "m=abs:-1", "m=abs:nan"):
+        with pytest.raises(UserError, match="--tolerance"):
+            parse_tolerance(bad)
+
+
+def test_tolerance_for_unknown_metric_is_an_error(tmp_path):
+    x = _base()
+    res, bas = _pair(tmp_path, x, x)
+    with pytest.raises(UserError, match="clip_scor"):
+        check(res, bas, tolerances={"clip_scor": Tolerance("abs", 0.1)})
+
+
+def test_holm_correction(tmp_path):
+    """Five metrics each with a marginal drop: some pass alone at 0.05, fewer after Holm."""
+    rng = np.random.default_rng(7)
+    base = {f"m{k}": list(rng.normal(0.5, 0.1, 30)) for k in range(5)}
+    new = {k: list(np.asarray(v) - 0.004 + rng.normal(0, 0.01, 30)) for k, v in base.items()}
+    b = load_result(write_from_values(tmp_path / "b", "x", base))
+    r = load_result(write_from_values(tmp_path / "r", "x", new))
+    plain = check(r, b, n_boot=4000)
+    adj = check(r, b, n_boot=4000, correction="holm")
+    n_plain = sum(c.status == REGRESSION for c in plain.checks)
+    n_adj = sum(c.status == REGRESSION for c in adj.checks)
+    assert n_adj < n_plain
+    # Holm by hand: sorted p, multiply by (m - i), running maximum, cap at 1
+    ps = sorted(c.p_value for c in adj.checks)
+    want, run = [], 0.0
+    for i, p in enumerate(ps):
+        run = max(run, min(1.0, (len(ps) - i) * p))
+        want.append(run)
+    assert sorted(c.p_adjusted for c in adj.checks) == pytest.approx(want)
+
+
+def _args(*argv):
+    p = argparse.ArgumentParser()
+    add_check_arguments(p)
+    return p.parse_args([str(a) for a in argv])
+
+
+def test_cli_markdown_and_junit(tmp_path, capsys):
+    x = _base()
+    noise = np.random.default_rng(2).normal(0, 0.005, N)
+    b = write_from_values(tmp_path / "b", "m", {"good": list(x), "bad": list(x)})
+    r = write_from_values(tmp_path / "r", "m", {"good": list(x + noise),
+                                                "bad": list(x - 0.05 + noise)})
+    junit = tmp_path / "ci" / "junit.xml"
+    code = run_check(_args(r, "--baseline", b, "--tolerance", "bad=abs:0.01",
+                           "--junit", junit, "--n-boot", 2000))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "REGRESSION" in out and "| bad ↑" in out and "| good ↑" in out
+    root = ET.parse(junit).getroot()
+    suite = root.find("testsuite")
+    assert suite.get("failures") == "1" and suite.get("errors") == "0"
+    cases = {tc.get("name"): tc for tc in suite.iter("testcase")}
+    assert set(cases) == {"good", "bad"}
+    assert cases["bad"].find("failure") is not None
+    assert cases["good"].find("failure") is None
+    # passing gate
+    assert run_check(_args(r, "--baseline", b, "--tolerance", "abs:0.1",
+                           "--n-boot", 500)) == 0
+
+
+def test_cli_schema_mismatch_exit_2_with_junit(tmp_path, capsys):
+    b = write_from_values(tmp_path / "b", "m", {"a": list(_base())})
+    data = json.loads(b.read_text())
+    data["schema"] = "vidbench.result/2"
+    r = tmp_path / "r" / "result.json"
+    r.parent.mkdir()
+    r.write_text(json.dumps(data))
+    junit = tmp_path / "j.xml"
+    assert run_check(_args(r, "--baseline", b, "--junit", junit)) == 2
+    captured = capsys.readouterr()
+    assert "vidbench.result/2" in captured.err and "CANNOT COMPARE" in captured.out
+    assert ET.parse(junit).getroot().find("testsuite").get("errors") == "1"
+    # the standalone entry point maps a bad argument to exit 2 with one line
+    assert main(["check", str(b), "--baseline", str(b), "--tolerance", "a=zz:1"]) == 2
+    assert "--tolerance" in capsys.readouterr().err
