@@ -1,0 +1,207 @@
+"""The Frechet distance itself: exactness against closed forms and scipy's sqrtm, every
+route agreeing, the 1/n bias and its extrapolation, and refusal of invalid input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from vidbench.metrics.fvd import (
+    bootstrap_fd_ci,
+    fd_infinity,
+    frechet_distance,
+    frechet_distance_from_features,
+    mean_cov,
+    noise_floor,
+    trace_sqrt_product,
+)
+
+
+def _pair(n: int, d: int, seed: int, shift: float = 0.3):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) / np.sqrt(d)
+    b = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) / np.sqrt(d) + shift
+    return a, b
+
+
+def _sqrtm_fd(mu1, s1, mu2, s2) -> float:
+    """The pytorch-fid / StyleGAN-V route, for cross-checking only."""
+    root = scipy.linalg.sqrtm(s1 @ s2)
+    if np.iscomplexobj(root):
+        assert np.abs(root.imag).max() < 1e-6 * np.abs(root.real).max()
+        root = root.real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(root))
+
+
+@pytest.mark.parametrize("d", [8, 64, 200])
+@pytest.mark.parametrize("method", ["eigh", "cholesky", "auto"])
+def test_matches_scipy_sqrtm_to_1e9(d, method):
+    a, b = _pair(4 * d, d, seed=d)
+    mu1, s1 = mean_cov(a)
+    mu2, s2 = mean_cov(b)
+    ref = _sqrtm_fd(mu1, s1, mu2, s2)
+    got = frechet_distance(mu1, s1, mu2, s2, method=method)
+    assert abs(got - ref) <= 1e-9 * abs(ref)
+    assert abs(frechet_distance_from_features(a, b) - ref) <= 1e-9 * abs(ref)
+
+
+def test_closed_form_for_diagonal_covariances():
+    rng = np.random.default_rng(0)
+    d = 50
+    va, vb = rng.uniform(0.1, 4, d), rng.uniform(0.1, 4, d)
+    mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+    exact = float(((mu1 - mu2) ** 2).sum() + ((np.sqrt(va) - np.sqrt(vb)) ** 2).sum())
+    for method in ("eigh", "cholesky"):
+        got = frechet_distance(mu1, np.diag(va), mu2, np.diag(vb), method=method)
+        assert got == pytest.approx(exact, rel=1e-12)
+
+
+def test_closed_form_for_commuting_covariances():
+    # Same eigenvectors: tr((S1 S2)^1/2) = sum sqrt(l1 l2).
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(30, 30)))
+    l1, l2 = rng.uniform(0.5, 3, 30), rng.uniform(0.5, 3, 30)
+    s1, s2 = (q * l1) @ q.T, (q * l2) @ q.T
+    exact = float(l1.sum() + l2.sum() - 2 * np.sqrt(l1 * l2).sum())
+    assert trace_sqrt_product(s1, s2) == pytest.approx(np.sqrt(l1 * l2).sum(), rel=1e-12)
+    assert frechet_distance(np.zeros(30), s1, np.zeros(30), s2) == pytest.approx(exact, rel=1e-10)
+
+
+@pytest.mark.parametrize("n,d", [(500, 40), (30, 64), (5, 400)])
+def test_identical_sets_give_zero(n, d):
+    a, _ = _pair(n, d, seed=3)
+    assert abs(frechet_distance_from_features(a, a)) < 1e-6
+    mu, s = mean_cov(a)
+    assert abs(frechet_distance(mu, s, mu, s)) < 1e-6
+    assert abs(frechet_distance(mu, s, mu, s, method="auto")) < 1e-6
+
+
+@pytest.mark.parametrize("n,d", [(400, 40), (20, 64)])
+def test_symmetric(n, d):
+    a, b = _pair(n, d, seed=4)
+    ab = frechet_distance_from_features(a, b)
+    ba = frechet_distance_from_features(b, a)
+    assert ab > 0
+    assert ab == pytest.approx(ba, rel=1e-10)
+
+
+def test_low_rank_route_matches_covariance_route_when_n_below_d():
+    a, b = _pair(40, 120, seed=5)
+    b = b[:25]  # unequal sizes, both below d
+    mu1, s1 = mean_cov(a)
+    mu2, s2 = mean_cov(b)
+    dense = frechet_distance(mu1, s1, mu2, s2, method="eigh")
+    low = frechet_distance_from_features(a, b)
+    assert low == pytest.approx(dense, rel=1e-9)
+    # sqrtm struggles with singular products; it still agrees loosely
+    assert low == pytest.approx(_sqrtm_fd(mu1, s1, mu2, s2), rel=1e-6)
+
+
+def test_grows_with_mean_shift_and_scale():
+    a, _ = _pair(300, 20, seed=6, shift=0.0)
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(300, 20)) @ np.linalg.cholesky(np.cov(a.T)).T + a.mean(0)
+    vals = [frechet_distance_from_features(a, base + s) for s in (0.0, 0.2, 0.5, 1.0)]
+    assert np.all(np.diff(vals) > 0)
+    vals = [frechet_distance_from_features(a, (base - base.mean(0)) * s + base.mean(0))
+            for s in (1.0, 1.5, 2.5)]
+    assert np.all(np.diff(vals) > 0)
+
+
+def test_non_psd_covariance_is_refused_not_silently_fixed():
+    rng = np.random.default_rng(8)
+    s = np.cov(rng.normal(size=(100, 10)).T)
+    bad = s - 2.0 * np.outer(np.eye(10)[0], np.eye(10)[0]) * s[0, 0]
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        frechet_distance(np.zeros(10), bad, np.zeros(10), s)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        frechet_distance(np.zeros(10), s, np.zeros(10), bad)
+
+
+def test_invalid_inputs_name_the_problem():
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(20, 5))
+    with pytest.raises(ValueError, match="dimensions differ"):
+        frechet_distance_from_features(a, rng.normal(size=(20, 6)))
+    bad = a.copy()
+    bad[7, 2] = np.nan
+    with pytest.raises(ValueError, match=r"rows \[7\]"):
+        frechet_distance_from_features(a, bad)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        frechet_distance_from_features(a, a[:1])
+    s = np.cov(a.T)
+    asym = s.copy()
+    asym[0, 1] += 1.0
+    with pytest.raises(ValueError, match="not symmetric"):
+        frechet_distance(np.zeros(5), asym, np.zeros(5), s)
+    with pytest.raises(ValueError, match="must be"):
+        frechet_distance(np.zeros(4), s, np.zeros(5), s)
+
+
+def _same_distribution_fd(n: int, d: int, seeds) -> float:
+    vals = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        vals.append(frechet_distance_from_features(rng.normal(size=(n, d)),
+                                                   rng.normal(size=(n, d))))
+    return float(np.mean(vals))
+
+
+def test_upward_bias_shrinks_as_one_over_n():
+    d = 16
+    ns = [50, 100, 200, 400, 800]
+    fds = [_same_distribution_fd(n, d, range(6)) for n in ns]
+    assert np.all(np.diff(fds) < 0)
+    scaled = np.array(fds) * np.array(ns)  # ~ constant if the bias is c / n
+    assert scaled.max() / scaled.min() < 1.35
+    # halving the bias each time n doubles, within noise
+    ratios = np.array(fds[:-1]) / np.array(fds[1:])
+    assert np.all((ratios > 1.6) & (ratios < 2.5))
+
+
+def test_fd_infinity_removes_the_bias_on_average():
+    d, n = 16, 400
+    shift = np.full(d, 0.25)
+    truth = float(shift @ shift)  # same covariance: the true FD is the mean term
+    raw, inf = [], []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        a = rng.normal(size=(n, d))
+        b = rng.normal(size=(n, d)) + shift
+        raw.append(frechet_distance_from_features(a, b))
+        fit = fd_infinity(a, b, seed=seed)
+        assert fit["slope"] > 0 and len(fit["sizes"]) >= 3
+        inf.append(fit["value"])
+    assert np.mean(raw) - truth > 0.3  # the raw value is clearly biased at this n
+    assert abs(np.mean(inf) - truth) < 0.15  # the extrapolation is not (std of mean ~0.05)
+    rng = np.random.default_rng(0)
+    assert np.isnan(fd_infinity(rng.normal(size=(5, d)), rng.normal(size=(5, d)),
+                                seed=0)["value"])
+
+
+def test_noise_floor_is_the_same_distribution_fd_at_that_size():
+    rng = np.random.default_rng(11)
+    d, n = 16, 100
+    ref = rng.normal(size=(400, d))
+    nf, h = noise_floor(ref, n, seed=0)
+    assert h == n
+    expected = _same_distribution_fd(n, d, range(10, 16))
+    assert 0.5 * expected < nf < 2.0 * expected
+    nf_small, h_small = noise_floor(ref[:60], n, seed=0)
+    assert h_small == 30  # the reference only has 60: halves of 30
+    assert nf_small > nf
+
+
+def test_bootstrap_ci_is_seeded_covers_value_and_narrows_with_n():
+    widths = []
+    for n in (60, 480):
+        a, b = _pair(n, 8, seed=12, shift=0.5)
+        v = frechet_distance_from_features(a, b)
+        lo, hi, info = bootstrap_fd_ci(a, b, n_boot=60, seed=3, value=v)
+        assert lo <= v <= hi
+        assert info["n_boot"] == 60
+        assert (lo, hi) == bootstrap_fd_ci(a, b, n_boot=60, seed=3, value=v)[:2]
+        widths.append(hi - lo)
+    assert widths[1] < 0.6 * widths[0]
