@@ -240,11 +240,16 @@ def load_results(paths: list[str | Path], *, videos: bool = True) -> list[Result
         raise UserError("no result files given")
     results = [load_result(p, videos=videos) for p in paths]
     labels = [r.model for r in results]
-    if len(set(labels)) < len(labels):
-        labels = [f"{r.model} [{r.suite}]" if r.suite else r.model for r in results]
-    if len(set(labels)) < len(labels):
-        labels = [f"{lab} ({r.path.parent.name or r.path.name})"
-                  for lab, r in zip(labels, results, strict=True)]
+
+    def clashing(labs: list[str]) -> set[str]:
+        return {lab for lab in labs if labs.count(lab) > 1}
+
+    dup = clashing(labels)
+    labels = [f"{lab} [{r.suite}]" if lab in dup and r.suite else lab
+              for lab, r in zip(labels, results, strict=True)]
+    dup = clashing(labels)
+    labels = [f"{lab} ({r.path.parent.name or r.path.name})" if lab in dup else lab
+              for lab, r in zip(labels, results, strict=True)]
     seen: dict[str, int] = {}
     for r, lab in zip(results, labels, strict=True):
         k = seen.get(lab, 0)

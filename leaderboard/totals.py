@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,42 @@ def _combine(norm: dict[str, float], cfg: TotalsConfig) -> dict[str, dict]:
     return out
 
 
+def _combine_arrays(norm: dict[str, np.ndarray], cfg: TotalsConfig, size: int
+                    ) -> dict[str, np.ndarray]:
+    """:func:`_combine` over arrays of bootstrap replicates (values only)."""
+    out: dict[str, np.ndarray] = {}
+    nan = np.full(size, np.nan)
+    for g in cfg.groups:
+        dims = [d for d, sp in cfg.dimensions.items() if sp["group"] == g]
+        if not dims:
+            out[g] = nan
+            continue
+        vals = np.stack([norm.get(d, nan) for d in dims], axis=1)
+        w = np.array([cfg.dimensions[d]["weight"] for d in dims], dtype=float)
+        fin = np.isfinite(vals)
+        v0 = np.where(fin, vals, 0.0)
+        with np.errstate(all="ignore"):
+            if cfg.on_missing == "zero":
+                out[g] = (v0 * w).sum(1) / w.sum() if w.sum() > 0 else nan
+            elif cfg.on_missing == "nan":
+                out[g] = (vals * w).sum(1) / w.sum() if w.sum() > 0 else nan
+            else:
+                ws = (fin * w).sum(1)
+                out[g] = np.where(ws > 0, (v0 * w).sum(1) / np.where(ws > 0, ws, 1), np.nan)
+    tg = [g for g, sp in cfg.groups.items() if sp["weight"] > 0]
+    gv = np.stack([out[g] for g in tg], axis=1)
+    gw = np.array([cfg.groups[g]["weight"] for g in tg], dtype=float)
+    fin = np.isfinite(gv)
+    with np.errstate(all="ignore"):
+        if cfg.on_missing == "nan":
+            out["total"] = (gv * gw).sum(1) / gw.sum()
+        else:
+            ws = (fin * gw).sum(1)
+            out["total"] = np.where(ws > 0, (np.where(fin, gv, 0.0) * gw).sum(1)
+                                    / np.where(ws > 0, ws, 1), np.nan)
+    return out
+
+
 def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: int = 2000,
                    seed: int = 0) -> dict:
     """Quality/Semantic/.../Total of one result under ``cfg``.
@@ -198,18 +235,17 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
         if len(items) >= 2:
             rng = np.random.default_rng(seed)
             idx = rng.integers(0, len(items), size=(n_boot, len(items)))
-            boots = {k: np.empty(n_boot) for k in keys}
-            with np.errstate(all="ignore"):
-                for b in range(n_boot):
-                    means = np.nanmean(mat[idx[b]], axis=0)
-                    nb = dict(norm)
-                    for j, d in enumerate(dims):
-                        nb[d] = (normalise(float(means[j]), cfg.dimensions[d],
-                                           result.metrics[d].higher_is_better, cfg.clip)
-                                 if np.isfinite(means[j]) else math.nan)
-                    comb = _combine(nb, cfg)
-                    for k in keys:
-                        boots[k][b] = comb[k]["value"]
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples
+                means = np.concatenate([np.nanmean(mat[idx[s:s + 250]], axis=1)
+                                        for s in range(0, n_boot, 250)])  # (n_boot, dims)
+            nb: dict[str, np.ndarray] = {d: np.full(n_boot, v) for d, v in norm.items()}
+            for j, d in enumerate(dims):
+                spec, hib = cfg.dimensions[d], result.metrics[d].higher_is_better
+                x = (means[:, j] - spec["min"]) / (spec["max"] - spec["min"])
+                x = x if hib else 1.0 - x
+                nb[d] = np.clip(x, 0.0, 1.0) if cfg.clip else x
+            boots = _combine_arrays(nb, cfg, n_boot)
             for k in keys:
                 v = boots[k][np.isfinite(boots[k])]
                 if len(v) >= 2 and math.isfinite(out[k]["value"]):
