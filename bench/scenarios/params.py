@@ -77,8 +77,8 @@ RANGES: dict[str, dict[str, tuple[Interval, tuple[Interval, ...]]]] = {
         "restitution": ((0.60, 0.85), ((0.30, 0.50), (0.90, 0.97))),
     },
     "collision": {
-        "radius": ((0.06, 0.10), ((0.04, 0.05), (0.11, 0.13))),
-        "speed": ((0.20, 0.35), ((0.08, 0.14), (0.40, 0.50))),  # incoming, left ball
+        "radius": ((0.05, 0.085), ((0.035, 0.045), (0.095, 0.11))),
+        "speed": ((0.15, 0.28), ((0.06, 0.11), (0.32, 0.38))),  # incoming ball
         "target_speed": ((-0.10, 0.05), ((-0.20, -0.14), (0.10, 0.15))),  # right ball
     },
     "pendulum": {
@@ -188,7 +188,7 @@ def sample_params(scenario: str, seed: int, ood: bool = False) -> dict[str, Any]
         m1, m2 = r * r, r2 * r2
         u1 = ((m1 - m2) * v1 + 2 * m2 * v2) / (m1 + m2)
         u2 = ((m2 - m1) * v2 + 2 * m1 * v1) / (m1 + m2)
-        tc, xc = 0.8, 0.5
+        best = (math.inf, 0.8, 0.5)
         for _ in range(200):  # a collision time and place that keep both balls in view
             tc = float(rng.uniform(0.5, 1.3))
             m = 0.01
@@ -196,8 +196,11 @@ def sample_params(scenario: str, seed: int, ood: bool = False) -> dict[str, Any]
             hi = min(1 - 2 * r2 - u2 * (d - tc), 1 - 2 * r2 + v2 * tc,
                      1 - 2 * r2 - max(u1, 0.0) * (d - tc)) - m
             if lo <= hi:
-                xc = float(rng.uniform(lo, hi))  # contact point at the collision time
+                best = (0.0, tc, float(rng.uniform(lo, hi)))  # contact point at tc
                 break
+            if lo - hi < best[0]:  # otherwise the least-violating place
+                best = (lo - hi, tc, 0.5 * (lo + hi))
+        _, tc, xc = best
         y0 = float(rng.uniform(0.35, 0.65))
         x1, x2 = xc - r - v1 * tc, xc + r2 - v2 * tc
         if direction < 0:  # mirror: the moving ball comes from the right

@@ -129,24 +129,39 @@ def render(params: dict, num_frames: int, size: int | tuple[int, int], fps: floa
             raise ValueError(f"fps must be positive, got {fps}")
         times = float(start_time) + np.arange(num_frames) / float(fps)
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    num_frames = len(times)
-    h, w = _hw(size)
     traj = trajectory(params, times)
+    return draw(params, traj["x"], traj["y"], size)
+
+
+def draw(params: dict, x: np.ndarray, y: np.ndarray, size: int | tuple[int, int], *,
+         radius: np.ndarray | None = None, present: np.ndarray | None = None) -> np.ndarray:
+    """Draw the scene's static layer and its objects at given states: ``x``, ``y`` (N, T)
+    normalised centres, optional ``radius`` (N, T) (default: each object's radius) and
+    ``present`` (N, T) bool. Returns (T, H, W, 3) uint8. :func:`render` is
+    ``draw(params, *trajectory(params, times)[x, y], size)``; corruptions and tests draw
+    states that break the laws."""
+    h, w = _hw(size)
+    x, y = np.atleast_2d(x), np.atleast_2d(y)
+    num_frames = x.shape[1]
     base = static_layer(params, (h, w))
     objs = params["objects"]
     out = np.empty((num_frames, h, w, 3), dtype=np.uint8)
     pend = params.get("scenario") == "pendulum"
     for k in range(num_frames):
         img = base.copy()
-        if pend:
+        if pend and (present is None or present[0, k]):
             px, py = params["pivot"]
             half = 0.5 * float(params.get("rod_width", 0.012)) * min(h, w)
-            _segment(img, px * w, py * h, traj["x"][0, k] * w, traj["y"][0, k] * h,
+            _segment(img, px * w, py * h, x[0, k] * w, y[0, k] * h,
                      max(half, 0.35), params.get("rod_color", (175, 175, 175)))
-            _disc(img, px * w, py * h, 0.015 * w, 0.015 * h, params.get("rod_color"))
-        for i, ob in enumerate(objs):
-            r = float(ob["radius"])
-            _disc(img, traj["x"][i, k] * w, traj["y"][i, k] * h, r * w, r * h, ob["color"])
+        if pend:
+            _disc(img, params["pivot"][0] * w, params["pivot"][1] * h, 0.015 * w, 0.015 * h,
+                  params.get("rod_color", (175, 175, 175)))
+        for i, ob in enumerate(objs[:x.shape[0]]):
+            if present is not None and not present[i, k]:
+                continue
+            r = float(ob["radius"]) if radius is None else float(radius[i, k])
+            _disc(img, x[i, k] * w, y[i, k] * h, r * w, r * h, ob["color"])
         np.clip(img, 0, 255, out=img)
         out[k] = np.rint(img).astype(np.uint8)
     return out
