@@ -286,7 +286,9 @@ class I3DExtractor:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         x = self.preprocess(frames)
         if self.torchscript:
-            y = self.model(x, rescale=False, resize=False, return_features=True)
+            # the profiling executor's first calls re-optimise the graph (seconds on CPU)
+            with torch.jit.optimized_execution(False):
+                y = self.model(x, rescale=False, resize=False, return_features=True)
         else:
             y = self.model(x)
         return y.double().cpu().numpy()
