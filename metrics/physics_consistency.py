@@ -1,0 +1,713 @@
+"""``physics_consistency``: judge-free physics checks for any video (no ground truth, no weights).
+
+The clip is resampled by timestamps to the fixed view :data:`VIEW` (15 fps, shorter side 128 px,
+INTER_AREA); frames that the view repeats because the source is slower than 15 fps are dropped
+and the source timestamps are kept, so every rate below is in true seconds and the score does
+not move with container fps or resolution. Moving objects are segmented and tracked by
+:mod:`vidbench.metrics.physics_segment` (per-frame brightness normalisation, temporal-median
+background, per-frame 2-D morphology, colour-split connected components, Hungarian tracking).
+
+Sub-scores (each ``s = exp(-err / tau)`` in [0, 1], higher is better, with an applicability flag
+and diagnostics in ``details["subscores"]``); lengths are analysis pixels (128-px view):
+
+================  ===============================================================  =========
+name              err                                                              applies
+================  ===============================================================  =========
+permanence        number of objects that appear or vanish away from the frame      any track
+                  border, away from another object (occlusion) and away from a
+                  place where the background model holds the object (started
+                  moving / came to rest); gaps inside a track count once
+area              max over rigid-looking tracks (elongation stable) of the          >=5 clean
+                  q90 - q10 spread of log(soft area), border/contact frames out     frames
+shape             max over tracks of the q90 - q10 spread of log elongation plus    >=5 clean
+                  that of log compactness (area / (4 pi sqrt(det cov)))             frames
+smoothness        max over tracks of the median RMS residual (px) of a              a 5-frame
+                  constant-acceleration fit to sliding 5-frame windows; windows     window
+                  holding an impulse (bounce, collision) or a jump are left out
+teleport          max over tracks of the position discontinuity between frames:     3+3 frames
+                  min over the frame interval of |p_before(t) - p_after(t)| (each   around a
+                  a quadratic fit to up to 4 frames on its side) / object radius    pair
+gravity           mean over free-flight segments (between impulses; x linear and    a free-
+                  y quadratic in t within tolerance; vertical or accelerated        flight
+                  motion) of max(0, 0.5 - r) / 0.5 with r = a_y T^2 / (2 range_y)   segment
+                  (1 for a fall from rest or an upward throw, 0 for unaccelerated
+                  vertical motion, < 0 for upward acceleration), plus max
+                  |log(a_y / median a_y)| over segments when there are several
+bounce            max over bounces (down-to-up impulse, no other object in          a bounce
+                  contact) of max(0, e - 1), e the mean of |vy_out / vy_in| and,
+                  when both apexes are seen, sqrt(h_{n+1} / h_n)
+collision         max over contacts of two objects with an impulse of              a contact
+                  |sum m v_after - sum m v_before| / sum m |v_before| plus
+                  max(0, KE_after / KE_before - 1), mass ~ soft area
+warp              mean over frame pairs of the mean |I_t - W(I_{t+1})| (grey        any track
+                  levels) over the dilated foreground, W = backward warp by DIS
+                  optical flow (OpenCV, ultrafast preset), normalised grey frames
+background        mean over frame pairs of the mean |dI - median(dI)| (grey         any track
+                  levels) over background pixels (foreground dilated 7x7 out)
+================  ===============================================================  =========
+
+Aggregate: ``exp(sum_i w_i log s_i / sum_i w_i)`` over the applicable sub-scores (weighted
+geometric mean, so one severe violation pulls it down), weights :data:`WEIGHTS`;
+``details["coverage"]`` = applicable / 10. NaN with ``details["reason"]`` when there is nothing to
+analyse: fewer than 6 distinct frames, a static clip (no track of 3+ frames), or an untrackable
+one (foreground over 35% of the frame, or more than 16 objects in over 30% of frames).
+Range [0, 1], higher is better. Weight-free and deterministic.
+
+Taus: ``metrics/physics_calibration.json``, written by ``perf/calibrate_physics.py``: each tau
+is set so that the ground-truth renders of every scenario of :mod:`vidbench.scenarios` (ID and
+OOD seeds, 32/64/128 px, 8/16/24 fps) score about 0.9-0.95 on that sub-score
+(``tau = max(q90(err_clean) / -ln(0.9), floor)``). CALIBRATION_SUMMARY (filled in from the
+JSON) lists the numbers and the ROC-AUC of clean against each corruption.
+
+Blind to (by construction): anything the camera does (a moving camera makes the clip
+untrackable -> NaN); objects that never move (they are background); contact forces with static
+scenery (a ball rolling on a floor or a ramp is not in free flight and its gravity is not
+checked; a ball that moves sideways in mid air is not penalised); rotation and texture of an
+object (shape descriptors are rotation invariant); depth (mass ~ image area, so a collision in
+perspective is judged as if in the image plane); a fall played backwards is physically a throw
+and is (deliberately) not penalised; uniform motion that is not mostly vertical is not judged
+by gravity; absolute g (only its consistency); friction and air drag are not modelled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from vidbench.errors import UserError
+from vidbench.metrics.physics_segment import Segmentation, Track, segment, track
+from vidbench.registry import PerVideoMetric, Score, VideoContext
+from vidbench.video import ViewSpec
+
+#: The fixed view: 15 fps by timestamps, shorter side 128 px, antialiased area resize.
+VIEW = ViewSpec(fps=15.0, size=128, resize="area")
+
+SUBSCORES: tuple[str, ...] = ("permanence", "area", "shape", "smoothness", "teleport",
+                              "gravity", "bounce", "collision", "warp", "background")
+
+#: Weights of the geometric mean: violations of conservation laws count fully, appearance
+#: stability (shape, warp, background) half.
+WEIGHTS: dict[str, float] = {"permanence": 1.0, "area": 1.0, "shape": 0.5, "smoothness": 1.0,
+                             "teleport": 1.0, "gravity": 1.0, "bounce": 1.0, "collision": 1.0,
+                             "warp": 0.5, "background": 0.5}
+
+#: Floors of the taus (used when clean renders show no error at all).
+TAU_FLOORS: dict[str, float] = {"permanence": 0.5, "area": 0.05, "shape": 0.05,
+                                "smoothness": 0.2, "teleport": 0.2, "gravity": 0.1,
+                                "bounce": 0.05, "collision": 0.05, "warp": 0.5,
+                                "background": 0.2}
+
+CALIBRATION_FILE = Path(__file__).with_name("physics_calibration.json")
+
+MIN_FRAMES = 6
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _polyfit(t: np.ndarray, p: np.ndarray, deg: int) -> np.ndarray:
+    """Least-squares polynomial coefficients (highest first) of each column of p (n, d)."""
+    deg = min(deg, len(t) - 1)
+    v = np.vander(t, deg + 1)
+    coef, *_ = np.linalg.lstsq(v, p, rcond=None)
+    return coef
+
+
+def _polyval(coef: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    v = np.vander(t, coef.shape[0])
+    return v @ coef
+
+
+def _polyder(coef: np.ndarray) -> np.ndarray:
+    d = coef.shape[0] - 1
+    if d == 0:
+        return np.zeros_like(coef)
+    return coef[:-1] * np.arange(d, 0, -1)[:, None]
+
+
+@dataclass
+class Run:
+    """A contiguous stretch of a track usable for kinematics."""
+
+    track: int
+    idx: np.ndarray  # indices into the track's obs
+    t: np.ndarray
+    p: np.ndarray  # (n, 2)
+    r: float
+
+
+@dataclass
+class Event:
+    """An impulse or a jump between two consecutive frames of a run."""
+
+    track: int
+    run: int
+    i: int  # position in the run of the frame before
+    t: float  # estimated time of the event
+    gap: float  # px, position discontinuity
+    dv: np.ndarray  # (2,) v_after - v_before, px/s
+    v_before: np.ndarray
+    v_after: np.ndarray
+    p: np.ndarray  # position at t
+    jump: float  # gap / radius
+
+
+@dataclass
+class Analysis:
+    """Everything the sub-scores are computed from (kept for diagnostics and tests)."""
+
+    seg: Segmentation
+    tracks: list[Track]
+    times: np.ndarray
+    runs: list[Run] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    errors: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, dict] = field(default_factory=dict)
+    reason: str | None = None
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def _contact(tracks: list[Track], ti: int, frame: int, x: float, y: float, r: float,
+             slack: float = 4.0) -> bool:
+    for tj, tr in enumerate(tracks):
+        if tj == ti:
+            continue
+        for o in tr.obs:
+            if abs(o.frame - frame) <= 1 and math.hypot(o.x - x, o.y - y) <= r + o.radius + slack:
+                return True
+    return False
+
+
+def _in_background(seg: Segmentation, x: float, y: float, r: float, color: np.ndarray) -> bool:
+    """The background model holds something of this object's colour near (x, y): the object
+    was at rest there (it started moving, or came to rest)."""
+    h, w = seg.background.shape[:2]
+    rr = 2.0 * r + 2
+    x0, x1 = max(0, int(x - rr)), min(w, int(x + rr) + 1)
+    y0, y1 = max(0, int(y - rr)), min(h, int(y + rr) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return False
+    patch = seg.background[y0:y1, x0:x1]
+    close = np.abs(patch - color[None, None]).max(-1) < 45
+    return float(close.sum()) >= 0.3 * math.pi * r * r
+
+
+def _near_border(o: Any, hw: tuple[int, int], margin: float) -> bool:
+    h, w = hw
+    r = o.radius
+    return (o.x - r < margin or o.y - r < margin or o.x + r > w - margin
+            or o.y + r > h - margin or o.border)
+
+
+def _permanence(an: Analysis, good: list[int]) -> tuple[float, dict]:
+    seg, tracks = an.seg, an.tracks
+    k = len(an.times)
+    hw = seg.background.shape[:2]
+    events: list[dict] = []
+
+    def excused(ti: int, o: Any, step: int) -> str | None:
+        tr = tracks[ti]
+        # predicted position one step beyond the end (fast exits skip the border frame)
+        pos = [(o.x, o.y)]
+        if len(tr.obs) >= 2:
+            a, b = (tr.obs[0], tr.obs[1]) if step < 0 else (tr.obs[-2], tr.obs[-1])
+            if abs(b.frame - a.frame) == 1:
+                pos.append((o.x + (b.x - a.x) * (1 if step > 0 else -1) * 1.0,
+                            o.y + (b.y - a.y) * (1 if step > 0 else -1) * 1.0))
+        for x, y in pos:
+            h, w = hw
+            r = o.radius
+            if o.border or x - r < 3 or y - r < 3 or x + r > w - 3 or y + r > h - 3:
+                return "border"
+        if _contact(tracks, ti, o.frame, o.x, o.y, o.radius, slack=6.0):
+            return "occlusion"
+        if _in_background(seg, o.x, o.y, o.radius, tr.color):
+            return "rest"
+        return None
+
+    for ti in good:
+        tr = tracks[ti]
+        first, last = tr.obs[0], tr.obs[-1]
+        if first.frame > 0:
+            why = excused(ti, first, -1)
+            if why is None:
+                events.append({"track": ti, "type": "appear", "frame": first.frame,
+                               "x": round(first.x, 1), "y": round(first.y, 1)})
+        if last.frame < k - 1:
+            why = excused(ti, last, +1)
+            if why is None:
+                events.append({"track": ti, "type": "vanish", "frame": last.frame,
+                               "x": round(last.x, 1), "y": round(last.y, 1)})
+        for a, b in zip(tr.obs[:-1], tr.obs[1:], strict=True):
+            if b.frame - a.frame > 1:
+                if excused(ti, a, +1) is None and excused(ti, b, -1) is None:
+                    events.append({"track": ti, "type": "gap", "frame": a.frame,
+                                   "frames_missing": b.frame - a.frame - 1,
+                                   "x": round(a.x, 1), "y": round(a.y, 1)})
+    return float(len(events)), {"events": events[:20], "n_events": len(events)}
+
+
+def _clean_obs(an: Analysis, ti: int) -> list[int]:
+    """Indices of a track's observations not touching the border or another object."""
+    tr = an.tracks[ti]
+    out = []
+    for j, o in enumerate(tr.obs):
+        if o.border or _contact(an.tracks, ti, o.frame, o.x, o.y, o.radius, slack=3.0):
+            continue
+        out.append(j)
+    return out
+
+
+def _spread(v: np.ndarray) -> float:
+    q10, q90 = np.quantile(v, [0.1, 0.9])
+    return float(q90 - q10)
+
+
+def _area_shape(an: Analysis, good: list[int]) -> tuple[float | None, dict, float | None, dict]:
+    area_errs, shape_errs = {}, {}
+    for ti in good:
+        idx = _clean_obs(an, ti)
+        if len(idx) < 5:
+            continue
+        obs = [an.tracks[ti].obs[j] for j in idx]
+        la = np.log([o.area for o in obs])
+        le = np.log([o.elong for o in obs])
+        lc = np.log([o.compact for o in obs])
+        shape = _spread(le) + _spread(lc)
+        shape_errs[ti] = shape
+        if _spread(le) < 0.25:  # rigid-looking: its elongation is stable
+            area_errs[ti] = _spread(la)
+    a = max(area_errs.values()) if area_errs else None
+    s = max(shape_errs.values()) if shape_errs else None
+    return (a, {"per_track": {str(k): round(v, 4) for k, v in area_errs.items()}},
+            s, {"per_track": {str(k): round(v, 4) for k, v in shape_errs.items()}})
+
+
+def _runs(an: Analysis, good: list[int]) -> list[Run]:
+    """Contiguous stretches of non-border observations whose area is within [0.6, 1.6] x
+    the track's median (merged or split blobs out)."""
+    runs: list[tuple[int, list[int]]] = []
+    for ti in good:
+        tr = an.tracks[ti]
+        med = float(np.median(tr.areas))
+        ok = [(not o.border) and 0.6 * med <= o.area <= 1.6 * med for o in tr.obs]
+        cur: list[int] = []
+        for j, o in enumerate(tr.obs):
+            if ok[j] and (not cur or o.frame == tr.obs[cur[-1]].frame + 1):
+                cur.append(j)
+            else:
+                if len(cur) >= 3:
+                    runs.append((ti, cur))
+                cur = [j] if ok[j] else []
+        if len(cur) >= 3:
+            runs.append((ti, cur))
+    out = []
+    for ti, idx in runs:
+        tr = an.tracks[ti]
+        obs = [tr.obs[j] for j in idx]
+        t = an.times[[o.frame for o in obs]]
+        p = np.array([[o.x, o.y] for o in obs])
+        out.append(Run(ti, np.array(idx), t, p, tr.radius))
+    return out
+
+
+def _events(an: Analysis) -> list[Event]:
+    """Discontinuities between consecutive frames with 3+ frames on each side."""
+    events = []
+    for ri, run in enumerate(an.runs):
+        n = len(run.t)
+        for i in range(2, n - 3):
+            b = slice(max(0, i - 3), i + 1)
+            a = slice(i + 1, min(n, i + 5))
+            tb, ta = run.t[b], run.t[a]
+            t0 = run.t[i]
+            cb = _polyfit(tb - t0, run.p[b], 2)
+            ca = _polyfit(ta - t0, run.p[a], 2)
+            taus = np.linspace(0.0, run.t[i + 1] - t0, 11)
+            d = np.linalg.norm(_polyval(cb, taus) - _polyval(ca, taus), axis=1)
+            j = int(np.argmin(d))
+            tau = taus[j]
+            vb = _polyval(_polyder(cb), tau)[0]
+            va = _polyval(_polyder(ca), tau)[0]
+            gap = float(d[j])
+            events.append(Event(run.track, ri, i, float(t0 + tau), gap, va - vb, vb, va,
+                                _polyval(cb, tau)[0], gap / max(run.r, 2.0)))
+    return events
+
+
+def _is_impulse(ev: Event, dt: float) -> bool:
+    """A velocity change of more than 1.5 px per frame interval (gravity is in the fits)."""
+    return float(np.linalg.norm(ev.dv)) * dt > 1.5
+
+
+def _kept(an: Analysis, dt: float) -> list[Event]:
+    """Impulses and jumps after non-maximum suppression: the fits of the pairs next to a
+    bounce straddle it and flag it too; keep the strongest within +-2 pairs of a run."""
+    cand = [e for e in an.events if _is_impulse(e, dt) or e.jump > 0.5]
+    cand.sort(key=lambda e: -(float(np.linalg.norm(e.dv)) * dt + 4.0 * e.jump))
+    kept: list[Event] = []
+    for e in cand:
+        if all(k.run != e.run or abs(k.i - e.i) > 2 for k in kept):
+            kept.append(e)
+    return kept
+
+
+def _smoothness(an: Analysis, dt: float) -> tuple[float | None, dict]:
+    bad: dict[int, set[int]] = {}
+    for ev in an.events:
+        if _is_impulse(ev, dt) or ev.jump > 0.5:
+            bad.setdefault(ev.run, set()).add(ev.i)
+    per_track: dict[int, list[float]] = {}
+    for ri, run in enumerate(an.runs):
+        n = len(run.t)
+        for s in range(0, n - 4):
+            if any(i in bad.get(ri, ()) for i in range(s, s + 4)):
+                continue
+            tt = run.t[s:s + 5] - run.t[s + 2]
+            coef = _polyfit(tt, run.p[s:s + 5], 2)
+            res = run.p[s:s + 5] - _polyval(coef, tt)
+            per_track.setdefault(run.track, []).append(float(np.sqrt((res ** 2).sum(1).mean())))
+    med = {k: float(np.median(v)) for k, v in per_track.items() if len(v) >= 1}
+    if not med:
+        return None, {}
+    return max(med.values()), {"per_track_px": {str(k): round(v, 4) for k, v in med.items()}}
+
+
+def _teleport(an: Analysis) -> tuple[float | None, dict]:
+    if not an.events:
+        return None, {}
+    worst = max(an.events, key=lambda e: e.jump)
+    jumps = [e for e in an.events if e.jump > 1.0]
+    return worst.jump, {"max_jump_radii": round(worst.jump, 3),
+                        "at_time": round(worst.t, 3), "track": worst.track,
+                        "n_jumps_over_1_radius": len(jumps)}
+
+
+def _segments(an: Analysis, dt: float) -> list[tuple[Run, int, int]]:
+    """Pieces of runs between impulses/jumps: (run, start, stop)."""
+    cuts: dict[int, list[int]] = {}
+    for ev in _kept(an, dt):
+        cuts.setdefault(ev.run, []).append(ev.i)
+    out = []
+    for ri, run in enumerate(an.runs):
+        bounds = [-1] + sorted(set(cuts.get(ri, []))) + [len(run.t) - 1]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if b - a >= 4:
+                out.append((run, a + 1, b + 1))
+    return out
+
+
+def _gravity(an: Analysis, dt: float) -> tuple[float | None, dict]:
+    checked = []
+    for run, s, e in _segments(an, dt):
+        t = run.t[s:e] - run.t[s:e].mean()
+        p = run.p[s:e]
+        T = float(run.t[e - 1] - run.t[s])
+        rx = float(np.ptp(p[:, 0]))
+        ry = float(np.ptp(p[:, 1]))
+        if ry < max(4.0, 0.5 * run.r):
+            continue
+        cx = _polyfit(t, p[:, :1], 1)
+        cy = _polyfit(t, p[:, 1:], 2)
+        res_x = float(np.sqrt(np.mean((p[:, :1] - _polyval(cx, t)) ** 2)))
+        res_y = float(np.sqrt(np.mean((p[:, 1:] - _polyval(cy, t)) ** 2)))
+        if res_x > max(0.75, 0.04 * rx) or res_y > max(0.75, 0.04 * ry):
+            continue  # not free flight (constrained, or several pieces)
+        ay = 2.0 * float(cy[0, 0])
+        d_acc = 0.5 * abs(ay) * T * T
+        if ry < 0.5 * rx and d_acc < 0.5 * max(rx, ry):
+            continue  # mostly horizontal, unaccelerated: not judged
+        r = ay * T * T / (2.0 * ry)
+        checked.append({"track": run.track, "t0": round(float(run.t[s]), 3), "frames": e - s,
+                        "a_y": round(ay, 2), "r": round(r, 3),
+                        "err": round(max(0.0, 0.5 - r) / 0.5, 4)})
+    if not checked:
+        return None, {}
+    err = float(np.mean([c["err"] for c in checked]))
+    down = [c["a_y"] for c in checked if c["r"] >= 0.5 and c["frames"] >= 5]
+    mag = 0.0
+    if len(down) >= 2:
+        med = float(np.median(down))
+        mag = float(max(abs(math.log(a / med)) for a in down))
+    return err + mag, {"segments": checked[:12], "magnitude_spread": round(mag, 4)}
+
+
+def _bounces(an: Analysis, dt: float) -> tuple[float | None, dict]:
+    out = []
+    for ev in _kept(an, dt):
+        if not _is_impulse(ev, dt) or ev.jump > 0.5:
+            continue
+        vb, va = ev.v_before, ev.v_after
+        if not (vb[1] > 0 and va[1] < 0 and abs(ev.dv[1]) > 2 * abs(ev.dv[0])):
+            continue
+        run = an.runs[ev.run]
+        o = an.tracks[run.track].obs[run.idx[ev.i]]
+        if _contact(an.tracks, run.track, o.frame, o.x, o.y, o.radius, slack=4.0):
+            continue
+        ev_ = abs(va[1]) / max(abs(vb[1]), 1e-6)
+        es = [ev_]
+        h = _apex_heights(an, ev, dt)
+        if h is not None:
+            es.append(math.sqrt(h[1] / h[0]))
+        e = float(np.mean(es))
+        out.append({"t": round(ev.t, 3), "track": run.track, "e_velocity": round(ev_, 3),
+                    "e_height": round(es[1], 3) if len(es) > 1 else None, "e": round(e, 3)})
+    if not out:
+        return None, {}
+    return max(max(0.0, b["e"] - 1.0) for b in out), {"bounces": out[:12]}
+
+
+def _apex_heights(an: Analysis, ev: Event, dt: float) -> tuple[float, float] | None:
+    """Heights above the contact point of the apexes before and after a bounce, when the
+    segments on both sides show their apex (vertex of the y fit within the segment)."""
+    run = an.runs[ev.run]
+    segs = [(s, e) for r, s, e in _segments(an, dt) if r is run]
+    before = [(s, e) for s, e in segs if e - 1 == ev.i]
+    after = [(s, e) for s, e in segs if s == ev.i + 1]
+    if not before or not after:
+        return None
+    yc = float(ev.p[1])
+    hs = []
+    for s, e in (before[0], after[0]):
+        t = run.t[s:e]
+        cy = _polyfit(t - t[0], run.p[s:e, 1:], 2)
+        a2, a1 = float(cy[0, 0]), float(cy[1, 0])
+        if a2 <= 0:
+            return None
+        tv = -a1 / (2 * a2)
+        if tv < -0.6 * dt or tv > (t[-1] - t[0]) + 0.6 * dt:
+            return None
+        yv = float(_polyval(cy, tv)[0, 0])
+        h = yc - yv
+        if h <= 2.0:
+            return None
+        hs.append(h)
+    return hs[0], hs[1]
+
+
+def _collisions(an: Analysis, dt: float) -> tuple[float | None, dict]:
+    imp = [ev for ev in _kept(an, dt) if _is_impulse(ev, dt) and ev.jump <= 0.5]
+    out = []
+    used = set()
+    for a in imp:
+        ta = an.runs[a.run].track
+        for b in imp:
+            tb = an.runs[b.run].track
+            if tb <= ta or abs(a.t - b.t) > 1.5 * dt or (id(a), id(b)) in used:
+                continue
+            ra, rb = an.tracks[ta].radius, an.tracks[tb].radius
+            pb = _pos_at(an.runs[b.run], a.t)
+            if np.linalg.norm(a.p - pb) > ra + rb + 4.0:
+                continue
+            used.add((id(a), id(b)))
+            ma, mb = ra * ra, rb * rb
+            p0 = ma * a.v_before + mb * b.v_before
+            p1 = ma * a.v_after + mb * b.v_after
+            scale = ma * np.linalg.norm(a.v_before) + mb * np.linalg.norm(b.v_before)
+            ke0 = ma * (a.v_before ** 2).sum() + mb * (b.v_before ** 2).sum()
+            ke1 = ma * (a.v_after ** 2).sum() + mb * (b.v_after ** 2).sum()
+            mom = float(np.linalg.norm(p1 - p0) / max(scale, 1e-6))
+            gain = float(max(0.0, ke1 / max(ke0, 1e-6) - 1.0))
+            out.append({"t": round(a.t, 3), "tracks": [ta, tb], "momentum_err": round(mom, 4),
+                        "energy_gain": round(gain, 4), "mass_ratio": round(mb / ma, 3)})
+    if not out:
+        return None, {}
+    return max(c["momentum_err"] + c["energy_gain"] for c in out), {"collisions": out[:8]}
+
+
+def _pos_at(run: Run, t: float) -> np.ndarray:
+    j = int(np.argmin(np.abs(run.t - t)))
+    return run.p[j]
+
+
+def _gray_u8(norm: np.ndarray) -> np.ndarray:
+    g = 0.299 * norm[..., 0] + 0.587 * norm[..., 1] + 0.114 * norm[..., 2]
+    return np.clip(np.rint(g), 0, 255).astype(np.uint8)
+
+
+def _warp_and_background(an: Analysis) -> tuple[float | None, dict, float | None, dict]:
+    seg = an.seg
+    g = _gray_u8(seg.norm)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    h, w = g.shape[1:]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    warp_errs, bg_errs = [], []
+    for t in range(len(g) - 1):
+        fg = seg.fg[t] | seg.fg[t + 1]
+        if seg.cluttered[t] or seg.cluttered[t + 1]:
+            continue
+        bgmask = cv2.dilate(fg, np.ones((7, 7), np.uint8)) == 0
+        if bgmask.sum() > 100:
+            d = g[t + 1].astype(np.float32) - g[t].astype(np.float32)
+            dd = d[bgmask]
+            bg_errs.append(float(np.abs(dd - np.median(dd)).mean()))
+        if fg.any():
+            flow = dis.calc(g[t], g[t + 1], None)
+            warped = cv2.remap(g[t + 1], gx + flow[..., 0], gy + flow[..., 1],
+                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            region = cv2.dilate(fg, np.ones((5, 5), np.uint8)) > 0
+            err = np.abs(g[t].astype(np.float32) - warped.astype(np.float32))[region]
+            warp_errs.append(float(err.mean()))
+    we = float(np.mean(warp_errs)) if warp_errs else None
+    be = float(np.mean(bg_errs)) if bg_errs else None
+    wd = {"max_pair": round(max(warp_errs), 3)} if warp_errs else {}
+    bd = {"max_pair": round(max(bg_errs), 3)} if bg_errs else {}
+    return we, wd, be, bd
+
+
+def analyse(frames: np.ndarray, times: np.ndarray) -> Analysis:
+    """Segment, track and measure the raw errors of every sub-score of one clip.
+
+    ``frames`` (K, H, W, 3) uint8 at the analysis size, ``times`` (K,) seconds (increasing).
+    ``Analysis.errors`` maps each applicable sub-score to its error; ``reason`` is set when
+    nothing is analysable.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    seg = segment(frames)
+    hw = frames.shape[1:3]
+    an = Analysis(seg, [], times)
+    fg_frac = float(seg.fg.mean())
+    if fg_frac > 0.35:
+        an.reason = f"untrackable: foreground covers {fg_frac:.0%} of the frame (camera motion?)"
+        return an
+    if seg.cluttered.mean() > 0.3:
+        an.reason = (f"untrackable: more than {16} objects in "
+                     f"{seg.cluttered.mean():.0%} of frames")
+        return an
+    an.tracks = track(seg.objects, hw)
+    good = [i for i, tr in enumerate(an.tracks) if len(tr.obs) >= 3]
+    if not good:
+        an.reason = "static: no object moves over 3 or more frames"
+        return an
+    dt = float(np.median(np.diff(times)))
+    errs, diag = an.errors, an.diagnostics
+    errs["permanence"], diag["permanence"] = _permanence(an, good)
+    a, ad, s, sd = _area_shape(an, good)
+    if a is not None:
+        errs["area"], diag["area"] = a, ad
+    if s is not None:
+        errs["shape"], diag["shape"] = s, sd
+    an.runs = _runs(an, good)
+    an.events = _events(an)
+    for name, fn in (("smoothness", lambda: _smoothness(an, dt)),
+                     ("teleport", lambda: _teleport(an)),
+                     ("gravity", lambda: _gravity(an, dt)),
+                     ("bounce", lambda: _bounces(an, dt)),
+                     ("collision", lambda: _collisions(an, dt))):
+        v, d = fn()
+        if v is not None:
+            errs[name], diag[name] = float(v), d
+    we, wd, be, bd = _warp_and_background(an)
+    if we is not None:
+        errs["warp"], diag["warp"] = we, wd
+    if be is not None:
+        errs["background"], diag["background"] = be, bd
+    diag["tracking"] = {"tracks": len(good), "short_tracks": len(an.tracks) - len(good),
+                        "threshold": round(seg.threshold, 2), "ghosts": seg.ghosts,
+                        "fg_fraction": round(fg_frac, 4)}
+    return an
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def load_calibration(path: Path | None = None) -> dict:
+    """The committed calibration (taus and the numbers they came from)."""
+    p = Path(path) if path is not None else CALIBRATION_FILE
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"physics_consistency: calibration file {p} is missing; run "
+                        "`python perf/calibrate_physics.py` to write it") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"physics_consistency: {p}: invalid JSON at line {e.lineno}: "
+                        f"{e.msg}") from None
+    taus = data.get("taus")
+    if not isinstance(taus, dict) or set(SUBSCORES) - set(taus):
+        missing = sorted(set(SUBSCORES) - set(taus or {}))
+        raise UserError(f"physics_consistency: {p}: 'taus' lacks {', '.join(missing)}")
+    for k, v in taus.items():
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise UserError(f"physics_consistency: {p}: tau for {k!r} must be > 0, got {v!r}")
+    return data
+
+
+def combine(errors: dict[str, float], taus: dict[str, float]) -> tuple[float, dict[str, float]]:
+    """Sub-scores ``exp(-err / tau)`` and their weighted geometric mean."""
+    subs = {k: math.exp(-max(0.0, float(v)) / float(taus[k])) for k, v in errors.items()}
+    if not subs:
+        return float("nan"), subs
+    num = sum(WEIGHTS[k] * math.log(max(s, 1e-6)) for k, s in subs.items())
+    den = sum(WEIGHTS[k] for k in subs)
+    return math.exp(num / den), subs
+
+
+def distinct_frames(frames: np.ndarray, indices: np.ndarray, source_times: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Drop view frames that repeat a source frame; return frames and source times."""
+    _, first = np.unique(indices, return_index=True)
+    first = np.sort(first)
+    t = np.asarray(source_times, dtype=np.float64)[indices[first]]
+    return frames[first], t - t[0]
+
+
+class PhysicsConsistency(PerVideoMetric):
+    """Judge-free physics consistency of any video (see the module docstring for formulas,
+    taus, applicability and blind spots). Options: ``calibration`` (path to another
+    calibration JSON)."""
+
+    name: ClassVar[str] = "physics_consistency"
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = True
+
+    def __init__(self, mode: str = "default", **kwargs: Any) -> None:
+        super().__init__(mode, **kwargs)
+        cal = self.options.get("calibration")
+        self.calibration = load_calibration(Path(cal) if cal else None)
+        self.taus = {k: float(self.calibration["taus"][k]) for k in SUBSCORES}
+
+    def view_spec(self) -> ViewSpec:
+        return VIEW
+
+    def protocol(self) -> dict:
+        p = super().protocol()
+        p["taus"] = self.taus
+        p["weights"] = WEIGHTS
+        return p
+
+    def score_frames(self, frames: np.ndarray, times: np.ndarray) -> Score:
+        """Score frames already at the analysis size with their times in seconds."""
+        if len(frames) < MIN_FRAMES:
+            return Score.not_applicable(f"too short: {len(frames)} distinct frames "
+                                        f"(need {MIN_FRAMES})", coverage=0.0)
+        an = analyse(frames, times)
+        if an.reason is not None:
+            return Score.not_applicable(an.reason, coverage=0.0)
+        value, subs = combine(an.errors, self.taus)
+        details: dict[str, Any] = {
+            "coverage": len(subs) / len(SUBSCORES),
+            "subscores": {k: {"applicable": k in subs,
+                              "score": round(subs[k], 5) if k in subs else None,
+                              "error": round(an.errors[k], 5) if k in an.errors else None,
+                              "tau": self.taus[k],
+                              **({"diagnostics": an.diagnostics[k]}
+                                 if k in an.diagnostics else {})}
+                          for k in SUBSCORES},
+            "tracking": an.diagnostics.get("tracking", {}),
+            "frames": int(len(frames)),
+        }
+        return Score(float(value), details)
+
+    def score(self, ctx: VideoContext) -> Score:
+        view = ctx.view(self.view_spec())
+        frames, times = distinct_frames(view.frames, view.indices, ctx.clip.timestamps)
+        return self.score_frames(frames, times)
