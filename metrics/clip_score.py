@@ -1,0 +1,88 @@
+"""``clip_score``: text-video alignment with CLIP (open_clip, OpenAI weights).
+
+Formula (``default``): ``100 * mean_k max(0, cos(E_img(x_k), E_txt(prompt)))`` over the
+frames ``x_k`` of the view, with L2-normalised embeddings; ``details["min"]`` is the
+per-frame minimum (same scale), so one off-prompt frame is visible even when the mean is
+fine. Range [0, 100], higher is better; real values sit around 20-35 for ViT-B/32 (cosines of
+CLIP image and text embeddings are small even for good matches), so compare numbers only
+within one backbone.
+
+View (``default``): the shared CLIP view (resampled by timestamps to 8 fps, at most 32
+frames = 4 s, short side 224 with antialiased bicubic, center crop 224), so fps, resolution
+and length do not move the score, and background_consistency / aesthetic_quality reuse the
+same image embeddings. Backbones: ``arch="ViT-B-32"`` (default, ``clip-vit-b-32-openai``)
+or ``"ViT-L-14"`` (``clip-vit-l-14-openai``).
+
+``vbench`` mode follows VBench's CLIP image-text protocol (``appearance_style.py``): every
+decoded frame, ``clip_transform_Image(224)`` (PIL bicubic resize, center crop), the
+cosine without clamping (VBench reports ``logit_scale * cos / 100``, which is ``cos`` for
+OpenAI weights whose ``logit_scale`` is 100), averaged over frames; reported x100.
+
+Needs a prompt (``requires_prompt``): a video without one scores NaN with reason
+"no prompt". Prompts longer than CLIP's 77 tokens are truncated
+(``details["prompt_truncated"]``). Blind to: temporal content (each frame is scored alone,
+so "a ball bouncing" matches a still ball), counting and spatial relations (CLIP's known
+weaknesses), the region outside the center crop, and anything after 4 s in the default
+view. With ``random_weights=True`` the numbers are not comparable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vidbench.metrics.consistency import BackboneMetric
+from vidbench.registry import Score, VideoContext
+from vidbench.video import ViewSpec
+
+
+class ClipScore(BackboneMetric):
+    """CLIP text-video alignment, x100 (see the module docstring)."""
+
+    name: ClassVar[str] = "clip_score"
+    higher_is_better: ClassVar[bool] = True
+    requires_prompt: ClassVar[bool] = True
+    default_options: ClassVar[dict[str, Any]] = {"fps": 8.0, "num_frames": 32,
+                                                 "arch": "ViT-B-32", "seed": 0}
+    archs: ClassVar[tuple[str, ...]] = ("ViT-B-32", "ViT-L-14", "tiny")
+
+    def required_weights(self) -> tuple[str, ...]:
+        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
+
+        w = CLIP_WEIGHTS.get(self.options["arch"])
+        return (w,) if w else ()
+
+    def view_spec(self) -> ViewSpec:
+        from vidbench.metrics.backbones.clip import VBENCH_VIEW, default_view
+
+        if self.mode == "vbench":
+            return VBENCH_VIEW
+        return default_view(float(self.options["fps"]), self.options["num_frames"])
+
+    def backbone(self):
+        from vidbench.metrics.backbones.clip import load_clip
+
+        return load_clip(self.options["arch"], random_weights=self.random_weights,
+                         device=self.device, half=self.half, seed=int(self.options["seed"]))
+
+    def frame_cosines(self, ctx: VideoContext) -> np.ndarray:
+        """cos(image_k, text) per view frame (float64, unclamped)."""
+        from vidbench.metrics.backbones.clip import image_features
+
+        bb = self.backbone()
+        transform = "vbench_pil" if self.mode == "vbench" else "clip"
+        img = image_features(ctx, bb, self.view_spec(), transform, self.batch_size)
+        txt, _ = bb.encode_text(ctx.prompt)
+        return (img.double() @ txt.double()).numpy()
+
+    def score(self, ctx: VideoContext) -> Score:
+        prompt = (ctx.prompt or "").strip()
+        if not prompt:
+            return Score.not_applicable("no prompt", video=ctx.video)
+        cos = self.frame_cosines(ctx)
+        per_frame = 100.0 * (cos if self.mode == "vbench" else np.maximum(cos, 0.0))
+        _, truncated = self.backbone().encode_text(ctx.prompt)
+        return Score(float(per_frame.mean()),
+                     {"min": float(per_frame.min()), "n_frames": int(len(per_frame)),
+                      "arch": self.options["arch"], "prompt_truncated": bool(truncated)})
