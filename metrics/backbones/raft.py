@@ -24,6 +24,8 @@ import numpy as np
 from vidbench.errors import UserError
 
 WEIGHTS_NAME = "raft-things"
+#: torchvision's RAFT needs 1/8-resolution features of at least 16 px for its 4-level pyramid.
+MIN_SIZE = 128
 _MODELS: dict[tuple[str, bool, int], Any] = {}
 
 
@@ -95,6 +97,8 @@ class RaftFlow:
         frames = np.asarray(frames)
         h, w = frames.shape[1:3]
         pad = sintel_padding(h, w)
+        if h + pad[2] + pad[3] < MIN_SIZE or w + pad[0] + pad[1] < MIN_SIZE:
+            raise UserError(f"RAFT needs frames of at least {MIN_SIZE} px a side, got {w}x{h}")
         model = self.model
         out = []
         with torch.inference_mode():

@@ -1,0 +1,141 @@
+"""dynamic_degree: a static clip is 0, the score grows with speed and reads it in the right
+units, invariance to container fps / resolution / length (real mp4s), the aggregate, and
+VBench's rule (frame sampling, thresholds, RAFT statistic) against a plain transcription."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vidbench.registry import VideoContext, get_metric
+from vidbench.synthetic import moving_disc, static_scene
+from vidbench.video import Clip, decode
+
+
+def disc(speed: float, *, seconds: float = 2.0, fps: float = 8.0, size: int = 256
+         ) -> np.ndarray:
+    """A textured-background scene with a disc moving right at ``speed`` reference px/s
+    (``speed / 2`` px per 1/8 s at 256 px)."""
+    n = int(round(seconds * fps))
+    return moving_disc(n, size, fps, velocity=(speed, 0.0), start=(12.0, 30.0), radius=9.0,
+                       texture=1.0)
+
+
+def score(frames: np.ndarray, fps: float = 8.0, mode: str = "default", **kw):
+    m = get_metric("dynamic_degree", mode=mode, **kw)
+    return m.score(VideoContext(Clip.from_array(frames, fps)))
+
+
+def test_static_clip_scores_zero_and_is_not_dynamic():
+    s = score(static_scene(16, 256, 8.0))
+    assert s.value == 0.0 and s.details["dynamic"] is False
+
+
+def test_score_grows_with_speed_and_is_in_vbench_units():
+    speeds = (0.0, 3.0, 6.0, 16.0, 24.0)
+    got = [score(disc(v)) for v in speeds]
+    values = [s.value for s in got]
+    assert all(a < b for a, b in zip(values, values[1:], strict=False)), values
+    for v, s in zip(speeds[1:], got[1:], strict=True):
+        assert s.value == pytest.approx(v / 2, rel=0.25), (v, values)  # px per 1/8 s at 256
+    flags = [s.details["dynamic"] for s in got]
+    assert flags == [False, False, False, True, True]  # 6 px per 1/8 s is the line
+
+
+def test_default_is_invariant_to_container_fps_and_resolution(write_clip):
+    got = {}
+    for fps, size in [(8, 256), (16, 256), (24, 256), (30, 256), (8, 512)]:
+        p = write_clip(f"dd_{fps}_{size}.mp4", disc(10.0, fps=fps, size=size), fps)
+        got[(fps, size)] = get_metric("dynamic_degree").score(VideoContext(decode(p))).value
+    ref = got[(8, 256)]
+    assert ref > 3, got
+    for key, v in got.items():
+        assert v == pytest.approx(ref, rel=0.01), (key, got)
+
+
+def test_default_ignores_clip_length_and_low_source_fps():
+    ref = score(disc(10.0, seconds=2.0)).value
+    assert score(disc(10.0, seconds=4.0)).value == pytest.approx(ref, rel=0.01)
+    # a 4 fps source: the 8 fps view repeats each frame; repeats are skipped and the flow is
+    # divided by the real 1/4 s between source frames, so the speed reads the same
+    low = score(disc(10.0, fps=4.0), fps=4.0)
+    assert low.details["pairs"] == 7
+    assert low.value == pytest.approx(ref, rel=0.05)
+
+
+def test_too_short_is_nan():
+    s = score(static_scene(1, 64, 8.0))
+    assert math.isnan(s.value) and s.details["reason"] == "too_short"
+
+
+def test_aggregate_is_the_fraction_of_dynamic_videos():
+    m = get_metric("dynamic_degree")
+    values = np.array([0.5, 9.0, np.nan, 12.0, 1.0])
+    details = [{"dynamic": False}, {"dynamic": True}, {"reason": "too_short"},
+               {"dynamic": True}, {"dynamic": False}]
+    agg = m.aggregate(values, details, seed=0)
+    assert agg.value == 0.5 and agg.n == 4
+    assert agg.details["n_nan"] == 1 and agg.details["n_dynamic"] == 2
+    assert agg.details["mean_motion"] == pytest.approx(np.mean([0.5, 9.0, 12.0, 1.0]))
+    lo, hi = agg.ci95
+    assert 0.0 <= lo <= 0.5 <= hi <= 1.0
+    assert m.aggregate(np.array([0.0, 0.0]), [{"dynamic": False}] * 2).value == 0.0
+
+
+def test_modes_declare_their_weights():
+    assert get_metric("dynamic_degree").required_weights() == ()
+    assert get_metric("dynamic_degree", flow="raft").required_weights() == ("raft-things",)
+    assert get_metric("dynamic_degree", mode="vbench").required_weights() == ("raft-things",)
+    assert not get_metric("dynamic_degree", mode="vbench", random_weights=True).comparable
+
+
+def test_vbench_frame_sampling_and_move_rule():
+    from vidbench.metrics.dynamic_degree import vbench_check_move, vbench_sample_frames
+
+    frames = np.arange(31)
+    assert list(vbench_sample_frames(frames, 30.0)[:3]) == [0, 4, 8]  # round(30 / 8) = 4
+    assert list(vbench_sample_frames(frames, 12.0)[:3]) == [0, 2, 4]  # round(1.5) = 2
+    assert list(vbench_sample_frames(frames, 4.0)[:3]) == [0, 1, 2]  # max(1, round(0.5))
+    # 16 frames at 512 px: threshold 12 px, 4 moving pairs needed
+    assert vbench_check_move([13.0] * 3 + [1.0] * 12, (512, 768), 16) == (False, 12.0, 4)
+    assert vbench_check_move([13.0] * 4 + [1.0] * 11, (512, 768), 16)[0] is True
+    # VBench's quirk kept: with round(4 N / 16) == 0 any pair counts as motion
+    assert vbench_check_move([0.0], (256, 256), 2) == (True, 6.0, 0)
+    assert vbench_check_move([], (256, 256), 1)[0] is False
+
+
+@pytest.mark.slow
+def test_vbench_mode_equals_a_plain_transcription_with_the_same_raft():
+    import torch
+    import torch.nn.functional as F
+    from torchvision.models.optical_flow import raft_large
+
+    frames = disc(30.0, seconds=7 / 24, fps=24.0, size=128)  # 7 frames -> 0, 3, 6
+    s = score(frames, fps=24.0, mode="vbench", random_weights=True)
+
+    # VBench's DynamicDegree.infer, transcribed; the same seeded random RAFT
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = raft_large(weights=None, progress=False).eval()
+    sampled = [torch.from_numpy(f).permute(2, 0, 1).float()[None] for f in frames[::3]]
+    thres = 6.0 * (min(sampled[0].shape[-2:]) / 256.0)
+    count_num = round(4 * (len(sampled) / 16.0))
+    scores = []
+    for a, b in zip(sampled[:-1], sampled[1:], strict=True):
+        ht, wd = a.shape[-2:]
+        ph, pw = (((ht // 8) + 1) * 8 - ht) % 8, (((wd // 8) + 1) * 8 - wd) % 8
+        pad = [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]
+        a, b = F.pad(a, pad, mode="replicate"), F.pad(b, pad, mode="replicate")
+        with torch.no_grad():
+            flo = model(2 * (a / 255.0) - 1.0, 2 * (b / 255.0) - 1.0, num_flow_updates=20)[-1]
+        flo = flo[0].permute(1, 2, 0).numpy()
+        rad = np.sqrt(np.square(flo[:, :, 0]) + np.square(flo[:, :, 1]))
+        h, w = rad.shape
+        scores.append(float(np.mean(abs(np.sort(-rad.flatten()))[:int(h * w * 0.05)])))
+    moving = sum(x > thres for x in scores) >= count_num
+    assert s.details["frames"] == 3 and s.details["count_needed"] == count_num
+    assert s.details["threshold"] == thres
+    assert s.details["pair_scores"] == pytest.approx(scores, rel=1e-6)
+    assert s.value == (1.0 if moving else 0.0)
