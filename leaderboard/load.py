@@ -81,13 +81,17 @@ class Result:
         path when a record has no item). Empty when there are no per-video data."""
         if not self.videos:
             return {}
+        cache = self.__dict__.setdefault("_per_item", {})
+        if metric in cache:
+            return dict(cache[metric])
         acc: dict[str, list[float]] = {}
         for rec in self.videos:
             v = rec.scores.get(metric)
             if v is None or not math.isfinite(v):
                 continue
             acc.setdefault(rec.item or rec.video, []).append(v)
-        return {k: float(sum(vs) / len(vs)) for k, vs in acc.items()}
+        cache[metric] = {k: float(sum(vs) / len(vs)) for k, vs in acc.items()}
+        return dict(cache[metric])
 
 
 def _num(x: Any, where: str, *, allow_none: bool = True) -> float:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,11 +233,16 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
                 mat[index[it], j] = v
         if len(items) >= 2:
             rng = np.random.default_rng(seed)
-            idx = rng.integers(0, len(items), size=(n_boot, len(items)))
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples
-                means = np.concatenate([np.nanmean(mat[idx[s:s + 250]], axis=1)
-                                        for s in range(0, n_boot, 250)])  # (n_boot, dims)
+            # resample items as multinomial counts: the replicate means are then two
+            # matrix products (NaN cells, dimensions an item lacks, get weight 0)
+            n_it = len(items)
+            idx = rng.integers(0, n_it, size=(n_boot, n_it))
+            flat = (np.arange(n_boot)[:, None] * n_it + idx).ravel()
+            counts = np.bincount(flat, minlength=n_boot * n_it).reshape(n_boot, n_it)
+            counts = counts.astype(float)
+            fin = np.isfinite(mat)
+            with np.errstate(all="ignore"):
+                means = (counts @ np.where(fin, mat, 0.0)) / (counts @ fin)
             nb: dict[str, np.ndarray] = {d: np.full(n_boot, v) for d, v in norm.items()}
             for j, d in enumerate(dims):
                 spec, hib = cfg.dimensions[d], result.metrics[d].higher_is_better
