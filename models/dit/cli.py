@@ -32,7 +32,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
-                        help="stop (and save) after this much wall time")
+                        help="stop (and save) once the run, resumed parts included, "
+                             "has trained this long")
     parser.add_argument("--ckpt-every", type=float, default=4.0, metavar="MINUTES",
                         help="save a resumable checkpoint this often (default 4)")
     parser.add_argument("--log-every", type=int, default=10)

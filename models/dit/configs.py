@@ -130,7 +130,7 @@ def get_config(name: str, **overrides) -> DiTConfig:
     return CONFIGS[name].replace(**overrides) if overrides else CONFIGS[name]
 
 
-def forward_flops(cfg: DiTConfig, vocab_size: int | None = None) -> int:
+def forward_flops(cfg: DiTConfig) -> int:
     """Matmul FLOPs (2 x MACs) of one forward pass for one sample (see module docstring)."""
     D, N, L, Dt = cfg.hidden, cfg.num_tokens, cfg.text_len, cfg.text_dim
     mlp = int(D * cfg.mlp_ratio)
@@ -146,7 +146,7 @@ def forward_flops(cfg: DiTConfig, vocab_size: int | None = None) -> int:
         attn_pairs = N * N
     else:  # alternate blocks: spatial (gh*gw per frame) and temporal (gt per position)
         attn_pairs = None
-    per_block += 2 * N * D + 2 * N * D * D  # cross-attn q + out
+    per_block += 4 * N * D * D  # cross-attn q + out projections
     per_block += 2 * L * Dt * 2 * D  # cross-attn k, v from the text tokens
     per_block += 2 * 2 * N * L * D  # cross-attn scores and values
     per_block += 2 * 2 * N * D * mlp  # MLP
@@ -162,15 +162,23 @@ def forward_flops(cfg: DiTConfig, vocab_size: int | None = None) -> int:
     return f
 
 
-def count_params(cfg: DiTConfig, vocab_size: int | None = None) -> int:
+_PARAMS_CACHE: dict[str, int] = {}
+
+
+def count_params(cfg: DiTConfig) -> int:
     """Trainable parameter count, computed by building the model on the meta device."""
+    import json
+
     import torch
 
     from vidbench.models.dit.model import VideoDiT
 
-    with torch.device("meta"):
-        m = VideoDiT(cfg)
-    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+    key = json.dumps(cfg.to_json(), sort_keys=True)
+    if key not in _PARAMS_CACHE:
+        with torch.device("meta"):
+            m = VideoDiT(cfg)
+        _PARAMS_CACHE[key] = sum(p.numel() for p in m.parameters() if p.requires_grad)
+    return _PARAMS_CACHE[key]
 
 
 def describe(cfg: DiTConfig) -> dict:

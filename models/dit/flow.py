@@ -61,9 +61,11 @@ def flow_loss(model: VideoDiT, x0: torch.Tensor, ctx: torch.Tensor, ctx_mask: to
 
 
 def guided_velocity(model: VideoDiT, x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor,
-                    ctx_mask: torch.Tensor, cond: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance: ``v_null + scale (v_text - v_null)``; one batched call."""
-    if scale == 1.0:
+                    ctx_mask: torch.Tensor, cond: torch.Tensor, scale: float,
+                    fast_path: bool = True) -> torch.Tensor:
+    """Classifier-free guidance: ``v_null + scale (v_text - v_null)``, one batched call;
+    with ``fast_path`` scale 1 skips the null branch (the result is the same)."""
+    if scale == 1.0 and fast_path:
         return model(x, t, ctx, ctx_mask, cond)
     B = x.shape[0]
     nctx, nmask = model.drop_context(ctx, ctx_mask, torch.ones(B, dtype=torch.bool,

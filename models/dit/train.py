@@ -245,8 +245,8 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
                                         f"{r['grad_norm']:.4f}", f"{sps:.2f}"])
             log(f"step {step + 1} loss {r['loss']:.4f} smooth {smooth:.4f} "
                 f"gnorm {r['grad_norm']:.3f} {sps:.1f} samples/s")
-        done_time = (args.time_budget_s is not None
-                     and time.time() - t_start >= args.time_budget_s)
+        done_time = (args.time_budget_s is not None  # total wall time, resumed parts too
+                     and wall0 + time.time() - t_start >= args.time_budget_s)
         if dinfo.enabled:  # all ranks stop together
             flag = torch.tensor([1.0 if done_time else 0.0])
             dinfo.all_reduce_(flag)
