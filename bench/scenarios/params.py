@@ -51,44 +51,44 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "charcoal": (55, 52, 50),
 }
 SCENERY_GREY = (140, 140, 140)
-ROD_GREY = (175, 175, 175)
+ROD_GREY = (120, 120, 120)
 
 Interval = tuple[float, float]
 
 #: Declared ranges: scenario -> parameter -> (ID interval, OOD intervals).
 RANGES: dict[str, dict[str, tuple[Interval, tuple[Interval, ...]]]] = {
     "uniform_motion": {
-        "radius": ((0.07, 0.12), ((0.045, 0.06), (0.13, 0.16))),
+        "radius": ((0.07, 0.12), ((0.05, 0.06), (0.13, 0.16))),
         "speed": ((0.10, 0.30), ((0.02, 0.06), (0.34, 0.42))),
     },
     "free_fall": {
-        "radius": ((0.07, 0.12), ((0.045, 0.06), (0.13, 0.16))),
+        "radius": ((0.07, 0.12), ((0.05, 0.06), (0.13, 0.16))),
         "g": ((0.18, 0.28), ((0.08, 0.13), (0.32, 0.38))),
     },
     "projectile": {
-        "radius": ((0.06, 0.10), ((0.04, 0.05), (0.11, 0.13))),
+        "radius": ((0.065, 0.10), ((0.05, 0.058), (0.11, 0.13))),
         "g": ((0.40, 0.55), ((0.25, 0.33), (0.62, 0.70))),
         "speed": ((0.20, 0.30), ((0.10, 0.15), (0.34, 0.40))),  # horizontal
         "launch_vy": ((0.35, 0.45), ((0.22, 0.28), (0.50, 0.55))),  # upward
     },
     "bounce": {
-        "radius": ((0.06, 0.10), ((0.04, 0.05), (0.11, 0.13))),
+        "radius": ((0.065, 0.10), ((0.05, 0.058), (0.11, 0.13))),
         "g": ((1.60, 2.40), ((0.90, 1.30), (2.80, 3.40))),
         "restitution": ((0.60, 0.85), ((0.30, 0.50), (0.90, 0.97))),
     },
     "collision": {
-        "radius": ((0.05, 0.085), ((0.035, 0.045), (0.095, 0.11))),
+        "radius": ((0.06, 0.085), ((0.048, 0.054), (0.095, 0.11))),
         "speed": ((0.15, 0.28), ((0.06, 0.11), (0.32, 0.38))),  # incoming ball
         "target_speed": ((-0.10, 0.05), ((-0.20, -0.14), (0.10, 0.15))),  # right ball
     },
     "pendulum": {
-        "radius": ((0.05, 0.08), ((0.035, 0.045), (0.09, 0.10))),
+        "radius": ((0.06, 0.08), ((0.048, 0.054), (0.09, 0.10))),
         "length": ((0.40, 0.55), ((0.28, 0.34), (0.60, 0.65))),
         "amplitude_deg": ((20.0, 45.0), ((8.0, 14.0), (55.0, 75.0))),
         "g": ((1.50, 3.00), ((0.80, 1.20), (3.60, 4.50))),
     },
     "incline": {
-        "radius": ((0.05, 0.08), ((0.035, 0.045), (0.09, 0.10))),
+        "radius": ((0.06, 0.08), ((0.048, 0.054), (0.09, 0.10))),
         "angle_deg": ((15.0, 30.0), ((6.0, 10.0), (36.0, 45.0))),
         "g": ((0.80, 1.30), ((0.40, 0.60), (1.50, 1.90))),
     },
@@ -213,7 +213,7 @@ def sample_params(scenario: str, seed: int, ood: bool = False) -> dict[str, Any]
         pivot = [0.5, 0.12]
         length = min(length, 0.97 - r - pivot[1])
         p.update(objects=[_object("bob", c1, r)], pivot=pivot, length=length, theta0=amp,
-                 g=g, rod_color=_rgb(ROD_GREY), rod_width=0.012)
+                 g=g, rod_color=_rgb(ROD_GREY), rod_width=0.008)
     elif scenario == "incline":
         angle, g = math.radians(draw("angle_deg")), draw("g")
         floor_y = 0.9
