@@ -76,14 +76,39 @@ class Result:
     notes: list[str] = field(default_factory=list)
     label: str = ""
 
+    def per_video_matches(self, metric: str) -> bool:
+        """Whether the finite per-video scores of ``metric`` average to the reported value.
+        False for metrics that aggregate their own way (e.g. a per-video motion magnitude
+        reported as a fraction of dynamic videos): their per-video scores cannot stand in
+        for the headline number in a bootstrap."""
+        e = self.metrics.get(metric)
+        if e is None or not self.videos:
+            return False
+        vals = [rec.scores[metric] for rec in self.videos
+                if math.isfinite(rec.scores.get(metric, math.nan))]
+        if not vals or not math.isfinite(e.value):
+            return False
+        mean = math.fsum(vals) / len(vals)
+        return abs(mean - e.value) <= 1e-9 * max(1.0, abs(e.value))
+
     def per_item(self, metric: str) -> dict[str, float]:
         """Finite per-video values of ``metric`` averaged per item (item id, or the video
-        path when a record has no item). Empty when there are no per-video data."""
+        path when a record has no item). Empty when there are no per-video data, or when
+        they do not average to the reported value (see :meth:`per_video_matches`; a note
+        says so)."""
         if not self.videos:
             return {}
         cache = self.__dict__.setdefault("_per_item", {})
         if metric in cache:
             return dict(cache[metric])
+        if not self.per_video_matches(metric):
+            if any(math.isfinite(rec.scores.get(metric, math.nan)) for rec in self.videos):
+                self.notes.append(
+                    f"{self.path}: {metric}: per-video scores do not average to the reported "
+                    "value (the metric aggregates its own way); its value and CI from "
+                    "result.json are used instead of per-video resampling")
+            cache[metric] = {}
+            return {}
         acc: dict[str, list[float]] = {}
         for rec in self.videos:
             v = rec.scores.get(metric)

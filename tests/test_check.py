@@ -259,3 +259,23 @@ def test_cli_schema_mismatch_exit_2_with_junit(tmp_path, capsys):
     # the standalone entry point maps a bad argument to exit 2 with one line
     assert main(["check", str(b), "--baseline", str(b), "--tolerance", "a=zz:1"]) == 2
     assert "--tolerance" in capsys.readouterr().err
+
+
+def test_custom_aggregate_falls_back_to_summary(tmp_path):
+    """A metric whose headline is not the mean of its per-video scores (dynamic_degree
+    reports the fraction of dynamic videos, per-video scores are motion magnitudes) must not
+    be bootstrapped from those scores."""
+    motion = list(np.linspace(2.0, 14.0, 20))
+
+    def res(folder, frac):
+        return load_result(write_result(folder, "m", {"dynamic_degree": metric_entry(
+            value=frac, ci95=(frac - 0.1, frac + 0.1))}, {"dynamic_degree": motion}))
+
+    base, new = res(tmp_path / "b", 0.8), res(tmp_path / "r", 0.5)
+    assert not base.per_video_matches("dynamic_degree") and base.per_item("dynamic_degree") == {}
+    assert any("aggregates its own way" in n for n in base.notes)
+    c = check(new, base).checks[0]
+    assert c.method == "summary" and c.delta == pytest.approx(-0.3)
+    assert c.status == REGRESSION  # 0.3 drop vs se ~0.072: z ~ -4.2
+    same = check(res(tmp_path / "s", 0.8), base).checks[0]
+    assert same.status == PASS and same.delta == 0.0

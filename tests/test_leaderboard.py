@@ -106,7 +106,10 @@ def test_videos_jsonl_errors_resume_and_truncation(tmp_path):
     lines.append('{"video": "item999.mp4", "scor')  # killed mid-write: skipped with a note
     vj.write_text("\n".join(lines) + "\n")
     r = load_result(p)
-    assert len(r.videos) == 16 and r.per_item("dist")["item000"] == 99.0
+    assert len(r.videos) == 16
+    assert next(v for v in r.videos if v.item == "item000").scores["dist"] == 99.0
+    # ... and the per-video values no longer average to the headline: not resampled
+    assert r.per_item("dist") == {} and not r.per_video_matches("dist")
     assert any("truncated last line" in n and "videos.jsonl:18" in n for n in r.notes)
     # the same garbage in the middle is an error naming file:line
     lines.insert(3, "not json")
