@@ -29,9 +29,12 @@ multi-modality beyond that), only what the backbone encodes (Kinetics-400 I3D is
 content-heavy and weak on motion quality), and only the protocol's clip (16 frames).
 
 Every FVD comes with: ``n`` (generated) and ``n_reference``; a 95% CI from a seeded bootstrap
-resampling videos of both sets (basic/pivotal interval ``[2 v - q97.5, 2 v - q2.5]``,
-because resampling with replacement shifts FD upward, so percentile intervals would not
-cover the estimate); the **noise floor**, FD between two disjoint random halves of the
+resampling videos of both sets: the 2.5-97.5% percentiles of the bootstrap values, shifted
+so their median sits on the estimate (resampling with replacement duplicates videos, which
+adds its own upward bias of the size of the effect being measured, so plain percentiles
+would sit above the estimate). It is the uncertainty of FVD *at this n*, the quantity that is
+comparable between models scored at equal n; the bias itself is described by the next two
+figures: the **noise floor**, FD between two disjoint random halves of the
 reference set at the generated set's size (or at ``m // 2`` when the reference is smaller
 than ``2 n``); **FVD-infinity** (Chong & Forsyth, "Effectively Unbiased FID and Inception
 Score and where to find them", CVPR 2020): FD of seeded proportional subsets of both sets
@@ -282,10 +285,12 @@ def bootstrap_fd_ci(gen: np.ndarray, ref: np.ndarray, *, n_boot: int, seed: int,
     for b in range(n_boot):
         boots[b] = frechet_distance_from_features(_take(gen, gg, rng.integers(0, n, n)),
                                                   _take(ref, rg, rng.integers(0, m, m)))
-    q_lo, q_hi = np.quantile(boots, [0.025, 0.975])
-    lo, hi = max(0.0, 2 * value - q_hi), max(0.0, 2 * value - q_lo)
-    return float(lo), float(hi), {"n_boot": int(n_boot), "ci_method": "basic bootstrap",
-                                  "bootstrap_mean": float(boots.mean())}
+    q_lo, q_med, q_hi = np.quantile(boots, [0.025, 0.5, 0.975])
+    shift = q_med - value  # resampling with replacement adds its own upward bias
+    lo, hi = max(0.0, q_lo - shift), max(0.0, q_hi - shift)
+    return float(lo), float(hi), {"n_boot": int(n_boot),
+                                  "ci_method": "bootstrap percentile, median-centred",
+                                  "bootstrap_shift": float(shift)}
 
 
 def noise_floor(ref: np.ndarray, n: int, *, seed: int,
@@ -522,9 +527,9 @@ class KVD(FVD):
     On the same I3D features and protocol as :class:`FVD` (shared per video). Value: mean
     over 100 seeded subsets of ``min(1000, n, m)`` videos per set; ``details["std"]`` their
     std. Units: raw MMD^2 (not x1000). Range about [0, inf), lower is better; unbiased in
-    n, so near 0 for two samples of one distribution at any size. CI: basic bootstrap over
-    videos of both sets of the full-set MMD^2. Blind to what I3D does not encode and to
-    anything outside the clip."""
+    n, so near 0 for two samples of one distribution at any size. CI: bootstrap over videos
+    of both sets of the full-set MMD^2, its spread centred on the value. Blind to what I3D
+    does not encode and to anything outside the clip."""
 
     name: ClassVar[str] = "kvd"
 
@@ -568,7 +573,6 @@ class KVD(FVD):
             i = rng.integers(0, n, n)
             j = n + rng.integers(0, m, m)
             boots[b] = mmd2_unbiased(k[np.ix_(i, i)], k[np.ix_(j, j)], k[np.ix_(i, j)])
-        q_lo, q_hi = np.quantile(boots, [0.025, 0.975])
-        full = mmd2_unbiased(k[:n, :n], k[n:, n:], k[:n, n:])
-        # centre the pivotal interval on the reported (subset-mean) value
-        return float(value + (full - q_hi)), float(value + (full - q_lo))
+        q_lo, q_med, q_hi = np.quantile(boots, [0.025, 0.5, 0.975])
+        # the spread of the bootstrap distribution, centred on the reported value
+        return float(value + (q_lo - q_med)), float(value + (q_hi - q_med))
