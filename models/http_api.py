@@ -82,6 +82,10 @@ from vidbench.suites import SuiteItem
 
 STATES = ("queued", "running", "succeeded", "failed")
 
+CONFIG_KEYS = ("name", "revision", "vars", "base_url", "auth", "headers", "submit", "job_id",
+               "poll", "state", "states", "error", "video_url", "download", "seconds", "sizes",
+               "aspect_ratios", "content_types", "limits")
+
 DEFAULT_LIMITS: dict[str, float] = {
     "concurrency": 4, "deadline_s": 1800.0, "timeout_s": 60.0, "max_attempts": 8,
     "backoff_s": 1.0, "max_backoff_s": 60.0, "max_retry_after_s": 300.0,
@@ -252,6 +256,10 @@ def load_config(path: Path) -> dict:
         raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
     if not isinstance(cfg, dict):
         raise UserError(f"{path}: expected a JSON object")
+    unknown = sorted(k for k in cfg if k not in CONFIG_KEYS and not k.startswith("_"))
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(CONFIG_KEYS)} (keys starting with _ are comments)")
     for key in ("base_url", "submit", "job_id", "poll", "state", "states"):
         if key not in cfg:
             raise UserError(f"{path}: missing required key {key!r}")
@@ -316,7 +324,13 @@ class HttpAdapter(Adapter):
 
     @property
     def model_id(self) -> str:
-        return str(self.cfg.get("name") or f"http:{self.config_path.stem}")
+        name = self.cfg.get("name")
+        if not name:
+            return f"http:{self.config_path.stem}"
+        try:
+            return str(render(str(name), self.vars))
+        except KeyError:
+            return str(name)
 
     @property
     def revision(self) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -259,6 +260,11 @@ def test_config_errors_are_user_errors(tmp_path: Path, monkeypatch) -> None:
     p.write_text(json.dumps(cfg))
     with pytest.raises(UserError, match="missing required key 'job_id'"):
         get_model(f"http:{p}")
+    cfg = openai_like_config("http://127.0.0.1:9/v1")
+    cfg["polll"] = {}
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(UserError, match="unknown key.*polll"):
+        get_model(f"http:{p}")
     with pytest.raises(UserError, match="no such config file"):
         get_model(f"http:{tmp_path / 'nope.json'}")
 
@@ -283,3 +289,31 @@ def test_helpers() -> None:
     assert choose_seconds(2.5, None) == 2.5
     assert _retry_after("3") == 3.0 and _retry_after(None) is None
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "docs" / "http-examples").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_documented_example_configs_load_and_render(path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = json.loads(path.read_text())
+    monkeypatch.setenv(cfg["auth"]["env"], "tok")
+    ad = get_model(f"http:{path}")
+    assert "{" not in ad.model_id and ad.limits["concurrency"] >= 1
+    item = SuiteItem(item="x", prompt="a red ball", seed=3, num_frames=49, height=480,
+                     width=854, fps=8.0)
+    env = ad.env_for(item)
+    body, headers, fields = ad._request_body(env)
+    assert body and "Content-Type" in headers
+    flat = json.dumps(fields)
+    assert "a red ball" in flat and not re.search(r"\{[a-z_]+(\|\w+)?\}", flat)
+    # 49 frames at 8 fps = 6.1 s: raised to an allowed duration, never shortened below it
+    allowed = cfg.get("seconds", {}).get("allowed")
+    if allowed:
+        assert env["seconds"] == min(s for s in allowed if s >= 6.125) \
+            if max(allowed) >= 6.125 else max(allowed)
+    # a landscape request gets a landscape size / aspect ratio
+    assert env["width"] >= env["height"]
+    if cfg.get("aspect_ratios"):
+        assert env["aspect_ratio"] == "16:9"
