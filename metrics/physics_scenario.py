@@ -214,19 +214,24 @@ def _luma_coverage(frames: np.ndarray, keyed: list[np.ndarray]) -> tuple[list[np
             gain[k] = float(np.clip((y[k][fk] * bg[fk]).sum() / den, 0.5, 2.0))
     yn = y / gain[:, None, None]
     bg = bg_of(yn)
-    diff = yn - bg[None]
     out, info = [], {"gain_range": [float(gain.min()), float(gain.max())], "luma_contrast": []}
     for kc, reg in zip(keyed, regions, strict=True):
         core = kc > 0.9
-        contrast = float(np.median(diff[core])) if core.sum() >= 3 else 0.0
-        info["luma_contrast"].append(contrast)
-        if abs(contrast) < 20.0:
+        y_obj = float(np.median(yn[core])) if core.sum() >= 3 else float("nan")
+        # per pixel: Y = alpha Y_obj + (1 - alpha) Y_bg (an opaque object over any background)
+        contrast = y_obj - bg[None]
+        info["luma_contrast"].append(float(np.median(contrast)) if core.sum() >= 3 else None)
+        if not math.isfinite(y_obj):
             out.append(kc)
             continue
+        ok = np.abs(contrast) >= 20.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            al_y = np.clip((yn - bg[None]) / contrast, 0.0, 1.0)
         # grey scenery next to the object (a pendulum rod, a floor) has luma contrast but
-        # no chroma: gate by chroma evidence, loosely (4:2:0 chroma bleeds 1-2 px)
+        # no chroma: gate by chroma evidence, loosely (4:2:0 chroma bleeds 1-2 px); where
+        # the object's luma is close to the background's, keep the chroma coverage
         gate = np.clip(kc / 0.25, 0.0, 1.0)
-        al = np.clip(diff / contrast, 0.0, 1.0) * reg * gate
+        al = np.where(ok, al_y * gate, kc) * reg
         out.append(al.astype(np.float32))
     if len(out) > 1:  # share pixels claimed by several objects by their chroma evidence
         tot = np.sum(keyed, axis=0) + 1e-6
@@ -615,6 +620,9 @@ def _bounce_checks(p: dict, tt: np.ndarray, yy: np.ndarray, law: dict, cons: dic
     for e in trajectory(p, tt)["events"]:
         if e["type"] != "bounce" or not (tt.min() < e["t"] < tt.max()):
             continue
+        if float(tt.max()) - e["t"] < 2.0 * dts:  # fewer than 2 frames after it
+            cut = float(e["t"])
+            break
         truth_bounces.append(e)
         if 2.0 * abs(e["vy_out"]) / g < 3.0 * dts:
             cut = float(e["t"])
