@@ -63,7 +63,7 @@ def _tag_count(prompt: str, tag: str) -> int:
 
 class FakeVideoAPI:
     def __init__(self, *, token: str | None = "secret-token", polls_to_finish: int = 2,
-                 hang_s: float = 1.0, fps: float = 8.0) -> None:
+                 hang_s: float = 2.5, fps: float = 8.0) -> None:
         self.token = token
         self.polls_to_finish = polls_to_finish
         self.hang_s = hang_s
@@ -274,7 +274,7 @@ def openai_like_config(base_url: str, **over: Any) -> dict:
         "error": "error.message",
         "video_url": "video.url",
         "seconds": {"allowed": [1, 2, 4]},
-        "limits": {"concurrency": 4, "deadline_s": 20, "timeout_s": 0.5, "max_attempts": 5,
+        "limits": {"concurrency": 4, "deadline_s": 30, "timeout_s": 2.0, "max_attempts": 5,
                    "backoff_s": 0.005, "max_backoff_s": 0.02, "max_retry_after_s": 0.05},
     }
     for k, v in over.items():
