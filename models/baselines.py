@@ -163,7 +163,9 @@ def constant_velocity(cond: np.ndarray, num_frames: int, fps: float,
         bg = plate[y0:y1, x0:x1]
         denom = max(float(np.abs(b.color - bg.mean(axis=(0, 1))).max()), 1.0)
         alpha = np.clip(np.abs(patch - bg).max(axis=-1) / denom, 0, 1)
-        sprites.append((patch, alpha, y0, x0, vx, vy))
+        # un-premultiplied sprite: the object's colour, with its coverage as alpha
+        sprite = np.broadcast_to(b.color.astype(np.float32), patch.shape).copy()
+        sprites.append((sprite, alpha, y0, x0, vx, vy))
     for k in range(K, num_frames):
         img = plate.copy()
         for patch, alpha, y0, x0, vx, vy in sprites:
