@@ -308,7 +308,7 @@ class DiffusersAdapter(Adapter):
         if cls is None:
             raise UserError(f"diffusers adapter: diffusers {diffusers.__version__} has no "
                             f"pipeline class {name!r}")
-        kw: dict[str, Any] = {"torch_dtype": dtype}
+        kw: dict[str, Any] = {_dtype_keyword(): dtype}
         for k in ("revision", "variant"):
             if self.opts.get(k):
                 kw[k] = str(self.opts[k])
@@ -480,6 +480,18 @@ class DiffusersAdapter(Adapter):
                         yield it, _item_error(e1)
                 continue
             yield from zip(group, results, strict=True)
+
+
+def _dtype_keyword() -> str:
+    """``dtype`` where diffusers accepts it (``torch_dtype`` is deprecated there), else
+    ``torch_dtype`` (older releases would silently ignore ``dtype``)."""
+    try:
+        import importlib
+
+        utils = importlib.import_module("diffusers.pipelines.pipeline_utils")
+        return "dtype" if hasattr(utils, "_resolve_dtype") else "torch_dtype"
+    except ImportError:
+        return "torch_dtype"
 
 
 def _version(dist: str) -> str | None:

@@ -315,3 +315,26 @@ def test_tiny_pipeline_end_to_end(name: str, build, size, expect, tmp_path: Path
     assert rep3.n_ok == 2
     sha_c = [e.meta["generation"]["sha256"] for e in read_manifest(tmp_path / "c").entries]
     assert sha_c == sha_b  # same call, same seeds: bit-identical files
+
+
+@pytest.mark.slow
+def test_spec_string_loads_a_saved_pipeline_offline(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipe = _wan()
+    saved = tmp_path / "tiny-wan"
+    pipe.save_pretrained(saved)
+    spec = f"diffusers:{saved}?steps=2&guidance=1.0&max_sequence_length=16&device=cpu"
+    ad = get_model(spec)
+    assert ad.model_id == f"diffusers:{saved}"
+    assert ad.revision is not None and len(ad.revision) == 16  # hash of model_index.json
+    rep = generate(ad, _suite(["a red ball moves right"]), tmp_path / "out", progress=False)
+    assert rep.n_ok == 1, rep.errors
+    g = read_manifest(tmp_path / "out").entries[0].meta["generation"]
+    assert g["params"]["pipeline"] == "WanPipeline" and g["params"]["dtype"] == "float32"
+    assert (g["num_frames"], g["fps"]) == (17, 16.0)
+    # a folder that is not a pipeline: one clear error for the whole run
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="cannot load"):
+        generate(get_model(f"diffusers:{tmp_path / 'empty'}"), _suite(["x"]),
+                 tmp_path / "o2", progress=False)
