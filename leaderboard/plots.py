@@ -9,7 +9,8 @@
   first oriented so that higher is better (so +1 means "the two metrics rank models alike").
   Needs >= 3 models; pairs with < 3 shared models are blank.
 - ``distributions``: per-video scores (from ``videos.jsonl``) per model, one panel per
-  metric, as box plots with the points over them. Only when per-video data exist.
+  metric, as box plots with the points (a seeded sample of at most 60) over them. Only when
+  per-video data exist.
 
 Every function returns the written paths; one that has too little data returns ``{}`` and
 adds a note saying why.
@@ -28,6 +29,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from vidbench.leaderboard.table import Leaderboard  # noqa: E402
+
+#: at most this many per-video points are drawn over each box (a seeded sample)
+MAX_POINTS = 60
 
 plt.rcParams.update({"svg.hashsalt": "vidbench", "svg.fonttype": "none",
                      "figure.max_open_warning": 0})
@@ -208,6 +212,8 @@ def distributions(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None
         series = [data[name][m] for m in labs]
         ax.boxplot(series, showfliers=False, widths=0.6)
         for i, s in enumerate(series):
+            if len(s) > MAX_POINTS:  # the box shows the distribution; points are a sample
+                s = rng.choice(s, MAX_POINTS, replace=False)
             jit = rng.uniform(-0.15, 0.15, size=len(s))
             ax.scatter(np.full(len(s), i + 1) + jit, s, s=6, alpha=0.5,
                        color=f"C{lb.models.index(labs[i]) % 10}")
