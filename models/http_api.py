@@ -116,6 +116,28 @@ class _Transient(Exception):
         self.sent = sent  # the request may have reached the server
 
 
+class _SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but drop the auth header when one leaves the API's host (download
+    endpoints often redirect to a CDN)."""
+
+    def __init__(self, auth_header: str) -> None:
+        super().__init__()
+        self.auth_header = auth_header.lower()
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            old_host = urllib.parse.urlparse(req.full_url)[:2]
+            if urllib.parse.urlparse(newurl)[:2] != old_host:
+                for k in list(new.headers):
+                    if k.lower() == self.auth_header:
+                        del new.headers[k]
+                for k in list(new.unredirected_hdrs):
+                    if k.lower() == self.auth_header:
+                        del new.unredirected_hdrs[k]
+        return new
+
+
 @dataclass
 class _Response:
     status: int
@@ -310,6 +332,7 @@ class HttpAdapter(Adapter):
             self._token = tok
         self._auth_header = auth.get("header", "Authorization")
         self._auth_format = auth.get("format", "Bearer {token}")
+        self._opener = urllib.request.build_opener(_SafeRedirects(self._auth_header))
         base = urllib.parse.urlparse(self.cfg["base_url"])
         self._api_host = (base.scheme, base.netloc)
         self._journal = JobJournal(None)
@@ -407,7 +430,7 @@ class HttpAdapter(Adapter):
                                      headers=self._headers(url, headers))
         timeout = float(self.limits["timeout_s"])
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with self._opener.open(req, timeout=timeout) as r:
                 status, hdrs = r.status, r.headers
                 if stream_to is None:
                     data = r.read()

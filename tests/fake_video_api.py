@@ -69,6 +69,7 @@ class FakeVideoAPI:
         self.hang_s = hang_s
         self.fps = fps
         self.hold = False
+        self.redirect_downloads = False  # /content answers 302 to the CDN host
         self.storm429 = 0
         self.retry_after = "0.01"
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -200,8 +201,11 @@ class FakeVideoAPI:
                 m = re.match(r"^/v1/videos/([\w-]+)$", self.path)
                 if m:
                     return self._poll(m.group(1))
-                m = re.match(r"^/v1/videos/([\w-]+)/content$", self.path) or \
-                    re.match(r"^/cdn/([\w-]+)\.mp4$", self.path)
+                m = re.match(r"^/v1/videos/([\w-]+)/content$", self.path)
+                if m and api.redirect_downloads:
+                    loc = f"http://localhost:{api.port}/cdn/{m.group(1)}.mp4"
+                    return self._send(302, b"", "text/plain", {"Location": loc})
+                m = m or re.match(r"^/cdn/([\w-]+)\.mp4$", self.path)
                 if m:
                     return self._download(m.group(1))
                 self._json(404, {"error": "no such endpoint"})

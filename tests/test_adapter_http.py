@@ -226,6 +226,13 @@ def test_download_endpoint_mode(api: FakeVideoAPI, tmp_path: Path) -> None:
                    progress=False)
     assert rep.n_ok == 1, rep.errors
     assert any(r["path"].endswith("/content") and r["auth"] for r in api.log)
+    # a download endpoint that redirects to another host does not get the token forwarded
+    api.redirect_downloads = True
+    rep = generate(get_model(f"http:{p}"), _suite(["endpoint 2"]), tmp_path / "o2",
+                   progress=False)
+    assert rep.n_ok == 1, rep.errors
+    cdn = [r for r in api.log if r["path"].startswith("/cdn/")]
+    assert cdn and all(r["auth"] is None for r in cdn)
 
 
 def test_auth_problems(api: FakeVideoAPI, tmp_path: Path,
