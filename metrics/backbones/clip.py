@@ -159,8 +159,12 @@ def openai_state_dict(path) -> dict[str, torch.Tensor]:
     except OSError as e:
         raise UserError(f"{path}: cannot be read ({e})") from None
     if is_ts:
+        import warnings
+
         try:
-            sd = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+            with warnings.catch_warnings():  # torch.jit.load's deprecation notice
+                warnings.simplefilter("ignore", FutureWarning)
+                sd = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
         except Exception as e:
             raise UserError(f"{path}: not a readable TorchScript CLIP archive "
                             f"({str(e).splitlines()[0][:200]})") from None
@@ -197,12 +201,13 @@ def load_clip(arch: str = "ViT-B-32", *, random_weights: bool = False, device: s
             path = resolve(weights)  # type: ignore[arg-type]
         model = build_clip(arch, seed)
         if path is not None:
+            from vidbench.metrics.backbones.dino import state_dict_mismatch
+
             sd = openai_state_dict(path)
-            try:
-                model.load_state_dict(sd, strict=True)
-            except RuntimeError as e:
-                raise UserError(f"{path}: does not match open_clip {arch}: "
-                                f"{str(e).splitlines()[0][:300]}") from None
+            problem = state_dict_mismatch(model, sd)
+            if problem:
+                raise UserError(f"{path}: does not match open_clip {arch}: {problem}")
+            model.load_state_dict(sd, strict=True)
         dtype = torch.float16 if half else torch.float32
         model = model.to(device=device, dtype=dtype).eval()
         for p in model.parameters():
