@@ -200,6 +200,9 @@ def test_renderers(tmp_path):
     row = df[(df.model == "m2") & (df.metric == "dist")].iloc[0]
     assert row.value == pytest.approx(np.mean(vals["m2"]["dist"]))
     assert row["rank"] == 2
+    wide = lb.to_frame()  # display strings under (group, metric) headers
+    assert wide.columns.nlevels == 2 and ("default", "dist ↓") in wide.columns
+    assert list(wide.index) == lb.models
     tex = lb.to_latex()
     assert r"\multicolumn{3}{c}{default}" in tex and r"clip\_score" in tex
     assert tex.count(r"\textbf{") == 3  # one best per column
