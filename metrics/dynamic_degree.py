@@ -11,7 +11,7 @@ clip is sampled every frame, a 13 fps clip every other frame, doubling its flow)
 clip length through N.
 
 **default** (the corrected protocol): the clip is resampled by timestamps to 8 fps with its
-shorter side at 256 px (:func:`vidbench.metrics.flow.default_view_spec`); flow (weight-free
+shorter side at 128 px (:func:`vidbench.metrics.flow.default_view_spec`); flow (weight-free
 OpenCV DIS by default, or RAFT with ``flow="raft"``) on each pair of consecutive view frames
 that show different source frames; per pair
 
@@ -30,9 +30,9 @@ Higher is better in VBench's reading (a model that never moves is penalised), bu
 degree says nothing about whether the motion is right or smooth.
 
 Blind to: motion direction and plausibility; motion of small regions (< 5% of the frame)
-beyond their size; classical flow under-reads displacements larger than the moving object
-(fast small objects) and over-reads flicker on textureless regions; camera shake counts as
-motion.
+beyond their size; edges with colour but no luma contrast (the flow runs on luma); classical
+flow under-reads displacements larger than the moving object (fast small objects) and
+sub-pixel motion in the 128-px view; camera shake counts as motion.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class DynamicDegree(PerVideoMetric):
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
                  random_weights: bool = False, flow: str = "dis", fps: float = fl.REFERENCE_FPS,
-                 size: int = fl.REFERENCE_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
+                 size: int = fl.VIEW_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
                  batch_size: int = 4) -> None:
         opts: dict[str, Any]
         if mode == "vbench":
@@ -88,10 +88,9 @@ class DynamicDegree(PerVideoMetric):
                     "raft", device=self.device, random_weights=self.random_weights,
                     batch_size=self.batch_size)
             else:
-                method = "dis-fast" if self.flow_backend == "dis" else None
                 self._estimator = fl.get_flow_estimator(
                     self.flow_backend, device=self.device, random_weights=self.random_weights,
-                    method=method, batch_size=self.batch_size)
+                    batch_size=self.batch_size)
         return self._estimator
 
     def score(self, ctx: VideoContext) -> Score:
@@ -101,11 +100,11 @@ class DynamicDegree(PerVideoMetric):
 
     def _score_default(self, ctx: VideoContext) -> Score:
         data = fl.consecutive_flows(ctx, self.view_spec(), self.estimator)
-        view, pairs, flows, dt = data["view"], data["pairs"], data["flows"], data["dt"]
+        view, pairs = data["view"], data["pairs"]
         if not pairs:
             return Score.not_applicable("too_short", frames=view.num_frames,
                                         detail="fewer than two distinct frames in the view")
-        motion = fl.motion_per_pair(flows, dt, min(view.size))
+        motion = data["motion"]
         dynamic, over, need = fl.is_dynamic(motion, len(pairs) + 1, self.motion_threshold)
         return Score(float(motion.mean()), {
             "dynamic": bool(dynamic), "pairs": len(pairs), "pairs_moving": over,

@@ -33,9 +33,14 @@ from vidbench.video import View, ViewSpec
 REFERENCE_FPS = 8.0
 #: Short side (pixels) the VBench thresholds are expressed at.
 REFERENCE_SIZE = 256
+#: Shorter side (pixels) of the default-mode view: half the reference size, a cost/precision
+#: trade-off (flows and warps cost ~4x less than at 256; motion is still reported at 256).
+VIEW_SIZE = 128
 
 CLASSICAL_METHODS = ("dis-ultrafast", "dis-fast", "dis-medium", "farneback")
-FLOW_BACKENDS = ("dis", "farneback", "raft")
+#: What ``flow="dis"`` means: the DIS preset the default protocol uses.
+DEFAULT_DIS = "dis-ultrafast"
+FLOW_BACKENDS = ("dis", *CLASSICAL_METHODS, "raft")
 
 
 class FlowEstimator(Protocol):
@@ -123,13 +128,13 @@ class ClassicalFlow:
 def get_flow_estimator(backend: str, *, device: str = "cpu", random_weights: bool = False,
                        method: str | None = None, scale: float = 1.0,
                        iters: int = 20, batch_size: int = 4) -> FlowEstimator:
-    """The flow estimator named ``backend``: ``dis`` (default method ``dis-medium``),
-    ``farneback``, or ``raft`` (torchvision ``raft_large`` with the raft-things weights,
-    ``iters`` refinement steps; ``random_weights`` builds it from a fixed seed)."""
+    """The flow estimator named ``backend``: ``dis`` (:data:`DEFAULT_DIS`, or ``method``), one
+    of :data:`CLASSICAL_METHODS`, or ``raft`` (torchvision ``raft_large`` with the raft-things
+    weights, ``iters`` refinement steps; ``random_weights`` builds it from a fixed seed)."""
     if backend == "dis":
-        return ClassicalFlow(method or "dis-medium", scale)
-    if backend == "farneback":
-        return ClassicalFlow("farneback", scale)
+        return ClassicalFlow(method or DEFAULT_DIS, scale)
+    if backend in CLASSICAL_METHODS:
+        return ClassicalFlow(backend, scale)
     if backend == "raft":
         from vidbench.metrics.backbones.raft import RaftFlow
 
@@ -187,10 +192,11 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def warp_backward(img: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def warp_backward(img: np.ndarray, flow: np.ndarray, *, with_valid: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """``out(x) = img(x + flow(x))`` (bilinear, border replicated) and a boolean mask of the
-    pixels whose source ``x + flow(x)`` lies inside the image. ``img`` is (H, W) or (H, W, C),
-    any dtype; the output is float32."""
+    pixels whose source ``x + flow(x)`` lies inside the image (None when ``with_valid`` is
+    False). ``img`` is (H, W) or (H, W, C), any dtype; the output is float32."""
     import cv2
 
     h, w = flow.shape[:2]
@@ -199,6 +205,8 @@ def warp_backward(img: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.nda
     my = gy + flow[..., 1]
     out = cv2.remap(np.asarray(img, dtype=np.float32), mx, my, interpolation=cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_REPLICATE)
+    if not with_valid:
+        return out, None
     valid = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
     return out, valid
 
@@ -213,20 +221,24 @@ def intermediate_flows(f01: np.ndarray, f10: np.ndarray, t: float
     return ft0.astype(np.float32), ft1.astype(np.float32)
 
 
-def interpolate_frame(img0: np.ndarray, img1: np.ndarray, f01: np.ndarray, f10: np.ndarray,
-                      t: float = 0.5) -> np.ndarray:
+def interpolate_frame(img0: np.ndarray, img1: np.ndarray, f01: np.ndarray,
+                      f10: np.ndarray | None, t: float = 0.5) -> np.ndarray:
     """The frame at time ``t`` between ``img0`` and ``img1`` (float32, same shape), by backward
-    warping both along :func:`intermediate_flows` and blending with weights (1 - t, t)."""
-    ft0, ft1 = intermediate_flows(f01, f10, t)
-    w0, _ = warp_backward(img0, ft0)
-    w1, _ = warp_backward(img1, ft1)
+    warping both along :func:`intermediate_flows` and blending with weights (1 - t, t).
+    ``f10=None`` assumes ``F_10 = -F_01`` (then ``F_t0 = -t F_01``, ``F_t1 = (1 - t) F_01``)."""
+    if f10 is None:
+        ft0, ft1 = (-t) * f01, (1 - t) * f01
+    else:
+        ft0, ft1 = intermediate_flows(f01, f10, t)
+    w0, _ = warp_backward(img0, ft0, with_valid=False)
+    w1, _ = warp_backward(img1, ft1, with_valid=False)
     return (1 - t) * w0 + t * w1
 
 
 # ----------------------------------------------------------------------------- views & sharing
 
 
-def default_view_spec(fps: float = REFERENCE_FPS, size: int = REFERENCE_SIZE) -> ViewSpec:
+def default_view_spec(fps: float = REFERENCE_FPS, size: int = VIEW_SIZE) -> ViewSpec:
     """The protocol view of the default-mode motion metrics: the whole clip resampled by
     timestamps to ``fps``, shorter side resized to ``size`` (antialiased area filter)."""
     return ViewSpec(fps=fps, size=size, resize="area")
@@ -245,11 +257,26 @@ def distinct_consecutive_pairs(view: View, times: np.ndarray) -> list[tuple[int,
             if view.indices[k + 1] != view.indices[k] and times[k + 1] > times[k]]
 
 
+def view_luma(ctx: VideoContext, spec: ViewSpec) -> np.ndarray:
+    """Luma (BT.601, float32 in [0, 255]) of ``ctx.view(spec)``, (K, H, W), memoised per video."""
+    return ctx.memo(("vidbench.flow.luma", spec), lambda: luma(ctx.view(spec).frames))
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def luma(frames: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> (...) float32 luma 0.299 R + 0.587 G + 0.114 B in [0, 255]."""
+    f = np.asarray(frames)
+    return (f.reshape(-1, 3).astype(np.float32) @ _LUMA).reshape(f.shape[:-1])
+
+
 def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimator
                       ) -> dict[str, Any]:
     """Forward flows between the distinct consecutive frames of ``ctx.view(spec)``, memoised
-    per video (shared by temporal_flicker and dynamic_degree). Returns ``{"pairs", "flows"
-    (P, H, W, 2), "dt" (P,) seconds between the two source frames, "view"}``."""
+    per video (shared by the three motion metrics). Returns ``{"pairs", "flows" (P, H, W, 2),
+    "dt" (P,) seconds between the two source frames, "motion" (P,) :func:`motion_per_pair`,
+    "view"}``."""
 
     def compute() -> dict[str, Any]:
         view = ctx.view(spec)
@@ -259,7 +286,8 @@ def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimato
         flows = (estimator.flows(view.frames, pairs) if pairs
                  else np.zeros((0, h, w, 2), dtype=np.float32))
         dt = np.array([times[j] - times[i] for i, j in pairs], dtype=np.float64)
-        return {"pairs": pairs, "flows": flows, "dt": dt, "view": view}
+        motion = motion_per_pair(flows, dt, min(view.size))
+        return {"pairs": pairs, "flows": flows, "dt": dt, "view": view, "motion": motion}
 
     return ctx.memo(("vidbench.flow.consecutive", estimator.key, spec), compute)
 

@@ -16,23 +16,28 @@ value VBench uses on the CPU and on any GPU with enough memory). AMT needs padde
 least 128 px per side; smaller clips give NaN with reason ``"too_small"``.
 
 **default** (the corrected protocol, weight-free): the clip is resampled by timestamps to 8 fps
-with its shorter side at 256 px (:func:`vidbench.metrics.flow.default_view_spec`); view frames
-repeating a source frame (source fps below 8) are dropped. For every interior frame I_k with
-its distinct neighbours I_a, I_b, flows F_ab and F_ba (OpenCV DIS on frames shrunk by
-``flow_scale``) give a Super-SloMo style backward-warped interpolation Î_k at the true relative
-time t = (t_k - t_a) / (t_b - t_a) of the source frames:
+with its shorter side at 128 px (:func:`vidbench.metrics.flow.default_view_spec`); view frames
+repeating a source frame (source fps below 8) are dropped. As in VBench the odd frames
+(``frames="odd"``; ``"all"`` uses every interior frame) are predicted from their neighbours:
+for frame k with distinct neighbours a, b, the flow F_ab is composed from the consecutive
+flows the other motion metrics share (OpenCV DIS; ``F_ab(x) = F_ak(x) + F_kb(x + F_ak(x))``;
+``route="direct"`` estimates it from I_a and I_b alone, ~2x slower), and the frame at the true
+relative time t = (t_k - t_a) / (t_b - t_a) of the source frames is interpolated by backward
+warping both neighbours along the linear-motion flows ``-t F_ab`` and ``(1 - t) F_ab``,
+blended (1 - t, t). On luma Y (BT.601):
 
-    score = 1 - mean_k mean |I_k - Î_k| / 255.
+    score = 1 - mean_k mean |Y_k - Y^_k| / 255.
 
-Using the source timestamps makes the score independent of the container fps; resampling to
-a fixed size makes it independent of resolution; averaging over frames makes it independent
-of length. Fewer than three distinct frames: NaN, reason ``"too_short"``.
+Source timestamps make the score independent of the container fps, the fixed view size of
+the resolution, and averaging over frames of the length. Fewer than three distinct frames:
+NaN, reason ``"too_short"``.
 
 Range [0, 1]; higher is better; a static clip (identical frames) scores exactly 1.0.
 
-Blind to: a static video (perfectly "smooth"; read it with dynamic_degree); smooth but
-physically wrong motion; errors of the interpolator itself (occlusions, motion larger than
-the flow can follow) lower every score, so compare models under the same protocol only.
+Blind to: a static video (perfectly "smooth"; read it with dynamic_degree); colour-only
+artefacts at constant luma; smooth but physically wrong motion; errors of the interpolator
+itself (occlusions, motion larger than the flow can follow) lower every score, so compare
+models under one protocol only.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from vidbench.errors import UserError
 from vidbench.metrics import flow as fl
 from vidbench.registry import PerVideoMetric, Score, VideoContext
 from vidbench.video import ViewSpec
@@ -52,20 +58,31 @@ class MotionSmoothness(PerVideoMetric):
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
-                 random_weights: bool = False, flow: str = "dis", flow_scale: float = 0.5,
-                 fps: float = fl.REFERENCE_FPS, size: int = fl.REFERENCE_SIZE,
+                 random_weights: bool = False, flow: str = "dis", flow_scale: float = 1.0,
+                 fps: float = fl.REFERENCE_FPS, size: int = fl.VIEW_SIZE,
+                 frames: str = "odd", route: str = "compose", bidirectional: bool = True,
                  batch_size: int = 4) -> None:
         opts: dict[str, Any]
+        if frames not in ("all", "odd"):
+            raise UserError(f"motion_smoothness: frames must be 'all' or 'odd', got {frames!r}")
+        if route not in ("compose", "direct"):
+            raise UserError(f"motion_smoothness: route must be 'compose' or 'direct', got "
+                            f"{route!r}")
         if mode == "vbench":
             opts = {}
         else:
             opts = {"flow": flow, "flow_scale": float(flow_scale), "fps": float(fps),
-                    "size": int(size)}
+                    "size": int(size), "frames": frames, "route": route}
+            if route == "direct":
+                opts["bidirectional"] = bool(bidirectional)
         super().__init__(mode, device=device, random_weights=random_weights, **opts)
         self.flow_backend = flow
         self.flow_scale = float(flow_scale)
         self.fps = float(fps)
         self.size = int(size)
+        self.frames = frames
+        self.route = route
+        self.bidirectional = bool(bidirectional)
         self.batch_size = max(1, int(batch_size))
         self._estimator: fl.FlowEstimator | None = None
 
@@ -82,10 +99,9 @@ class MotionSmoothness(PerVideoMetric):
     @property
     def estimator(self) -> fl.FlowEstimator:
         if self._estimator is None:
-            method = "dis-fast" if self.flow_backend == "dis" else None
             self._estimator = fl.get_flow_estimator(
                 self.flow_backend, device=self.device, random_weights=self.random_weights,
-                method=method, scale=self.flow_scale, batch_size=self.batch_size)
+                scale=self.flow_scale, batch_size=self.batch_size)
         return self._estimator
 
     def score(self, ctx: VideoContext) -> Score:
@@ -101,23 +117,40 @@ class MotionSmoothness(PerVideoMetric):
         times = fl.source_times(ctx, view)
         keep = [0] + [k for k in range(1, view.num_frames)
                       if view.indices[k] != view.indices[k - 1] and times[k] > times[k - 1]]
-        triplets = [(keep[m - 1], keep[m], keep[m + 1]) for m in range(1, len(keep) - 1)]
+        step = 2 if self.frames == "odd" else 1
+        triplets = [(keep[m - 1], keep[m], keep[m + 1]) for m in range(1, len(keep) - 1, step)]
         if not triplets:
             return Score.not_applicable("too_short", frames=len(keep),
                                         detail="fewer than three distinct frames in the view")
         est = self.estimator
-        pairs = [p for a, _, b in triplets for p in ((a, b), (b, a))]
+        luma = fl.view_luma(ctx, spec)
+        if self.route == "compose":
+            # F_ab(x) = F_ak(x) + F_kb(x + F_ak(x)) from the shared consecutive flows
+            data = fl.consecutive_flows(ctx, spec, est)
+            by_end = {j: n for n, (_, j) in enumerate(data["pairs"])}
+            cons = data["flows"]
 
-        def compute() -> np.ndarray:
-            return est.flows(view.frames, pairs)
+            def skip_one(a: int, k: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+                fak, fkb = cons[by_end[k]], cons[by_end[b]]
+                return fak + fl.warp_backward(fkb, fak, with_valid=False)[0], None
+        else:
+            nf = 2 if self.bidirectional else 1
+            pairs = [p for a, _, b in triplets for p in ((a, b), (b, a))[:nf]]
+            flows = ctx.memo(("vidbench.flow.skip_one", est.key, spec, self.frames, nf),
+                             lambda: est.flows(view.frames, pairs))
+            index = {tr: n for n, tr in enumerate(triplets)}
 
-        flows = ctx.memo(("vidbench.flow.skip_one", est.key, spec), compute)
+            def skip_one(a: int, k: int, b: int) -> tuple[np.ndarray, np.ndarray | None]:
+                n = index[(a, k, b)]
+                f01 = flows[nf * n]
+                return f01, (flows[nf * n + 1] if nf == 2 else None)
+
         errors = []
-        for n, (a, k, b) in enumerate(triplets):
+        for a, k, b in triplets:
             t = float((times[k] - times[a]) / (times[b] - times[a]))
-            pred = fl.interpolate_frame(view.frames[a], view.frames[b], flows[2 * n],
-                                        flows[2 * n + 1], t)
-            errors.append(float(np.abs(view.frames[k].astype(np.float32) - pred).mean()))
+            f01, f10 = skip_one(a, k, b)
+            pred = fl.interpolate_frame(luma[a], luma[b], f01, f10, t)
+            errors.append(float(np.abs(luma[k] - pred).mean()))
         err = np.asarray(errors)
         return Score(1.0 - float(err.mean()) / 255.0, {
             "frames_interpolated": len(triplets), "worst_frame": 1.0 - float(err.max()) / 255.0,

@@ -14,12 +14,12 @@ than round(2 N / 16) pairs, or the first-last pairs above twice that times the c
 static": NaN with reason ``"not_static"``); it needs the ``raft-things`` weights.
 
 **default** (the corrected protocol): the clip is resampled by timestamps to 8 fps with its
-shorter side at 256 px (:func:`vidbench.metrics.flow.default_view_spec`), so container fps,
+shorter side at 128 px (:func:`vidbench.metrics.flow.default_view_spec`), so container fps,
 resolution and length do not move the score. For each pair of consecutive view frames showing
 different source frames, the flow F from I_k to I_{k+1} (weight-free OpenCV DIS by default)
-gives a motion-compensated prediction I_{k+1}(x + F(x)) of I_k, and
+gives a motion-compensated prediction I_{k+1}(x + F(x)) of I_k, and, on luma Y (BT.601),
 
-    score = 1 - mean_k [ mean over in-frame pixels and channels |I_k - I_{k+1}(x + F(x))| ] / 255.
+    score = 1 - mean_k [ mean over in-frame pixels |Y_k - Y_{k+1}(x + F(x))| ] / 255.
 
 Warping moves pixels but cannot change their values, so brightness/colour flicker stays in the
 residual while slow camera or object motion does not read as flicker. The built-in filter: when
@@ -30,9 +30,9 @@ with reason ``"too_short"``.
 
 Range [0, 1]; higher is better (1 = no change at all). Identical frames give exactly 1.0.
 
-Blind to: flicker slower than the view's frame spacing (1/8 s) or faster but aliased by the
-resampling; flicker that a flow field can imitate (a texture sliding in place); residual
-compression noise (it lowers every score alike); anything in dynamic clips (NaN).
+Blind to: pure chroma flicker at constant luma; flicker slower than the view's frame spacing
+(1/8 s), or faster and aliased by the resampling; flicker a flow field can imitate (a texture
+sliding in place); compression noise lowers every score alike; anything in dynamic clips (NaN).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class TemporalFlicker(PerVideoMetric):
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
                  random_weights: bool = False, flow: str = "dis", fps: float = fl.REFERENCE_FPS,
-                 size: int = fl.REFERENCE_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
+                 size: int = fl.VIEW_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
                  static_filter: bool = False, batch_size: int = 4) -> None:
         opts: dict[str, Any]
         if mode == "vbench":
@@ -83,10 +83,9 @@ class TemporalFlicker(PerVideoMetric):
     @property
     def estimator(self) -> fl.FlowEstimator:
         if self._estimator is None:
-            method = "dis-fast" if self.flow_backend == "dis" else None
             self._estimator = fl.get_flow_estimator(
                 self.flow_backend, device=self.device, random_weights=self.random_weights,
-                method=method, batch_size=self.batch_size)
+                batch_size=self.batch_size)
         return self._estimator
 
     def score(self, ctx: VideoContext) -> Score:
@@ -99,26 +98,25 @@ class TemporalFlicker(PerVideoMetric):
     def _score_default(self, ctx: VideoContext) -> Score:
         spec = self.view_spec()
         data = fl.consecutive_flows(ctx, spec, self.estimator)
-        view, pairs, flows, dt = data["view"], data["pairs"], data["flows"], data["dt"]
+        view, pairs, flows = data["view"], data["pairs"], data["flows"]
         if not pairs:
             return Score.not_applicable("too_short", frames=view.num_frames,
                                         detail="fewer than two distinct frames in the view")
-        motion = fl.motion_per_pair(flows, dt, min(view.size), fps=fl.REFERENCE_FPS,
-                                    size=fl.REFERENCE_SIZE)
+        motion = data["motion"]
         dynamic, over, need = fl.is_dynamic(motion, len(pairs) + 1, self.motion_threshold)
         info = {"pairs": len(pairs), "motion_mean": float(motion.mean()),
                 "motion_max": float(motion.max()), "pairs_moving": over,
                 "pairs_needed": need, "motion_threshold": self.motion_threshold}
         if dynamic:
             return Score.not_applicable("dynamic", **info)
-        frames = view.frames
+        luma = fl.view_luma(ctx, spec)
         resid, raw = [], []
         for (i, j), f in zip(pairs, flows, strict=True):
-            a = frames[i].astype(np.float32)
-            pred, valid = fl.warp_backward(frames[j], f)
+            a = luma[i]
+            pred, valid = fl.warp_backward(luma[j], f)
             d = np.abs(a - pred)
             resid.append(float(d[valid].mean()) if valid.any() else float(d.mean()))
-            raw.append(float(np.abs(a - frames[j].astype(np.float32)).mean()))
+            raw.append(float(np.abs(a - luma[j]).mean()))
         value = 1.0 - float(np.mean(resid)) / 255.0
         info.update({"uncompensated": 1.0 - float(np.mean(raw)) / 255.0,
                      "worst_pair": 1.0 - float(np.max(resid)) / 255.0})

@@ -59,7 +59,7 @@ def test_flicker_amplitude_lowers_the_score_monotonically():
 
 
 def test_slow_camera_motion_is_compensated_not_read_as_flicker():
-    pan = score(pan_clip(8.0))  # 1 px per 1/8 s
+    pan = score(pan_clip(16.0))  # 2 px per 1/8 s at 256 px (1 px in the 128-px view)
     assert math.isfinite(pan.value)
     deficit, raw_deficit = 1 - pan.value, 1 - pan.details["uncompensated"]
     assert deficit < raw_deficit / 3

@@ -66,9 +66,9 @@ def test_default_is_invariant_to_container_fps_and_resolution(write_clip):
     for key, v in got.items():
         assert v == pytest.approx(ref, rel=0.01), (key, got)
         if key[1] == 256:
-            # across fps the interpolation error itself agrees within 5% (the 512-px source
+            # across fps the interpolation error itself agrees within 10% (the 512-px source
             # is smoother after the area downsample and its residual is ~30% lower)
-            assert 1 - v == pytest.approx(1 - ref, rel=0.05), (key, got)
+            assert 1 - v == pytest.approx(1 - ref, rel=0.10), (key, got)
 
 
 def test_too_short_is_nan():
