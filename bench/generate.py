@@ -60,6 +60,7 @@ from vidbench.suites import Suite, SuiteItem
 log = logging.getLogger("vidbench.generate")
 
 JOBS_NAME = "jobs.jsonl"
+LOCK_NAME = ".generate.lock"
 ERRORS_NAME = "generate-errors.json"
 VIDEOS_DIR = "videos"
 STAGING_DIR = ".staging"
@@ -327,12 +328,30 @@ def generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool = Tr
     Writes ``out_dir/manifest.jsonl`` (one line per video, see the module docstring) and
     returns a :class:`GenerateReport`. Raises :class:`UserError` for problems of the whole
     run (duplicate item ids, an ``out_dir`` holding another model's videos, a folder that
-    does not cover the suite without ``allow_missing``); per-item failures are reported,
-    not raised.
+    does not cover the suite without ``allow_missing``, another process generating into the
+    same folder); per-item failures are reported, not raised.
     """
-    t_start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out_dir / LOCK_NAME))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"another vidbench process is generating into {out_dir} (lock "
+                        f"{out_dir / LOCK_NAME}); wait for it, or use another output "
+                        f"folder") from None
+    try:
+        return _generate(adapter, suite, out_dir, resume=resume, allow_missing=allow_missing,
+                         progress=progress)
+    finally:
+        lock.release()
+
+
+def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
+              allow_missing: bool, progress: bool) -> GenerateReport:
+    t_start = time.perf_counter()
     manifest_path = out_dir / MANIFEST_NAME
     model_id = adapter.model_id
 

@@ -285,3 +285,16 @@ def test_video_facts_and_safe_name(tmp_path: Path) -> None:
     a, b = safe_name("a/b c"), safe_name("a_b c")
     assert a != b and "/" not in a and " " not in a
     shutil.rmtree(tmp_path / "x", ignore_errors=True)
+
+
+def test_two_runs_cannot_write_one_folder(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    held = FileLock(str(tmp_path / ".generate.lock"))
+    held.acquire()
+    try:
+        with pytest.raises(UserError, match="another vidbench process"):
+            generate(CountingAdapter("x"), _suite(1), tmp_path, progress=False)
+    finally:
+        held.release()
+    assert generate(CountingAdapter("x"), _suite(1), tmp_path, progress=False).n_ok == 1
