@@ -406,6 +406,9 @@ class HttpAdapter(Adapter):
             h.update(extra)
         return h
 
+    def _snip(self, data: bytes) -> str:
+        return self._redact(_snippet(data))
+
     def _redact(self, text: str) -> str:
         if self._token:
             text = text.replace(self._token, "***")
@@ -456,7 +459,7 @@ class HttpAdapter(Adapter):
             ra = _retry_after(hdrs.get("Retry-After") if hdrs else None)
             raise _Transient(f"{method} {url}: HTTP 429 (rate limited)", retry_after=ra)
         if status >= 500 or status in (408,):
-            raise _Transient(f"{method} {url}: HTTP {status} {_snippet(data)}")
+            raise _Transient(f"{method} {url}: HTTP {status} {self._snip(data)}")
         return _Response(status, hdrs, data)
 
     def _stream(self, r: Any, dest: Path) -> bytes:
@@ -519,7 +522,7 @@ class HttpAdapter(Adapter):
         try:
             return json.loads(resp.body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _Transient(f"{what}: malformed JSON response {_snippet(resp.body)}"
+            raise _Transient(f"{what}: malformed JSON response {self._snip(resp.body)}"
                              ) from None
 
     # ---------------------------------------------------------------- one job
@@ -595,15 +598,15 @@ class HttpAdapter(Adapter):
             resp = self._request(method, url, body=body, headers=headers)
             if resp.status >= 400:
                 raise HttpJobError(f"{what}: HTTP {resp.status} "
-                                   f"{self._redact(_snippet(resp.body))}")
+                                   f"{self._snip(resp.body)}")
             try:
                 return json.loads(resp.body.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
                 if idem:
-                    raise _Transient(f"{what}: malformed JSON {_snippet(resp.body)}") from None
+                    raise _Transient(f"{what}: malformed JSON {self._snip(resp.body)}") from None
                 raise HttpJobError(
                     f"{what}: HTTP {resp.status} but the response is not JSON "
-                    f"({_snippet(resp.body)}); the job may exist, so it is not resubmitted "
+                    f"({self._snip(resp.body)}); the job may exist, so it is not resubmitted "
                     f"(that could pay twice)", maybe_created=True) from None
 
         try:
@@ -619,7 +622,7 @@ class HttpAdapter(Adapter):
         if job_id in (None, ""):
             self._journal.put(key, state="submitting", error="no job id in response")
             raise HttpJobError(f"{what}: no job id at {self.cfg['job_id']!r} in the response "
-                               f"{_snippet(json.dumps(data).encode())}", maybe_created=True)
+                               f"{self._snip(json.dumps(data).encode())}", maybe_created=True)
         job_id = str(job_id)
         self._journal.put(key, item=item.item, state="submitted", job_id=job_id,
                           submitted=time.time())
@@ -642,7 +645,7 @@ class HttpAdapter(Adapter):
                                        f"a rerun submits it again", job_failed=True)
                 if resp.status >= 400:
                     raise HttpJobError(f"{what}: poll HTTP {resp.status} "
-                                       f"{self._redact(_snippet(resp.body))}")
+                                       f"{self._snip(resp.body)}")
                 return self._json(resp, f"{what}: poll")
 
             data = self._with_retries(f"{what}: poll", once, deadline=deadline)
