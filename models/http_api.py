@@ -54,6 +54,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import http.client
@@ -74,6 +75,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError, VideoDecodeError
@@ -185,10 +188,43 @@ def render(template: Any, env: dict[str, Any]) -> Any:
                      template)
 
 
+class _NoImage:
+    """The value of the image variables for an item without conditioning frames."""
+
+
+_NO_IMAGE = _NoImage()
+
+
 def _lookup(env: dict[str, Any], name: str) -> Any:
     if name not in env:
         raise KeyError(name)
-    return env[name]
+    v = env[name]
+    if v is _NO_IMAGE:
+        raise HttpJobError(f"item {env.get('item')!r}: the request template uses {{{name}}} "
+                           f"(image-to-video), but the item has no conditioning frames")
+    return v
+
+
+def png_base64(frame: np.ndarray) -> str:
+    """One RGB uint8 frame as base64-encoded PNG."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(frame),
+                                                cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode the conditioning frame as PNG")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def _shorten(x: Any, limit: int = 256) -> Any:
+    """Recorded request fields: long strings (inline images) become a length and hash."""
+    if isinstance(x, dict):
+        return {k: _shorten(v, limit) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_shorten(v, limit) for v in x]
+    if isinstance(x, str) and len(x) > limit:
+        return f"<{len(x)} chars, sha256 {hashlib.sha256(x.encode()).hexdigest()[:16]}>"
+    return x
 
 
 def _convert(v: Any, kind: str | None) -> Any:
@@ -373,14 +409,24 @@ class HttpAdapter(Adapter):
         ratios = self.cfg.get("aspect_ratios")
         aspect = (min(ratios, key=lambda r: abs(math.log(_ratio_value(r) / (w / h))))
                   if ratios else _aspect(w, h))
-        return {**self.vars, "prompt": item.prompt, "seed": item.seed, "item": item.item,
-                "seconds": _num(seconds), "size": f"{w}x{h}", "width": w, "height": h,
-                "ratio": f"{w}:{h}", "aspect_ratio": aspect, "num_frames": item.num_frames,
-                "fps": _num(item.fps)}
+        env: dict[str, Any] = {
+            **self.vars, "prompt": item.prompt, "seed": item.seed, "item": item.item,
+            "seconds": _num(seconds), "size": f"{w}x{h}", "width": w, "height": h,
+            "ratio": f"{w}:{h}", "aspect_ratio": aspect, "num_frames": item.num_frames,
+            "fps": _num(item.fps), "image_base64": _NO_IMAGE, "image_data_uri": _NO_IMAGE}
+        if item.conditioning is not None and self._uses_image:
+            cond = item.conditioning_frames()
+            if cond is not None and len(cond):
+                b64 = png_base64(cond[0])
+                env["image_base64"] = b64
+                env["image_data_uri"] = f"data:image/png;base64,{b64}"
+        return env
 
     def _validate_templates(self) -> None:
+        self._uses_image = "{image_" in json.dumps(self.cfg.get("submit"))
         probe = SuiteItem(item="probe", prompt="probe")
-        env = {**self.env_for(probe), "job_id": "JOB"}
+        env = {**self.env_for(probe), "job_id": "JOB", "image_base64": "",
+               "image_data_uri": ""}
         try:
             render(self.cfg["submit"].get("body") or {}, env)
             render(self.cfg["submit"].get("path", ""), env)
@@ -564,7 +610,7 @@ class HttpAdapter(Adapter):
                 f"provider's dashboard, then delete that key's lines from jobs.jsonl to submit "
                 f"again")
         else:
-            job_id = self._submit(item, key, body, ctype, deadline)
+            job_id = self._submit(item, env, key, body, ctype, deadline)
         env["job_id"] = job_id
         try:
             result = self._poll(item, job_id, env, deadline)
@@ -575,16 +621,15 @@ class HttpAdapter(Adapter):
                 self._journal.put(key, state="failed", error=self._redact(str(e))[:300])
             raise
         self._journal.put(key, state="downloaded")
-        params = {"job_id": job_id, "request": fields, "endpoint": self.cfg["base_url"],
+        params = {"job_id": job_id, "request": _shorten(fields), "endpoint": self.cfg["base_url"],
                   "seconds": env["seconds"], "size": env["size"], "resumed_job": resumed,
                   "config_sha256": self.config_sha256,
                   "wall_time_s": round(time.monotonic() - t0, 4)}
         return Generated(path=path, fps=facts["fps"] or item.fps, params=params)
 
-    def _submit(self, item: SuiteItem, key: str, body: bytes | None, ctype: dict,
+    def _submit(self, item: SuiteItem, env: dict, key: str, body: bytes | None, ctype: dict,
                 deadline: float) -> str:
         sub = self.cfg["submit"]
-        env = self.env_for(item)
         url = self._url(render(sub.get("path", ""), env))
         method = sub.get("method", "POST")
         idem = sub.get("idempotency_header")

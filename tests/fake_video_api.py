@@ -102,7 +102,7 @@ class FakeVideoAPI:
             w, h = (int(v) for v in str(body.get("size", "32x32")).split("x"))
             job = {"id": jid, "prompt": body.get("prompt", ""), "seed": body.get("seed", 0),
                    "width": w, "height": h, "seconds": float(body.get("seconds", 1)),
-                   "polls": 0, "status": "queued"}
+                   "polls": 0, "status": "queued", "image": body.get("image")}
             self.jobs[jid] = job
             self.created[job["prompt"]] += 1
             return job

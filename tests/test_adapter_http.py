@@ -235,6 +235,39 @@ def test_download_endpoint_mode(api: FakeVideoAPI, tmp_path: Path) -> None:
     assert cdn and all(r["auth"] is None for r in cdn)
 
 
+def test_conditioning_image_is_sent_inline(api: FakeVideoAPI, tmp_path: Path) -> None:
+    import base64
+
+    import cv2
+    import numpy as np
+
+    cfg = openai_like_config(api.base_url)
+    cfg["submit"]["body"]["image"] = "{image_data_uri}"
+    p = tmp_path / "i2v.json"
+    p.write_text(json.dumps(cfg))
+    first = np.zeros((2, 24, 32, 3), np.uint8)
+    first[0, :, :16] = (200, 10, 30)  # left half red in the first frame
+    items = [SuiteItem(item="with", prompt="i2v a", seed=0, num_frames=8, height=24,
+                       width=32, fps=8.0, conditioning=lambda: first),
+             SuiteItem(item="without", prompt="i2v b", seed=1, num_frames=8, height=24,
+                       width=32, fps=8.0)]
+    rep = generate(get_model(f"http:{p}"), Suite("i2v", "", items), tmp_path / "o",
+                   progress=False)
+    assert rep.n_ok == 1 and rep.errors[0]["item"] == "without"
+    assert "no conditioning frames" in rep.errors[0]["error"]
+    assert api.created["i2v b"] == 0
+    (job,) = [j for j in api.jobs.values() if j["prompt"] == "i2v a"]
+    assert job["image"].startswith("data:image/png;base64,")
+    png = base64.b64decode(job["image"].split(",", 1)[1])
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR),
+                       cv2.COLOR_BGR2RGB)
+    assert np.array_equal(img, first[0])  # PNG: lossless
+    # the manifest records the request without the inline image
+    g = read_manifest(tmp_path / "o").entries[0].meta["generation"]
+    recorded = g["params"]["request"]["image"]
+    assert recorded.startswith("<") and "sha256" in recorded
+
+
 def test_auth_problems(api: FakeVideoAPI, tmp_path: Path,
                        monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _config(tmp_path, api)
