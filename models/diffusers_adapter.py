@@ -213,6 +213,15 @@ class DiffusersAdapter(Adapter):
         if unknown:
             raise UserError(f"diffusers adapter: unknown option(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(known))} and kw.NAME=VALUE")
+        for k, conv in (("batch", int), ("steps", int), ("max_sequence_length", int),
+                        ("guidance", float), ("fps", float)):
+            if k in opts:
+                try:
+                    conv(opts[k])
+                except (TypeError, ValueError):
+                    kind = "an integer" if conv is int else "a number"
+                    raise UserError(f"diffusers adapter: option {k}={opts[k]!r} is not "
+                                    f"{kind}") from None
         self.opts = opts
         self.batch = max(1, int(opts.get("batch", 1)))
         self.offload = str(opts.get("offload", "none"))

@@ -168,6 +168,8 @@ def test_output_conversion_and_errors() -> None:
 def test_spec_errors_and_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UserError, match="unknown option.*stepz"):
         DiffusersAdapter.from_pipeline(LatteLike(), "x", stepz="3")
+    with pytest.raises(UserError, match="steps='many' is not an integer"):
+        DiffusersAdapter.from_pipeline(LatteLike(), "x", steps="many")
     with pytest.raises(UserError, match="offload must be"):
         DiffusersAdapter.from_pipeline(LatteLike(), "x", offload="gpu")
     monkeypatch.setitem(sys.modules, "diffusers", None)  # as if not installed
