@@ -55,7 +55,8 @@ PROMPTS = ["a red ball falls", "a blue ball bounces on a grey floor"]
 # ----------------------------------------------------------------------------- configs
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("name", [n if n in ("tiny", "S") else
+                                  pytest.param(n, marks=pytest.mark.slow) for n in CONFIGS])
 def test_every_config_forward_shape_on_meta_device(name):
     cfg = CONFIGS[name]
     with torch.device("meta"):
