@@ -339,3 +339,43 @@ def test_every_scenario_keeps_its_objects_in_view_in_distribution(scenario: str)
                   & (tr["y"] - tr["r"][:, None] > -0.01) & (tr["y"] + tr["r"][:, None] < 1.01))
         assert inside.mean() > 0.9, (scenario, seed, inside.mean())
         assert tr["visible"].all(), (scenario, seed)
+
+
+# ----------------------------------------------------------------------------- physics-gt
+
+
+def test_physics_gt_adapter_renders_the_items_ground_truth() -> None:
+    from vidbench.adapters import get_model
+    from vidbench.errors import UserError
+    from vidbench.suites import SuiteItem
+
+    item = make_item("pendulum", 1, True, num_frames=10, size=(32, 48), fps=6.0)
+    g = get_model("physics-gt").generate_one(item)
+    assert g.fps == 6.0 and np.array_equal(g.frames, render_item(item))
+    slow = get_model("physics-gt?slowmo=0.5&size=40").generate_one(item)
+    p = item.meta["physics"]
+    assert np.array_equal(slow.frames, render(p, 10, 40, 12.0)) and slow.fps == 6.0
+    assert slow.params["slowmo"] == 0.5
+    with pytest.raises(UserError, match="no physics scenario"):
+        get_model("physics-gt").generate_one(SuiteItem(item="x", prompt="a cat"))
+    with pytest.raises(UserError, match="unknown option"):
+        get_model("physics-gt?speed=2")
+    with pytest.raises(UserError, match="bad option value"):
+        get_model("physics-gt?fps=fast")
+
+
+def test_corruptions_render_and_refuse_what_does_not_apply() -> None:
+    from vidbench.scenarios.corrupt import CORRUPTIONS, applies, corrupt
+
+    p = sample_params("free_fall", 0)
+    clean = render(p, 8, 32, 8.0)
+    for name in CORRUPTIONS:
+        if name == "h264_crf35" or not applies(name, "free_fall"):
+            continue
+        bad = corrupt(p, name, 8, 32, 8.0)
+        assert bad.shape == clean.shape and bad.dtype == np.uint8
+        assert not np.array_equal(bad, clean), name
+    with pytest.raises(ValueError, match="does not apply"):
+        corrupt(p, "energy_gain", 8, 32, 8.0)
+    with pytest.raises(ValueError, match="unknown corruption"):
+        corrupt(p, "wobble", 8, 32, 8.0)
