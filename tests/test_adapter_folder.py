@@ -143,3 +143,16 @@ def test_bad_folder_spec_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "manifest.jsonl").write_text('{"video": "../escape.mp4"}\n')
     with pytest.raises(UserError, match="escapes"):
         get_model(f"folder:{tmp_path}")
+
+
+def test_generate_one_without_the_loop(tmp_path: Path) -> None:
+    for i, level in enumerate((60, 180)):
+        write_video(tmp_path / f"cat-{i}.mp4", _clip(level), 8.0)
+    ad = get_model(f"folder:{tmp_path}")
+    s = _suite(["cat"], 2)
+    g0, g1 = ad.generate_one(s.items[0]), ad.generate_one(s.items[1])
+    assert abs(_level(g0.path) - 60) < 3 and abs(_level(g1.path) - 180) < 3
+    from vidbench.generate import MissingVideoError
+
+    with pytest.raises(MissingVideoError, match="no video for item"):
+        ad.generate_one(SuiteItem(item="zz", prompt="dog", seed=0))
