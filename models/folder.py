@@ -57,7 +57,7 @@ class FolderAdapter(Adapter):
             raise UserError(f"folder adapter: {self.root} is not a folder")
         self.source: Manifest = read_manifest(self.root)
         self._match: dict[str, tuple[ManifestEntry, str]] | None = None
-        self._matched_for: set[str] = set()
+        self._seen: list[SuiteItem] = []  # every item asked for, in order
         self._allow_missing = False
         models = {e.model for e in self.source.entries if e.model}
         self._name = options.get("name") or (models.pop() if len(models) == 1 else None)
@@ -124,8 +124,8 @@ class FolderAdapter(Adapter):
             raise UserError(f"folder adapter: the output folder {run.out_dir} is the source "
                             f"folder; write to another folder (videos are hard-linked, not "
                             f"copied, when both are on one file system)")
-        self._match = self.match(run.items)
-        self._matched_for = {it.item for it in run.items}
+        self._seen = list(run.items)
+        self._match = self.match(self._seen)
         missing = [it for it in run.items if it.item not in self._match]
         if missing and not run.allow_missing:
             shown = ", ".join(f"{it.item} ({it.prompt[:40]!r})" for it in missing[:8])
@@ -137,9 +137,13 @@ class FolderAdapter(Adapter):
     def generate_many(self, items: Iterable[SuiteItem]
                       ) -> Iterator[tuple[SuiteItem, Generated | BaseException]]:
         items = list(items)
-        if self._match is None or not {it.item for it in items} <= self._matched_for:
-            self._match = self.match(items)
-            self._matched_for = {it.item for it in items}
+        known = {it.item for it in self._seen}
+        new = [it for it in items if it.item not in known]
+        if self._match is None or new:
+            # match over every item seen so far, in order, so that prompt-order matching
+            # gives the same answer whether items come one by one or all at once
+            self._seen.extend(new)
+            self._match = self.match(self._seen)
         for it in items:
             hit = self._match.get(it.item)
             if hit is None:

@@ -152,6 +152,14 @@ def test_generate_one_without_the_loop(tmp_path: Path) -> None:
     s = _suite(["cat"], 2)
     g0, g1 = ad.generate_one(s.items[0]), ad.generate_one(s.items[1])
     assert abs(_level(g0.path) - 60) < 3 and abs(_level(g1.path) - 180) < 3
+    # prompt-order matching (prompts.json, no indices) one item at a time
+    pj = tmp_path / "pj"
+    for name, level in (("b.mp4", 200), ("a.mp4", 30)):
+        write_video(pj / name, _clip(level), 8.0)
+    (pj / "prompts.json").write_text(json.dumps({"a.mp4": "cat", "b.mp4": "cat"}))
+    ad = get_model(f"folder:{pj}")
+    g0, g1 = ad.generate_one(s.items[0]), ad.generate_one(s.items[1])
+    assert (g0.path.name, g1.path.name) == ("a.mp4", "b.mp4")
     from vidbench.generate import MissingVideoError
 
     with pytest.raises(MissingVideoError, match="no video for item"):
