@@ -106,7 +106,7 @@ import numpy as np
 from scipy import ndimage
 
 from vidbench.registry import PerVideoMetric, Score, VideoContext
-from vidbench.scenarios import coverage, physics_params, trajectory
+from vidbench.scenarios import check_params, coverage, physics_params, trajectory
 from vidbench.scenarios.dynamics import collision_velocities, incline_geometry
 from vidbench.stats import Aggregate, mean_with_ci
 from vidbench.video import ViewSpec
@@ -389,6 +389,10 @@ class PhysicsScenario(PerVideoMetric):
             return Score.not_applicable(
                 "no physics scenario parameters in the video's meta (physics_scenario scores "
                 "videos of physics suite items, e.g. physics-mini)")
+        try:
+            check_params(params)
+        except ValueError as e:
+            raise ValueError(f"{ctx.video or ctx.item or 'video'}: bad physics meta: {e}") from None
         view = ctx.view(self.view_spec())
         if view.num_frames < 4:
             return Score.not_applicable(f"only {view.num_frames} frames (need >= 4)")
@@ -784,7 +788,7 @@ def _collision_checks(p: dict, tau: np.ndarray, gx: np.ndarray, shown: np.ndarra
     _, tc, s1, s2 = best
     v1, v2 = float(s1[1]), float(s2[1])
     u1, u2 = v1 + float(s1[2]), v2 + float(s2[2])
-    m1, m2 = (float(o["mass"]) for o in p["objects"])
+    m1, m2 = (float(o.get("mass", float(o["radius"]) ** 2)) for o in p["objects"])
     e = float(p.get("restitution", 1.0))
     w = abs(v1 - v2) + 1e-6
     p1, p2 = collision_velocities(m1, m2, v1, v2, e)

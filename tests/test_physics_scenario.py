@@ -248,3 +248,13 @@ def test_roc_auc_clean_vs_each_violation(metric) -> None:
         assert aucs[name] >= 0.95, aucs
     for name in ("flicker", "texture", "distractor"):  # nuisances: near chance
         assert aucs[name] <= 0.85, aucs
+
+
+def test_malformed_physics_meta_is_a_clear_error(metric) -> None:
+    p = sample_params("bounce", 0)
+    frames = render(p, 8, 32, FPS)
+    broken = {k: v for k, v in p.items() if k != "restitution"}
+    ctx = VideoContext(Clip.from_array(frames, FPS), meta={"physics": broken},
+                       video="gen/bounce-id-000.mp4")
+    with pytest.raises(ValueError, match="bounce-id-000.mp4: bad physics meta.*restitution"):
+        metric.score(ctx)

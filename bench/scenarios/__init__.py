@@ -19,13 +19,15 @@ from vidbench.scenarios.params import (
     PALETTE,
     RANGES,
     SCENARIOS,
+    check_params,
     in_range,
     sample_params,
 )
 from vidbench.scenarios.render import coverage, render, static_layer
 
 __all__ = [
-    "DURATION", "PALETTE", "RANGES", "SCENARIOS", "collision_velocities", "coverage", "in_range",
+    "DURATION", "PALETTE", "RANGES", "SCENARIOS", "check_params", "collision_velocities",
+    "coverage", "in_range",
     "make_item", "physics_params", "prompt_for", "render", "render_item", "sample_params",
     "static_layer", "trajectory",
 ]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.scenarios.params import SCENARIOS
+from vidbench.scenarios.params import check_params
 
 # ----------------------------------------------------------------------- elliptic functions
 
@@ -162,7 +162,7 @@ def _collision(p: dict, t: np.ndarray) -> dict:
     o = _out(t, 2)
     (x1, x2), (v1, v2) = p["x0"], p["vx0"]
     r1, r2 = (float(ob["radius"]) for ob in p["objects"])
-    m1, m2 = (float(ob["mass"]) for ob in p["objects"])
+    m1, m2 = (float(ob.get("mass", float(ob["radius"]) ** 2)) for ob in p["objects"])
     e = float(p.get("restitution", 1.0))
     xs = np.stack([x1 + v1 * t, x2 + v2 * t])
     vs = np.stack([np.full_like(t, v1), np.full_like(t, v2)])
@@ -259,8 +259,6 @@ def trajectory(params: dict, times: np.ndarray | list[float]) -> dict[str, Any]:
     ``reach_floor``) and ``t``. The pendulum adds ``theta``/``omega`` (N, T) and
     ``period``; the incline adds ``acceleration`` (along the slope).
     """
-    scenario = params.get("scenario")
-    if scenario not in _DYN:
-        raise ValueError(f"unknown physics scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    check_params(params)
     t = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    return _finish(_DYN[scenario](params, t), params)
+    return _finish(_DYN[params["scenario"]](params, t), params)

@@ -98,6 +98,42 @@ RANGES: dict[str, dict[str, tuple[Interval, tuple[Interval, ...]]]] = {
 ROLLING_FACTOR = 5.0 / 7.0
 
 
+#: Keys each scenario's parameter dict must hold (besides ``objects``).
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "uniform_motion": ("x0", "y0", "vx0", "vy0"),
+    "free_fall": ("x0", "y0", "vx0", "vy0", "g"),
+    "projectile": ("x0", "y0", "vx0", "vy0", "g"),
+    "bounce": ("x0", "y0", "vx0", "vy0", "g", "restitution", "floor_y"),
+    "collision": ("x0", "y0", "vx0"),
+    "pendulum": ("pivot", "length", "theta0", "g"),
+    "incline": ("angle", "g", "floor_y", "ramp_x", "s0"),
+}
+_N_OBJECTS = {"collision": 2}
+
+
+def check_params(params: Any) -> None:
+    """Raise ValueError naming what is wrong with a scenario parameter dict (e.g. one read
+    back from a manifest's meta)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"physics parameters must be a dict, got {type(params).__name__}")
+    scen = params.get("scenario")
+    if scen not in SCENARIOS:
+        raise ValueError(f"unknown physics scenario {scen!r}; known: {', '.join(SCENARIOS)}")
+    missing = [k for k in ("objects", *REQUIRED_KEYS[scen]) if k not in params]
+    if missing:
+        raise ValueError(f"physics parameters of scenario {scen!r} lack {', '.join(missing)}")
+    objs = params["objects"]
+    need = _N_OBJECTS.get(scen, 1)
+    if not isinstance(objs, list) or len(objs) < need:
+        raise ValueError(f"physics scenario {scen!r} needs {need} object(s) in 'objects'")
+    for i, o in enumerate(objs):
+        bad = [k for k in ("radius", "color") if not isinstance(o, dict) or k not in o]
+        if bad:
+            raise ValueError(f"physics object {i} of scenario {scen!r} lacks {', '.join(bad)}")
+        if not float(o["radius"]) > 0:
+            raise ValueError(f"physics object {i} of scenario {scen!r}: radius must be > 0")
+
+
 def _draw(rng: np.random.Generator, scenario: str, key: str, ood: bool) -> float:
     id_iv, ood_ivs = RANGES[scenario][key]
     if not ood:
