@@ -7,6 +7,9 @@ and aggregates. Per-video values do not depend on the number of processes, and a
 are computed from records in manifest order, so 1, 2 or 3 processes, or a run killed and
 resumed, give the same result.
 
+The next video is decoded in a background thread while the metrics run on the current one
+(:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once.
+
 Set-level metrics (FVD family) store per-video features in a content-addressed cache under
 ``VIDBENCH_HOME/cache/features/<protocol>/<video sha256>.npy``, so a second run with another
 reference or metric selection reuses them.
@@ -201,36 +204,53 @@ def _show_progress(cfg: ScoreConfig) -> bool:
     return os.environ.get("CI", "").lower() not in ("1", "true", "yes") and sys.stderr.isatty()
 
 
-def score_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
-                set_metrics: list[SetMetric], cache: FeatureCache, device: str,
-                timings: dict[str, float]) -> dict:
-    """Score one video with every metric; never raises for a bad video or metric."""
+@dataclass
+class _Plan:
+    """What one video still needs: its record so far, the set metrics whose features are
+    not cached, and whether it must be decoded at all."""
+
+    entry: ManifestEntry
+    rec: dict[str, Any]
+    pending_sets: list[SetMetric]
+    decode: bool
+
+
+def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
+               set_metrics: list[SetMetric], cache: FeatureCache) -> _Plan:
     rec: dict[str, Any] = {"video": entry.video, "item": entry.item, "prompt": entry.prompt,
                            "scores": {}, "details": {}, "error": None}
     if entry.problem:
         rec["error"] = entry.problem
-        return rec
-    sha = None
-    pending_sets: list[SetMetric] = []
+        return _Plan(entry, rec, [], False)
+    pending: list[SetMetric] = []
     if set_metrics:
-        sha = sha256_of(entry.path)
+        try:
+            sha = sha256_of(entry.path)
+        except OSError as e:  # a directory named x.mp4, unreadable file
+            rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
+            return _Plan(entry, rec, [], False)
         rec["sha256"] = sha
         for m in set_metrics:
             if cache.get(m, sha) is None:
-                pending_sets.append(m)
+                pending.append(m)
             else:
                 rec["details"][m.name] = {"feature_sha256": sha, "cached": True}
-    if not per_video and not pending_sets:
+    return _Plan(entry, rec, pending, bool(per_video or pending))
+
+
+def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
+                 per_video: list[PerVideoMetric], cache: FeatureCache, device: str,
+                 timings: dict[str, float]) -> dict:
+    """Run every metric on one decoded video; never raises for a bad video or metric."""
+    entry, rec = plan.entry, plan.rec
+    if not plan.decode:
         return rec
-    t0 = time.perf_counter()
-    try:
-        clip = video_io.decode(entry.path)
-    except VideoDecodeError as e:
-        rec["error"] = f"{entry.where}: {e}" if entry.line else str(e)
+    if isinstance(clip, VideoDecodeError):
+        rec["error"] = f"{entry.where}: {clip}" if entry.line else str(clip)
         return rec
-    timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+    assert clip is not None
     rec["source"] = {"frames": clip.num_frames, "size": list(clip.size), "fps": clip.fps,
-                     "duration": clip.duration}
+                     "duration": clip.duration, "decoder": clip.meta.get("decoder")}
     ctx = VideoContext(clip, prompt=entry.prompt, item=entry.item, video=entry.video,
                        meta=entry.meta, device=device)
     for m in per_video:
@@ -248,16 +268,27 @@ def score_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
             rec["scores"][m.name] = None
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
         timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
-    for m in pending_sets:
+    for m in plan.pending_sets:
         t0 = time.perf_counter()
         try:
             feats = np.asarray(m.features(ctx))
-            cache.put(m, sha, feats)  # type: ignore[arg-type]
-            rec["details"][m.name] = {"feature_sha256": sha, "cached": False}
+            cache.put(m, rec["sha256"], feats)
+            rec["details"][m.name] = {"feature_sha256": rec["sha256"], "cached": False}
         except Exception as e:
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
         timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
     return rec
+
+
+def _timed_decode(timings: dict[str, float]):
+    def _decode(path):
+        t0 = time.perf_counter()
+        try:
+            return video_io.decode(path)
+        finally:
+            timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+
+    return _decode
 
 
 def _merge_records(out_dir: Path, manifest: Manifest, world: int) -> list[dict]:
@@ -368,9 +399,12 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc="scoring", unit="video")
-    for entry in todo:
-        rec = score_entry(entry, per_video, set_metrics, cache, cfg.device, timings)
-        log.append(rec)
+    plans = [plan_entry(e, per_video, set_metrics, cache) for e in todo]
+    decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
+                                    decoder=_timed_decode(timings))
+    for plan, (_, clip) in zip(plans, decoded, strict=True):
+        log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
+        del clip
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -1,8 +1,8 @@
 """Video I/O: decode once into a :class:`Clip`, derive every metric's :class:`View` from it,
 and write H.264 mp4 files.
 
-Decoding uses decord (frames and per-frame presentation timestamps); PyAV probes the
-container first (is there a video stream, is it rotated) and writes mp4 files. A view is
+Decoding uses PyAV by default (frames, per-frame presentation timestamps, rotation) or
+decord (``VIDBENCH_DECODER=decord``, cross-checked against PyAV); PyAV writes mp4 files. A view is
 resampled **by timestamps**, never by frame index, so that the container's fps does not move
 a score: the view's frame ``k`` is the source frame on screen at time ``t0 + k / fps``.
 """
@@ -220,10 +220,12 @@ def resize_frames(frames: np.ndarray, size: int | tuple[int, int] | None,
         import torch
         import torch.nn.functional as F
 
-        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+        # uint8 in, uint8 out: torch's vectorised uint8 path (channels-last, as the permuted
+        # view of (K, H, W, 3) already is) is ~3.5x faster than float and rounds the same.
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
         mode = "bilinear" if method == "bilinear_aa" else "bicubic"
         y = F.interpolate(x, size=(th, tw), mode=mode, antialias=True, align_corners=False)
-        return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
     import cv2
 
     if method == "area":
@@ -327,31 +329,51 @@ def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndar
     return frames, stamps, float(vr.get_avg_fps())
 
 
-def _decode_pyav(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """All frames with PyAV (the fallback decoder)."""
+def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """All frames with PyAV in one pass over the container (frame-threaded decoding):
+    frames (T, H, W, 3) as stored, (T, 2) start/end times, average fps, and facts."""
     import av
 
-    frames, starts, ends = [], [], []
-    per_frame = info["height"] * info["width"] * 3
-    with av.open(str(p)) as container:
-        s = container.streams.video[0]
+    frames: list[np.ndarray] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    try:
+        container = av.open(str(p))
+    except Exception as e:
+        raise VideoDecodeError(f"{p}: not a readable video ({_short(e)})") from None
+    with container:
+        vstreams = list(container.streams.video)
+        if not vstreams:
+            kinds = ", ".join(s.type for s in container.streams) or "none"
+            raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
+        s = vstreams[0]
+        s.thread_type = "AUTO"
         fps = float(s.average_rate) if s.average_rate else 0.0
+        rotation = 0
+        total = s.frames or 0
         try:
             for frame in container.decode(s):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                arr = frame.to_ndarray(format="rgb24")
+                if not frames:
+                    rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+                    _check_budget(p, max(total, 1), arr.shape[0], arr.shape[1], limit)
+                frames.append(arr)
                 t = float(frame.time) if frame.time is not None else len(starts) / (fps or 25.0)
                 dur = float(frame.duration * frame.time_base) if frame.duration else 0.0
                 starts.append(t)
                 ends.append(t + dur)
-                if len(frames) * per_frame > limit:
-                    _check_budget(p, s.frames or len(frames) + 1, info["height"],
-                                  info["width"], limit)
-        except av.error.FFmpegError:
+                if len(frames) * arr.nbytes > limit:
+                    _check_budget(p, len(frames), arr.shape[0], arr.shape[1], limit)
+        except VideoDecodeError:
+            raise
+        except av.error.FFmpegError as e:
             if not frames:  # a truncated tail is tolerated; nothing decodable is not
-                raise
+                raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
+        info = {"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
+                "rotation": rotation}
     if not frames:
-        raise VideoDecodeError(f"{p}: no decodable frames")
-    return np.stack(frames), np.stack([starts, ends], axis=1), fps
+        raise VideoDecodeError(f"{p}: the video stream has no decodable frame")
+    return np.stack(frames), np.stack([starts, ends], axis=1), fps, info
 
 
 def _check_budget(p: Path, n: int, h: int, w: int, limit: int) -> None:
@@ -362,36 +384,50 @@ def _check_budget(p: Path, n: int, h: int, w: int, limit: int) -> None:
             f"limit of {limit / 2**30:.1f} GiB; trim the video or raise VIDBENCH_MAX_DECODE_GB")
 
 
+def _decoder() -> str:
+    name = os.environ.get("VIDBENCH_DECODER", "pyav")
+    if name not in ("pyav", "decord"):
+        raise VideoDecodeError(f"VIDBENCH_DECODER={name!r}: use 'pyav' or 'decord'")
+    return name
+
+
 def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     """Decode every frame of ``path`` into a :class:`Clip` (RGB uint8, with timestamps).
 
-    decord decodes; PyAV probes the container and takes over where decord cannot be
-    trusted (rotated files, frame sizes decord mis-handles, decord errors). Rotation
-    metadata is applied, so frames are upright as a player shows them. Raises
-    :class:`VideoDecodeError` naming the file and the reason on any failure: empty or
-    truncated file, no video stream, no decodable frame, or a decode larger than
-    ``max_bytes`` (default ``VIDBENCH_MAX_DECODE_GB``, 4 GiB).
+    The default decoder is PyAV: one pass over the container, per-frame presentation
+    timestamps, display-matrix rotation. ``VIDBENCH_DECODER=decord`` uses decord instead,
+    trusted only when its frame 0 matches PyAV's (decord 0.6.0 mis-sizes some widths, and
+    measured 3-5x slower here; see perf/RESULTS.md). Rotation metadata is applied, so
+    frames are upright as a player shows them. Raises :class:`VideoDecodeError` naming the
+    file and the reason on any failure: empty or truncated file, no video stream, no
+    decodable frame, or a decode larger than ``max_bytes`` (default
+    ``VIDBENCH_MAX_DECODE_GB``, 4 GiB).
     """
     global DECODE_COUNT
     DECODE_COUNT += 1
     p = Path(path)
-    info = probe(p)
+    if p.is_dir():
+        raise VideoDecodeError(f"{p}: is a directory, not a video file")
+    if not p.exists():
+        raise VideoDecodeError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(f"{p}: empty file (0 bytes)")
     limit = _max_decode_bytes() if max_bytes is None else max_bytes
-    decoder = "decord"
-    try:
-        if info["rotation"]:
-            raise _DecordMismatch("rotated")
-        frames, stamps, fps = _decode_decord(p, info, limit)
-    except VideoDecodeError:
-        raise
-    except Exception:  # decord.DECORDError, _DecordMismatch: let PyAV decode it
-        decoder = "pyav"
+    decoder = _decoder()
+    info: dict | None = None
+    if decoder == "decord":
+        info = probe(p)
         try:
-            frames, stamps, fps = _decode_pyav(p, info, limit)
+            if info["rotation"]:
+                raise _DecordMismatch("rotated")
+            frames, stamps, fps = _decode_decord(p, info, limit)
         except VideoDecodeError:
             raise
-        except Exception as e:
-            raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
+        except Exception:  # decord.DECORDError, _DecordMismatch: PyAV decodes it
+            info = None
+            decoder = "pyav"
+    if info is None:
+        frames, stamps, fps, info = _decode_pyav(p, limit)
     n = len(frames)
     frames = _rotate(frames, info["rotation"])
     starts, ends = stamps[:, 0], stamps[:, 1]
@@ -468,3 +504,46 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
         Path(tmp).unlink(missing_ok=True)
         raise
     return out
+
+
+# ----------------------------------------------------------------------------- prefetch
+
+
+def decode_ahead(paths, *, ahead: int = 1, decoder=None):
+    """Yield ``(path, Clip | VideoDecodeError)`` for each path, decoding the next ``ahead``
+    videos in a background thread while the caller works on the current one (PyAV releases
+    the GIL while decoding). At most ``ahead + 1`` clips are alive at once, so memory does
+    not grow with the number of videos. ``paths`` may hold None (yielded as (None, None)).
+    Any other exception in the decoder (KeyboardInterrupt included) is re-raised here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def _one(p):
+        if p is None:
+            return None
+        try:
+            return (decoder or decode)(p)
+        except VideoDecodeError as e:
+            return e
+        except BaseException as e:  # re-raised in the consumer's thread
+            return _Raised(e)
+
+    paths = list(paths)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidbench-decode") as pool:
+        pending = [pool.submit(_one, p) for p in paths[: ahead + 1]]
+        nxt = len(pending)
+        for p in paths:
+            result = pending.pop(0).result()
+            if isinstance(result, _Raised):
+                for f in pending:
+                    f.cancel()
+                raise result.exc
+            yield p, result  # the consumer works on it while `ahead` decodes run
+            del result
+            if nxt < len(paths):
+                pending.append(pool.submit(_one, paths[nxt]))
+                nxt += 1
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc

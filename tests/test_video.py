@@ -55,12 +55,25 @@ def test_rotation_metadata_is_applied(write_clip, rotation):
     assert clip.meta["rotation"] == rotation
 
 
-def test_decord_mis_sized_widths_fall_back_to_pyav(write_clip):
+def test_decord_mis_sized_widths_fall_back_to_pyav(write_clip, monkeypatch):
     """decord 0.6.0 returns wrong-sized frames for 64x48; the PyAV check catches it."""
+    monkeypatch.setenv("VIDBENCH_DECODER", "decord")
     frames = moving_disc(6, 64)[:, :, :48]
     clip = decode(write_clip("narrow.mp4", frames, 8.0))
-    assert clip.frames.shape == (6, 64, 48, 3)
+    assert clip.frames.shape == (6, 64, 48, 3) and clip.meta["decoder"] == "pyav"
     assert np.abs(clip.frames.astype(int) - frames).mean() < 3.0
+    square = decode(write_clip("square.mp4", moving_disc(6, 64), 8.0))
+    assert square.meta["decoder"] == "decord"
+
+
+def test_decoders_agree(write_clip, monkeypatch):
+    path = write_clip("agree.mp4", moving_disc(12, 64, 8.0, texture=1.0), 8.0)
+    a = decode(path)
+    monkeypatch.setenv("VIDBENCH_DECODER", "decord")
+    b = decode(path)
+    assert (a.meta["decoder"], b.meta["decoder"]) == ("pyav", "decord")
+    assert np.abs(a.frames.astype(int) - b.frames).mean() < 1.0
+    np.testing.assert_allclose(a.timestamps, b.timestamps, atol=1e-3)
 
 
 def test_resize_short_side_area_and_center_crop():
