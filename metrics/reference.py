@@ -59,6 +59,13 @@ def feature_key(metric: SetMetric) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", key)
 
 
+def feature_protocol_hash(metric: SetMetric) -> str:
+    """Hash of what the features depend on: the FVD-family protocol (shared by fvd and
+    kvd), else the metric's own protocol hash."""
+    proto = getattr(metric, "proto", None)
+    return proto.hash() if proto is not None else metric.protocol_hash()
+
+
 def _check_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name or "") or name == AUTO:
         raise UserError(f"invalid reference name {name!r}: use letters, digits, '.', '_', '-'")
@@ -188,7 +195,7 @@ def write_cache(folder: Path, metric: SetMetric, features: np.ndarray, videos: l
         "schema": SCHEMA, "name": name, "source": source,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "metric": metric.name, "feature_key": feature_key(metric),
-        "protocol": metric.protocol(), "protocol_hash": metric.protocol_hash(),
+        "protocol": metric.protocol(), "protocol_hash": feature_protocol_hash(metric),
         "extractor": {"weights": list(metric.required_weights()),
                       "weights_sha256": _weights_sha(metric),
                       "random_weights": bool(metric.random_weights)},
@@ -215,9 +222,9 @@ def _load_valid(folder: Path, metric: SetMetric) -> tuple[np.ndarray | None, dic
     if _sha256_file(npz_path) != meta.get("features_sha256"):
         return None, meta, (f"{npz_path} does not match its sidecar (interrupted or "
                             f"concurrent write)")
-    if meta.get("protocol_hash") != metric.protocol_hash():
+    if meta.get("protocol_hash") != feature_protocol_hash(metric):
         return None, meta, (f"built with protocol hash {meta.get('protocol_hash')}, the metric "
-                            f"now has {metric.protocol_hash()}")
+                            f"now has {feature_protocol_hash(metric)}")
     want = _weights_sha(metric)
     have = (meta.get("extractor") or {}).get("weights_sha256")
     if want and have and want != have:
@@ -303,7 +310,7 @@ def reference_features(ref: str, metric: SetMetric) -> np.ndarray:
                           f"{o.get('protocol_hash')})")
         if others:
             why += (f"; it holds features for {', '.join(others)}, the metric wants protocol "
-                    f"hash {metric.protocol_hash()}")
+                    f"hash {feature_protocol_hash(metric)}")
     if feats is None:
         raise UserError(f"reference {ref!r} has no usable {metric.name} features "
                         f"({feature_key(metric)}): {why}; {rebuild}")
@@ -333,9 +340,9 @@ def _load_npz(p: Path, metric: SetMetric) -> np.ndarray:
     side = p.with_suffix(".json")
     if side.is_file():
         meta = json.loads(side.read_text(encoding="utf-8"))
-        if meta.get("protocol_hash") not in (None, metric.protocol_hash()):
+        if meta.get("protocol_hash") not in (None, feature_protocol_hash(metric)):
             raise UserError(f"{p}: built under protocol hash {meta.get('protocol_hash')}, "
-                            f"metric {metric.name} uses {metric.protocol_hash()}")
+                            f"metric {metric.name} uses {feature_protocol_hash(metric)}")
     return feats
 
 
@@ -364,27 +371,34 @@ def list_references() -> list[dict]:
 
 
 def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
-    """``reference build SOURCE --name NAME``, ``reference list``, ``reference show NAME``."""
-    sub = parser.add_subparsers(dest="reference_command", metavar="{build,list,show}")
+    """Arguments of ``vidbench reference build``: SOURCE, --name, --metrics, --mode,
+    --protocol, --device, --random-weights, --force (``parser`` is the build parser)."""
+    parser.add_argument("source", help="folder of videos, or manifest.jsonl")
+    parser.add_argument("--name", required=True,
+                        help="name to store it under (VIDBENCH_HOME/references/NAME)")
+    parser.add_argument("--metrics", default="fvd", help="comma-separated set metrics "
+                        "(fvd and kvd share features; cd_fvd has its own) [fvd]")
+    parser.add_argument("--mode", default="default", choices=["default", "vbench"])
+    parser.add_argument("--protocol", default=None, help="protocol preset (see docs/fvd.md)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="random-init extractors (tests, dry runs; not comparable)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+
+
+def add_reference_subcommands(parser: argparse.ArgumentParser) -> None:
+    """``build`` (see :func:`add_reference_arguments`), ``list`` and ``show NAME``."""
+    sub = parser.add_subparsers(dest="reference_cmd", metavar="{build,list,show}")
     sub.required = True
-    b = sub.add_parser("build", help="extract and cache reference features of a video set")
-    b.add_argument("source", help="folder of videos, or manifest.jsonl")
-    b.add_argument("--name", required=True, help="name to store it under (VIDBENCH_HOME)")
-    b.add_argument("--metrics", default="fvd", help="comma-separated set metrics "
-                   "(fvd and kvd share features; cd_fvd has its own) [fvd]")
-    b.add_argument("--mode", default="default", choices=["default", "vbench"])
-    b.add_argument("--protocol", default=None, help="protocol preset (see docs/fvd.md)")
-    b.add_argument("--device", default="cpu")
-    b.add_argument("--random-weights", action="store_true",
-                   help="random-init extractors (tests, dry runs; not comparable)")
-    b.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    add_reference_arguments(sub.add_parser("build", help="extract and cache reference "
+                                           "features of a video set"))
     sub.add_parser("list", help="list built references")
-    s = sub.add_parser("show", help="print a reference's sidecars")
-    s.add_argument("name")
+    sub.add_parser("show", help="print a reference's sidecars").add_argument("name")
 
 
 def run_reference(args: argparse.Namespace) -> int:
-    cmd = args.reference_command
+    """Run ``reference build|list|show`` (``args.reference_cmd``; build when absent)."""
+    cmd = getattr(args, "reference_cmd", None) or "build"
     if cmd == "list":
         rows = list_references()
         if not rows:

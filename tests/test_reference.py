@@ -202,11 +202,15 @@ def test_missing_and_invalid_names_explain_what_to_do(write_clip):
 def test_cli_build_list_show(write_clip, capsys):
     register_metric(FakeSet)
     src = _real_set(write_clip)
-    parser = argparse.ArgumentParser(prog="vidbench reference")
-    R.add_reference_arguments(parser)
-    args = parser.parse_args(["build", str(src), "--name", "cli", "--metrics", "fake_set"])
+    build = argparse.ArgumentParser(prog="vidbench reference build")
+    R.add_reference_arguments(build)  # how the CLI wires `reference build`
+    args = build.parse_args([str(src), "--name", "cli", "--metrics", "fake_set"])
     assert R.run_reference(args) == 0
     assert "reference cli: 3 videos (0 failed)" in capsys.readouterr().out
+    parser = argparse.ArgumentParser(prog="vidbench reference")
+    R.add_reference_subcommands(parser)
+    args = parser.parse_args(["build", str(src), "--name", "cli", "--metrics", "fake_set"])
+    assert R.run_reference(args) == 0
     assert R.run_reference(parser.parse_args(["list"])) == 0
     assert "cli\tfake_set" in capsys.readouterr().out
     assert R.run_reference(parser.parse_args(["show", "cli"])) == 0
@@ -231,3 +235,16 @@ def test_changed_weights_make_a_named_reference_stale(write_clip):
     Weighted.sha = "b" * 64
     with pytest.raises(UserError, match=r"weights sha256 aaaaaaaaaaaa\.\.\., now bbbbbbbbbbbb"):
         R.reference_features("real", Weighted())
+
+
+def test_fvd_and_kvd_share_one_reference(write_clip):
+    from vidbench.metrics.fvd import FVD, KVD
+
+    proto = {"name": "test/i3d_32px_pad", "backbone": "i3d", "weights": "i3d-torchscript",
+             "size": [32, 32], "pad": True, "clip_start": "first"}
+    src = _real_set(write_clip, n=2)
+    path = R.build_reference(src, FVD(random_weights=True, protocol=proto), name="real")
+    kvd = KVD(random_weights=True, protocol=proto)
+    feats = R.reference_features("real", kvd)
+    assert feats.shape == (2, 400)
+    assert path.name == f"{R.feature_key(kvd)}.npz"
