@@ -79,7 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
         return 0
     if args.out is None:
-        raise UserError("vidbench train: --out DIR is required (except with --dry-run)")
+        raise UserError("train: --out DIR is required (except with --dry-run)")
     if args.out.exists() and (args.out / "state.json").exists() and not args.resume:
         raise UserError(f"{args.out} already holds a training run; pass --resume to continue "
                         f"it or choose another --out")
