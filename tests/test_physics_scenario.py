@@ -258,3 +258,19 @@ def test_malformed_physics_meta_is_a_clear_error(metric) -> None:
                        video="gen/bounce-id-000.mp4")
     with pytest.raises(ValueError, match="bounce-id-000.mp4: bad physics meta.*restitution"):
         metric.score(ctx)
+
+
+def test_right_law_in_the_wrong_place_keeps_law_scores(metric) -> None:
+    """A text-only model cannot know the item's start position: a fall with the right g,
+    displaced sideways, loses position and mask, keeps law and invariant, and is judged in
+    real time (no time alignment is trusted)."""
+    from vidbench.scenarios import draw, trajectory
+
+    p = sample_params("free_fall", 4)
+    tr = trajectory(p, np.arange(N) / FPS)
+    shift = 0.3 if tr["x"][0, 0] < 0.5 else -0.3
+    frames = draw(p, tr["x"] + shift, tr["y"], SIZE)
+    s = _score(metric, frames, p)
+    sub = s.details["subscores"]
+    assert not s.details["time_aligned"] and "timing" not in sub
+    assert sub["position"] < 0.1 and sub["law"] >= 0.9 and sub["invariant"] >= 0.9

@@ -23,11 +23,11 @@ from vidbench.scenarios.params import (
     in_range,
     sample_params,
 )
-from vidbench.scenarios.render import coverage, render, static_layer
+from vidbench.scenarios.render import coverage, draw, render, static_layer
 
 __all__ = [
     "DURATION", "PALETTE", "RANGES", "SCENARIOS", "check_params", "collision_velocities",
-    "coverage", "in_range",
+    "coverage", "draw", "in_range",
     "make_item", "physics_params", "prompt_for", "render", "render_item", "sample_params",
     "static_layer", "trajectory",
 ]
