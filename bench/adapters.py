@@ -51,6 +51,13 @@ class Adapter:
         """A version of the weights or endpoint (hash, tag), when known."""
         return None
 
+    def prepare(self, run: Any) -> None:
+        """Called once before the first item with the generation run (output folder, job
+        journal, items to do); adapters that keep state across items override it."""
+
+    def close(self) -> None:
+        """Called once after the last item (release pipelines, sessions)."""
+
     def generate_one(self, item: SuiteItem) -> Generated:
         raise NotImplementedError
 

@@ -1,7 +1,8 @@
 """``vidbench run``: generate a suite with a model, score it, write the leaderboard and
 plots, and print a summary, all under ``runs/<name>/``::
 
-    runs/<name>/videos/            generated videos + manifest.jsonl
+    runs/<name>/manifest.jsonl     what was generated (the manifest contract)
+    runs/<name>/videos/            generated videos
     runs/<name>/videos.jsonl       per-video scores
     runs/<name>/result.json        aggregates with CIs and provenance
     runs/<name>/leaderboard/       table (md/csv/html) and plots
@@ -54,8 +55,7 @@ def run_pipeline(model: str | None = None, suite: str | None = None, out: str | 
     s = get_suite(suite) if suite else _default_suite()
     run_name = name or _slug(f"{spec}_{s.name}")
     out_dir = Path(out) if out else Path("runs") / run_name
-    videos = out_dir / "videos"
-    report = generate(adapter, s, videos)
+    report = generate(adapter, s, out_dir)
     print(f"generated {report.n_ok}, skipped {report.n_skipped} (already there), failed "
           f"{report.n_failed} -> {report.manifest}")
     cfg = cfg or ScoreConfig()

@@ -86,8 +86,11 @@ def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
         try:
             m = get_metric(name, mode=cfg.mode, device=cfg.device,
                            random_weights=cfg.random_weights)
-        except UserError:
-            raise
+        except UserError as e:
+            if explicit:
+                raise
+            _note(notes, f"{name}: skipped, {e}")
+            continue
         except (ImportError, AttributeError) as e:
             if explicit:
                 raise UserError(f"metric {name!r} is not available in this build: {e}") from None
