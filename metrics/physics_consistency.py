@@ -39,9 +39,10 @@ bounce            max over bounces (down-to-up impulse, no other object in      
 collision         max over contacts of two objects with an impulse of              a contact
                   |sum m v_after - sum m v_before| / sum m |v_before| plus
                   max(0, KE_after / KE_before - 1), mass ~ soft area
-warp              mean over frame pairs of the mean |I_t - W(I_{t+1})| (grey        any track
+warp              mean over frame pairs of the mean |I_t - (a W(I_{t+1}) + b)| (grey any track
                   levels) over the dilated foreground, W = backward warp by DIS
-                  optical flow (OpenCV, ultrafast preset), normalised grey frames
+                  optical flow (OpenCV, ultrafast preset), normalised grey frames,
+                  a, b a least-squares photometric fit over the same pixels
 background        mean over frame pairs of the mean |dI - median(dI)| (grey         any track
                   levels) over background pixels (foreground dilated 7x7 out)
 ================  ===============================================================  =========
@@ -106,6 +107,9 @@ TAU_FLOORS: dict[str, float] = {"permanence": 0.5, "area": 0.05, "shape": 0.05,
 CALIBRATION_FILE = Path(__file__).with_name("physics_calibration.json")
 
 MIN_FRAMES = 6
+#: Bounces and collisions are judged only where the fits on both sides of the impulse are
+#: clean (RMS residual in px at most this): a noisy track has "impulses" everywhere.
+MAX_FIT_RES = 0.6
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -157,6 +161,7 @@ class Event:
     v_after: np.ndarray
     p: np.ndarray  # position at t
     jump: float  # gap / radius
+    res: float = 0.0  # px, the larger RMS residual of the two side fits
 
 
 @dataclass
@@ -339,8 +344,10 @@ def _events(an: Analysis) -> list[Event]:
             vb = _polyval(_polyder(cb), tau)[0]
             va = _polyval(_polyder(ca), tau)[0]
             gap = float(d[j])
+            res = max(float(np.sqrt(((run.p[b] - _polyval(cb, tb - t0)) ** 2).sum(1).mean())),
+                      float(np.sqrt(((run.p[a] - _polyval(ca, ta - t0)) ** 2).sum(1).mean())))
             events.append(Event(run.track, ri, i, float(t0 + tau), gap, va - vb, vb, va,
-                                _polyval(cb, tau)[0], gap / max(run.r, 2.0)))
+                                _polyval(cb, tau)[0], gap / max(run.r, 2.0), res))
     return events
 
 
@@ -351,27 +358,27 @@ def _is_impulse(ev: Event, dt: float) -> bool:
 
 def _kept(an: Analysis, dt: float) -> list[Event]:
     """Impulses and jumps after non-maximum suppression: the fits of the pairs next to a
-    bounce straddle it and flag it too; keep the strongest within +-2 pairs of a run."""
+    bounce straddle it and flag it too; keep the strongest within +-3 pairs of a run."""
     cand = [e for e in an.events if _is_impulse(e, dt) or e.jump > 0.5]
     cand.sort(key=lambda e: -(float(np.linalg.norm(e.dv)) * dt + 4.0 * e.jump))
     kept: list[Event] = []
     for e in cand:
-        if all(k.run != e.run or abs(k.i - e.i) > 2 for k in kept):
+        if all(k.run != e.run or abs(k.i - e.i) > 3 for k in kept):
             kept.append(e)
     return kept
 
 
 def _smoothness(an: Analysis, dt: float) -> tuple[float | None, dict]:
     bad: dict[int, set[int]] = {}
-    for ev in an.events:
-        if _is_impulse(ev, dt) or ev.jump > 0.5:
+    for ev in _kept(an, dt):
+        if ev.res <= MAX_FIT_RES:  # a clean impulse (bounce, collision), not jitter
             bad.setdefault(ev.run, set()).add(ev.i)
     per_track: dict[int, list[float]] = {}
     for ri, run in enumerate(an.runs):
         n = len(run.t)
-        for s in range(0, n - 4):
-            if any(i in bad.get(ri, ()) for i in range(s, s + 4)):
-                continue
+        starts = [s for s in range(0, n - 4)
+                  if not any(i in bad.get(ri, ()) for i in range(s, s + 4))]
+        for s in starts:
             tt = run.t[s:s + 5] - run.t[s + 2]
             coef = _polyfit(tt, run.p[s:s + 5], 2)
             res = run.p[s:s + 5] - _polyval(coef, tt)
@@ -444,7 +451,7 @@ def _gravity(an: Analysis, dt: float) -> tuple[float | None, dict]:
 def _bounces(an: Analysis, dt: float) -> tuple[float | None, dict]:
     out = []
     for ev in _kept(an, dt):
-        if not _is_impulse(ev, dt) or ev.jump > 0.5:
+        if not _is_impulse(ev, dt) or ev.jump > 0.5 or ev.res > MAX_FIT_RES:
             continue
         vb, va = ev.v_before, ev.v_after
         if not (vb[1] > 0 and va[1] < 0 and abs(ev.dv[1]) > 2 * abs(ev.dv[0])):
@@ -495,7 +502,8 @@ def _apex_heights(an: Analysis, ev: Event, dt: float) -> tuple[float, float] | N
 
 
 def _collisions(an: Analysis, dt: float) -> tuple[float | None, dict]:
-    imp = [ev for ev in _kept(an, dt) if _is_impulse(ev, dt) and ev.jump <= 0.5]
+    imp = [ev for ev in _kept(an, dt)
+           if _is_impulse(ev, dt) and ev.jump <= 0.5 and ev.res <= MAX_FIT_RES]
     out = []
     used = set()
     for a in imp:
@@ -555,8 +563,13 @@ def _warp_and_background(an: Analysis) -> tuple[float | None, dict, float | None
             warped = cv2.remap(g[t + 1], gx + flow[..., 0], gy + flow[..., 1],
                                cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             region = cv2.dilate(fg, np.ones((5, 5), np.uint8)) > 0
-            err = np.abs(g[t].astype(np.float32) - warped.astype(np.float32))[region]
-            warp_errs.append(float(err.mean()))
+            a = g[t].astype(np.float32)[region]
+            b = warped.astype(np.float32)[region]
+            if b.std() > 1.0:  # photometric fit: global brightness change is not warp error
+                gain, off = np.polyfit(b, a, 1)
+                if 0.5 < gain < 2.0:
+                    b = gain * b + off
+            warp_errs.append(float(np.abs(a - b).mean()))
     we = float(np.mean(warp_errs)) if warp_errs else None
     be = float(np.mean(bg_errs)) if bg_errs else None
     wd = {"max_pair": round(max(warp_errs), 3)} if warp_errs else {}

@@ -9,7 +9,7 @@ in one frame stays in that frame):
 2. **Background model**: the per-pixel temporal median of the normalised frames.
 3. **Foreground**: max-over-channels distance to the background above an adaptive threshold
    (``max(20, 6 * noise)`` grey levels, noise from the median absolute difference), then a 3x3
-   opening and closing per frame.
+   opening, closing and hole filling per frame.
 4. **Objects**: connected components per frame, split by colour where a component's core
    colours are bimodal (two touching balls of different colours); *ghosts* (the background model
    still holds an object that has moved away: the frame is locally uniform there) are dropped.
@@ -158,6 +158,7 @@ def normalise_brightness(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 _K3 = np.ones((3, 3), np.uint8)
 _K5 = np.ones((5, 5), np.uint8)
+_DISC15 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
 
 
 def _features(mask: np.ndarray, w: np.ndarray, x0: int, y0: int, color: np.ndarray,
@@ -251,8 +252,15 @@ def _part(pm: np.ndarray, nrm: np.ndarray, bgl: np.ndarray, dl: np.ndarray, grow
     if n < 2:
         return None
     body = lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    region = cv2.dilate(body.astype(np.uint8), _K3).astype(bool) & grown & ok
+    # a hole inside the body: the background model holds the object there (it covered those
+    # pixels in every frame); count the pixels of the object's colour as covered
+    filled = _fill_holes(body.astype(np.uint8)).astype(bool)
+    hole = filled & ~body
+    region = cv2.dilate(filled.astype(np.uint8), _K3).astype(bool) & grown & ok
     soft = c * (region | body)
+    if hole.any():
+        soft[hole & (np.abs(nrm - color).max(-1) < 40.0)] = 1.0
+        body = filled
     pm = body
     ys, xs = np.nonzero(pm)
     bbox = (int(xs.min()) + ex0, int(ys.min()) + ey0, int(xs.max()) + ex0 + 1,
@@ -274,13 +282,16 @@ def background_model(norm: np.ndarray) -> np.ndarray:
     """Background image (H, W, 3) float32 of brightness-normalised frames.
 
     Start from the per-pixel temporal median (up to 31 frames). Where some frame differs from
-    it by more than 20 grey levels (the region swept by moving objects, dilated 3x3, holes
-    filled), the median may hold a slow object that covered the pixel in most frames; there a
-    spatial estimate ``S`` is inpainted (OpenCV Telea) from the never-changing surroundings and
-    each pixel takes the mean of its own values in the frames closest to ``S`` (within 15 grey
-    levels of the closest), or ``S`` itself where the pixel never changed but is enclosed by
-    the swept region (covered the whole time). So the background is made of real frame values,
-    chosen by spatial context.
+    it by more than 20 grey levels (the region swept by moving objects, dilated 3x3, closed
+    with a 15 px disc, holes filled), the median may hold a slow object that covered the pixel
+    in most frames; there a spatial estimate ``S`` is inpainted (OpenCV Telea) from the
+    never-changing surroundings and each pixel takes its own value (in up to 16 frames) that minimises
+    ``|value - S| - 40 * support`` (support: the fraction of those frames showing that value
+    within 15 grey levels; averaged over them), or ``S`` itself where the pixel never changed
+    but is enclosed by the swept region, or where the chosen value is seen in 80% of the frames
+    yet differs from ``S`` by over 40 where ``S`` is flat (Sobel |gx| + |gy| < 24 within 2 px;
+    an object covered it nearly the whole time). So the background is made of real frame
+    values, chosen by spatial context.
     """
     k = len(norm)
     idx = np.unique(np.linspace(0, k - 1, min(k, 31)).round().astype(int))
@@ -290,19 +301,34 @@ def background_model(norm: np.ndarray) -> np.ndarray:
     if not changed.any():
         return bg.astype(np.float32)
     swept = cv2.dilate(changed, _K3)
-    changed = _fill_holes(swept)
+    changed = _fill_holes(cv2.morphologyEx(swept, cv2.MORPH_CLOSE, _DISC15))
     if changed.mean() > 0.6:
         return bg.astype(np.float32)
     u8 = np.clip(np.rint(bg), 0, 255).astype(np.uint8)
     est = cv2.inpaint(u8, changed, 5, cv2.INPAINT_TELEA).astype(np.float32)
     sel = changed.astype(bool)
-    cand = sub[:, sel]  # (M, P, 3)
+    ci = np.unique(np.linspace(0, len(sub) - 1, min(len(sub), 16)).round().astype(int))
+    cand = sub[ci][:, sel]  # (M, P, 3)
     target = est[sel]  # (P, 3)
     dist = np.abs(cand - target[None]).max(axis=-1)  # (M, P)
-    best = dist.min(axis=0)
-    wgt = (dist <= best[None] + 15.0).astype(np.float32)
+    # support: the fraction of frames showing (within 15) the same value; the background is
+    # seen whenever nothing covers the pixel, an antialiased edge only for a frame or two
+    pair = np.abs(cand[:, None] - cand[None, :]).max(axis=-1) <= 15.0  # (M, M, P)
+    support = pair.mean(axis=1)
+    score = dist - 40.0 * support
+    pick = np.argmin(score, axis=0)
+    best_val = cand[pick, np.arange(cand.shape[1])]
+    wgt = (np.abs(cand - best_val[None]).max(axis=-1) <= 15.0).astype(np.float32)
     val = (cand * wgt[..., None]).sum(0) / wgt.sum(0)[:, None]
-    inside = (swept == 0)[sel]  # enclosed by the swept region, never changed: covered
+    # never changed, yet unlike its surroundings (or enclosed by the swept region): an object
+    # covered it in every frame; take the spatial estimate
+    cols = np.arange(cand.shape[1])
+    mostly = support[pick, cols] >= 0.8
+    gray = est.mean(axis=-1)
+    grad = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
+        cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    flat = cv2.dilate(grad, _K5)[sel] < 24.0  # S is trustworthy only where it is flat
+    inside = (swept == 0)[sel] | (mostly & flat & (dist[pick, cols] > 40.0))
     val[inside] = target[inside]
     bg[sel] = val
     return bg.astype(np.float32)
@@ -323,7 +349,7 @@ def segment(frames: np.ndarray) -> Segmentation:
     for i in range(k):
         m = (diff[i] > thr).astype(np.uint8)
         m = cv2.morphologyEx(m, cv2.MORPH_OPEN, _K3)
-        m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, _K3)
+        m = _fill_holes(cv2.morphologyEx(m, cv2.MORPH_CLOSE, _K3))
         fg[i] = m
         n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
         big = [j for j in range(1, n) if stats[j, cv2.CC_STAT_AREA] >= MIN_AREA]
