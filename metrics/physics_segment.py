@@ -283,15 +283,15 @@ def background_model(norm: np.ndarray) -> np.ndarray:
 
     Start from the per-pixel temporal median (up to 31 frames). Where some frame differs from
     it by more than 20 grey levels (the region swept by moving objects, dilated 3x3, closed
-    with a 15 px disc, holes filled), the median may hold a slow object that covered the pixel
-    in most frames; there a spatial estimate ``S`` is inpainted (OpenCV Telea) from the
-    never-changing surroundings and each pixel takes its own value (in up to 16 frames) that
-    minimises ``|value - S| - 40 * support`` (support: the fraction of those frames showing that value
-    within 15 grey levels; averaged over them), or ``S`` itself where the pixel never changed
-    but is enclosed by the swept region, or where the chosen value is seen in 80% of the frames
-    yet differs from ``S`` by over 40 where ``S`` is flat (Sobel |gx| + |gy| < 24 within 2 px;
-    an object covered it nearly the whole time). So the background is made of real frame
-    values, chosen by spatial context.
+    with a 15 px disc, holes filled), the median may hold a slow object that covered the
+    pixel in most frames. There a spatial estimate ``S`` is inpainted (OpenCV Telea) from the
+    never-changing surroundings, and each pixel takes its own value (in up to 16 frames) that
+    minimises ``|value - S| - 40 * support`` (support: the fraction of those frames showing
+    that value within 15 grey levels; averaged over them). ``S`` itself is used where the
+    pixel never changed but is enclosed by the swept region, or where the chosen value is seen
+    in 80% of the frames yet differs from ``S`` by over 40 where ``S`` is flat (Sobel
+    ``|gx| + |gy| < 24`` within 2 px): an object covered it nearly the whole time. So the
+    background is made of real frame values, chosen by spatial context.
     """
     k = len(norm)
     idx = np.unique(np.linspace(0, k - 1, min(k, 31)).round().astype(int))
