@@ -23,8 +23,9 @@ Decision at level ``alpha`` (default 0.05) with tolerance ``tol`` (``abs:a`` -> 
   independently per side). With ``--correction holm`` the p-values are Holm-adjusted over
   the metrics tested.
 - **drop (n.s.)**: beyond tolerance but not significant -- passes, shown in the summary.
-- **untested**: beyond tolerance and no way to estimate noise (no per-video data, no CI) --
-  passes with a warning.
+- **untested**: beyond tolerance and no way to estimate noise (no per-video data, no CI), or
+  the result has no value where the baseline had one and no more videos failed -- passes
+  with a warning. No value *with* more failed videos than the baseline is a regression.
 - **improved** / **pass** otherwise.
 - **incomparable** (exit 2) when the protocol hash, the weights or the ``comparable`` flag
   differ for a metric, or the schemas differ: the numbers measure different things.
@@ -275,7 +276,19 @@ def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, 
         c.p_value = _boot_p(boot)
         c.delta_ci95 = (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
     if not np.isfinite(c.delta):
-        c.status, c.reason = SKIPPED, "no finite values to compare"
+        if np.isfinite(b.value) and not np.isfinite(r.value):
+            if r.n_failed > b.n_failed:  # e.g. every video failed to decode: not a pass
+                c.status = REGRESSION
+                c.reason = (f"the result has no value: {r.n_failed} failed videos "
+                            f"(baseline {b.n_failed})")
+            else:
+                c.status = UNTESTED
+                c.reason = ("the result has no value (the metric applied to no video); the "
+                            f"baseline had {b.value:.4g}")
+        elif np.isfinite(r.value):
+            c.status, c.reason = SKIPPED, "the baseline has no value"
+        else:
+            c.status, c.reason = SKIPPED, "no value on either side"
         return c
     _decide(c, level)
     return c

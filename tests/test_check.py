@@ -279,3 +279,28 @@ def test_custom_aggregate_falls_back_to_summary(tmp_path):
     assert c.status == REGRESSION  # 0.3 drop vs se ~0.072: z ~ -4.2
     same = check(res(tmp_path / "s", 0.8), base).checks[0]
     assert same.status == PASS and same.delta == 0.0
+
+
+def test_missing_value_after_failures_is_a_regression(tmp_path):
+    x = list(_base())
+    base = load_result(write_result(tmp_path / "b", "m", {"m": metric_entry(x)}, {"m": x}))
+    dead = load_result(write_result(tmp_path / "r", "m", {"m": metric_entry(
+        value=float("nan"), n_failed=N)}, {"m": [float("nan")] * N}))
+    c = check(dead, base).checks[0]
+    assert c.status == REGRESSION and f"{N} failed videos" in c.reason
+    na = load_result(write_result(tmp_path / "n", "m", {"m": metric_entry(
+        value=float("nan"))}, {"m": [float("nan")] * N}))
+    c = check(na, base).checks[0]
+    assert c.status == "untested"
+    assert check(base, na).checks[0].status == SKIPPED
+
+
+def test_metrics_filter(tmp_path):
+    x = _base()
+    b = load_result(write_from_values(tmp_path / "b", "m", {"a": list(x), "b": list(x)}))
+    r = load_result(write_from_values(tmp_path / "r", "m", {"a": list(x),
+                                                            "b": list(x - 0.2)}))
+    assert check(r, b, metrics=["a"]).exit_code == 0
+    assert check(r, b, metrics=["b"]).exit_code == 1
+    with pytest.raises(UserError, match="nope"):
+        check(r, b, metrics=["nope"])
