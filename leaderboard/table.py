@@ -294,6 +294,13 @@ def build_table(results: list[Result], *, force: bool = False,
             notes.append(f"{lab}: {len(r.errors)} error record(s) in {r.path}")
         elif nf:
             notes.append(f"{lab}: {nf} failed video-metric evaluation(s)")
+    suites: dict[str, list[str]] = {}
+    for r, lab in zip(results, models, strict=True):
+        suites.setdefault(r.suite, []).append(lab)
+    if len(suites) > 1:
+        notes.insert(0, "results come from different suites (" + "; ".join(
+            f"{s or '?'}: {', '.join(labs)}" for s, labs in suites.items())
+            + "): their numbers were not computed on the same prompts")
     metric_names = list(dict.fromkeys(k for ents in per_model.values() for k in ents))
     columns: list[Column] = []
     cells: dict[str, dict[str, MetricEntry]] = {}

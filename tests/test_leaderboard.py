@@ -122,8 +122,11 @@ def test_labels_are_unique(tmp_path):
     a = write_from_values(tmp_path / "a", "same", {"x": [1.0, 2.0]}, suite="s1")
     b = write_from_values(tmp_path / "b", "same", {"x": [1.0, 2.0]}, suite="s2")
     c = write_from_values(tmp_path / "c", "same", {"x": [1.0, 2.0]}, suite="s2")
-    labels = [r.label for r in load_results([a, b, c])]
+    res = load_results([a, b, c])
+    labels = [r.label for r in res]
     assert len(set(labels)) == 3 and labels[0] == "same [s1]"
+    notes = build_table(res, with_totals=False).notes
+    assert "different suites" in notes[0] and "s1: same [s1]" in notes[0]
 
 
 # ------------------------------------------------------------------------------ table
