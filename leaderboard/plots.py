@@ -80,6 +80,9 @@ def radar(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None,
     notes = notes if notes is not None else []
     cols = [c for c in lb.columns if c.group != "totals" and c.comparable and not c.mixed
             and lb.value[c.key].notna().any()]
+    if not any(c.comparable for c in lb.columns):  # random-weight dry run: draw them anyway
+        cols = [c for c in lb.columns if c.group != "totals" and not c.mixed
+                and lb.value[c.key].notna().any()]
     if len(cols) < 3:
         notes.append(f"radar plot skipped: needs >= 3 comparable metrics, have {len(cols)}")
         return {}

@@ -120,7 +120,7 @@ class Leaderboard:
         then the notes."""
         out = [f"# {title}", ""]
         tot_cols = [c for c in self.columns if c.group.startswith("totals")]
-        head = ["rank", "model", "mean rank"] + [c.key + arrow(c) for c in tot_cols]
+        head = ["#", "model", "mean rank"] + [c.key + arrow(c) for c in tot_cols]
         rows = [[str(i + 1), md_escape(m), fmt(self.mean_rank[m], 2)]
                 + [self.cell(m, c.key) for c in tot_cols] for i, m in enumerate(self.models)]
         out += md_table(head, rows) + [""]
@@ -361,6 +361,11 @@ def build_table(results: list[Result], *, force: bool = False,
         rank[c.key] = value[c.key].rank(ascending=not c.higher_is_better, method="min")
     rank_cols = [c.key for c in columns if c.comparable and not c.mixed
                  and c.group != "totals"]
+    if not rank_cols:  # a dry run with random weights: rank on what there is, and say so
+        rank_cols = [c.key for c in columns if not c.mixed and c.group != "totals"]
+        if rank_cols:
+            notes.append("mean rank uses columns computed with random weights (no comparable "
+                         "columns): a smoke test, not a comparison")
     mean_rank = rank[rank_cols].mean(axis=1) if rank_cols else pd.Series(math.nan, index=models)
     # row order
     if "total" in value.columns and value["total"].notna().all():

@@ -396,3 +396,13 @@ def test_summary_table(tmp_path):
     row = next(ln for ln in lines if ln.startswith("dist"))
     assert f"{np.mean(vals['m1']['dist']):.4g}" in row and "↓" in row
     assert "not comparable" in next(ln for ln in lines if ln.startswith("clip_score"))
+
+
+def test_random_weight_dry_run_still_ranks(tmp_path):
+    paths = [write_from_values(tmp_path / n, n, {"a": [v, v + 0.1], "b": [v, v]},
+                               comparable=False)
+             for n, v in (("lo", 0.1), ("hi", 0.9))]
+    lb = build_table(load_results(paths), with_totals=False)
+    assert all("random weights" in c.group for c in lb.columns)
+    assert lb.models == ["hi", "lo"] and lb.mean_rank["hi"] == 1.0
+    assert any("smoke test" in n for n in lb.notes)
