@@ -115,6 +115,13 @@ class DynamicDegree(PerVideoMetric):
     def _score_vbench(self, ctx: VideoContext) -> Score:
         frames = ctx.view(self.view_spec()).frames
         frames = vbench_sample_frames(frames, ctx.clip.fps)
+        from vidbench.metrics.backbones.raft import MIN_SIZE, sintel_padding
+
+        h, w = frames.shape[1:3]
+        left, right, top, bottom = sintel_padding(h, w)
+        if h + top + bottom < MIN_SIZE or w + left + right < MIN_SIZE:
+            return Score.not_applicable("too_small", size=[int(h), int(w)],
+                                        detail=f"RAFT needs frames of at least {MIN_SIZE} px")
         raft = self.estimator
         pairs = [(k, k + 1) for k in range(len(frames) - 1)]
         padded = raft.padded_flows(frames, pairs)[0] if pairs else []  # type: ignore[attr-defined]

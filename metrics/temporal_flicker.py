@@ -115,7 +115,7 @@ class TemporalFlicker(PerVideoMetric):
             a = luma[i]
             pred, valid = fl.warp_backward(luma[j], f)
             d = np.abs(a - pred)
-            resid.append(float(d[valid].mean()) if valid.any() else float(d.mean()))
+            resid.append(float(np.mean(d, where=valid)) if valid.any() else float(d.mean()))
             raw.append(float(np.abs(a - luma[j]).mean()))
         value = 1.0 - float(np.mean(resid)) / 255.0
         info.update({"uncompensated": 1.0 - float(np.mean(raw)) / 255.0,
@@ -130,6 +130,12 @@ class TemporalFlicker(PerVideoMetric):
             return Score.not_applicable("too_short", frames=len(frames))
         details: dict[str, Any] = {"frames": int(len(frames))}
         if self.static_filter:
+            from vidbench.metrics.backbones.raft import MIN_SIZE
+
+            if min(frames.shape[1:3]) < MIN_SIZE - 7:
+                return Score.not_applicable("too_small", **details,
+                                            detail=f"the RAFT static filter needs frames of at "
+                                                   f"least {MIN_SIZE} px")
             static, info = vbench_static_filter(frames, device=self.device,
                                                 random_weights=self.random_weights,
                                                 batch_size=self.batch_size)

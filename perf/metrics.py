@@ -5,11 +5,14 @@ textured background with a moving disc (half of them slow enough that temporal_f
 applies, half fast), written once to a temporary folder.
 
 Anchor: decoding the same clips with :func:`vidbench.video.decode` (what every run pays once
-per video), measured in the same run. Reported per metric: clips/s (scoring only, decode
-excluded, a fresh :class:`VideoContext` per clip so nothing is shared across clips) and the
-time as a multiple of the decode time. "battery" = temporal_flicker + motion_smoothness +
-dynamic_degree in default mode (weight-free), scored together on one context per clip, as the
-runner does (they share the 8 fps / 256 px view and its flows). Target: battery <= 3x decode.
+per video), measured in the same run, interleaved with the scoring clip by clip as the runner
+does (decode a video, score it, next), and also back to back with nothing in between (warm
+caches: the cheapest decode can be, so the harshest ratio). Reported per metric: clips/s
+(scoring only, decode excluded, a fresh :class:`VideoContext` per clip so nothing is shared
+across clips) and the time as a multiple of the decode time. "battery" = temporal_flicker +
+motion_smoothness + dynamic_degree in default mode (weight-free), scored together on one
+context per clip, as the runner does (they share the 8 fps / 128 px view and its flows).
+Target: battery <= 3x decode.
 
 Learned metrics (``--learned``: subject/background consistency, clip_score,
 aesthetic_quality; ``--vbench``: the VBench modes with RAFT / AMT-S) run with
@@ -81,15 +84,27 @@ def main() -> None:
         # warm-up: imports, OpenCV/DIS and torch initialisation
         time_metrics(clips[:1], [get_metric(n) for n in BATTERY])
 
-        rows: dict[str, list[float]] = {"decode": [], "battery": []}
+        # Interleaved per clip (decode, then each metric alone, then the battery), so the
+        # anchor and the metrics see the same machine load; medians over the repeats.
+        rows: dict[str, list[float]] = {"decode": [], "decode back-to-back": [], "battery": []}
         singles = {n: get_metric(n) for n in BATTERY}
         for n in BATTERY:
             rows[n] = []
         for _ in range(args.repeats):
-            rows["decode"].append(time_decode(paths))
-            for n, m in singles.items():
-                rows[n].append(time_metrics(clips, [m]))
-            rows["battery"].append(time_metrics(clips, list(singles.values())))
+            acc = dict.fromkeys(rows, 0.0)
+            acc["decode back-to-back"] = time_decode(paths)
+            for p, clip in zip(paths, clips, strict=True):
+                t0 = time.perf_counter()
+                decode(p)
+                acc["decode"] += time.perf_counter() - t0
+                for n, m in singles.items():
+                    acc[n] += time_metrics([clip], [m])
+                acc["battery"] += time_metrics([clip], list(singles.values()))
+            for k, v in acc.items():
+                rows[k].append(v)
+        ratios = [b / d for b, d in zip(rows["battery"], rows["decode"], strict=True)]
+        ratios_b2b = [b / d for b, d in
+                      zip(rows["battery"], rows["decode back-to-back"], strict=True)]
         nclips = {k: args.clips for k in rows}
 
         extra: dict[str, object] = {}
@@ -120,11 +135,14 @@ def main() -> None:
     for k, v in med.items():
         per_clip = v / nclips[k]
         print(f"| {k} | {1 / per_clip:.1f} | {per_clip:.4f} | {per_clip / dec_per_clip:.2f} |")
-    ratio = (med["battery"] / args.clips) / dec_per_clip
+    ratio = statistics.median(ratios)
     verdict = "meets" if ratio <= 3 else "misses"
     print(f"\nWeight-free battery (temporal_flicker + motion_smoothness + dynamic_degree, "
-          f"default mode, shared view and flows) = {ratio:.2f}x the decode time: {verdict} "
-          f"the <= 3x target.")
+          f"default mode, shared view and flows) = {ratio:.2f}x the decode time (median of "
+          f"the per-run ratios; range {min(ratios):.2f}-{max(ratios):.2f}): {verdict} the "
+          f"<= 3x target. Against decoding the clips back to back with nothing in between "
+          f"(warm caches, a lower bound on decode cost): {statistics.median(ratios_b2b):.2f}x "
+          f"(range {min(ratios_b2b):.2f}-{max(ratios_b2b):.2f}).")
     print("\nCommand: `OMP_NUM_THREADS=1 .venv/bin/python perf/metrics.py "
           + " ".join(f"--{a}" for a in ("learned", "vbench") if getattr(args, a))
           + f" --clips {args.clips} --repeats {args.repeats}`")

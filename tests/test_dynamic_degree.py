@@ -93,6 +93,13 @@ def test_modes_declare_their_weights():
     assert not get_metric("dynamic_degree", mode="vbench", random_weights=True).comparable
 
 
+def test_vbench_mode_is_nan_on_frames_raft_cannot_take():
+    s = score(static_scene(4, 64, 8.0), mode="vbench", random_weights=True)
+    assert math.isnan(s.value) and s.details["reason"] == "too_small"
+    assert get_metric("dynamic_degree", mode="vbench").aggregate(
+        np.array([np.nan]), [s.details]).n == 0
+
+
 def test_vbench_frame_sampling_and_move_rule():
     from vidbench.metrics.dynamic_degree import vbench_check_move, vbench_sample_frames
 
