@@ -46,7 +46,8 @@ MAX_OBJECTS = 16
 
 @dataclass
 class Obs:
-    """One object in one frame (analysis pixels, y down)."""
+    """One object in one frame: centroid (x, y) in pixels with pixel centres at +0.5 (y
+    down), soft area in px, mean colour, shape descriptors, border contact, bbox."""
 
     frame: int
     x: float
@@ -120,13 +121,13 @@ def normalise_brightness(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     """Per-frame robust gain/offset normalisation onto the temporal median frame.
 
     Returns ``(norm, gains, offsets)`` with ``norm = (frame - offset) / gain`` as float32.
-    The fit uses a 2x-subsampled grid, starts from the offset-only fit (median difference),
+    The fit uses a 4x-subsampled grid, starts from the offset-only fit (median difference),
     keeps pixels whose residual is within ``3 * 1.4826 * MAD + 4`` (moving objects are
     outliers) and refits gain and offset by least squares on them; where the inlier
     reference has little contrast (std < 8 grey levels) only the offset is fitted.
     """
     f = frames.astype(np.float32)
-    sub = f[:, ::2, ::2].reshape(len(f), -1)
+    sub = f[:, ::4, ::4].reshape(len(f), -1)
     ref = _median_frames(sub)
     k = len(f)
     gains = np.ones(k)
@@ -180,7 +181,7 @@ def _features(mask: np.ndarray, w: np.ndarray, x0: int, y0: int, color: np.ndarr
     h, wd = hw
     bx0, by0, bx1, by1 = bbox
     border = bx0 <= 1 or by0 <= 1 or bx1 >= wd - 1 or by1 >= h - 1
-    return Obs(frame, cx + x0, cy + y0, area, color, math.sqrt(l1 / l2),
+    return Obs(frame, cx + x0 + 0.5, cy + y0 + 0.5, area, color, math.sqrt(l1 / l2),
                area / (4 * math.pi * math.sqrt(det)), border, bbox)
 
 
@@ -281,11 +282,11 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 def background_model(norm: np.ndarray) -> np.ndarray:
     """Background image (H, W, 3) float32 of brightness-normalised frames.
 
-    Start from the per-pixel temporal median (up to 31 frames). Where some frame differs from
+    Start from the per-pixel temporal median (up to 25 frames). Where some frame differs from
     it by more than 20 grey levels (the region swept by moving objects, dilated 3x3, closed
     with a 15 px disc, holes filled), the median may hold a slow object that covered the
     pixel in most frames. There a spatial estimate ``S`` is inpainted (OpenCV Telea) from the
-    never-changing surroundings, and each pixel takes its own value (in up to 16 frames) that
+    never-changing surroundings, and each pixel takes its own value (in up to 12 frames) that
     minimises ``|value - S| - 40 * support`` (support: the fraction of those frames showing
     that value within 15 grey levels; averaged over them). ``S`` itself is used where the
     pixel never changed but is enclosed by the swept region, or where the chosen value is seen
@@ -294,7 +295,7 @@ def background_model(norm: np.ndarray) -> np.ndarray:
     background is made of real frame values, chosen by spatial context.
     """
     k = len(norm)
-    idx = np.unique(np.linspace(0, k - 1, min(k, 31)).round().astype(int))
+    idx = np.unique(np.linspace(0, k - 1, min(k, 25)).round().astype(int))
     sub = norm[idx]
     bg = np.median(sub, axis=0)
     changed = (np.abs(sub - bg[None]).max(axis=-1) > 20.0).any(axis=0).astype(np.uint8)
@@ -307,7 +308,7 @@ def background_model(norm: np.ndarray) -> np.ndarray:
     u8 = np.clip(np.rint(bg), 0, 255).astype(np.uint8)
     est = cv2.inpaint(u8, changed, 5, cv2.INPAINT_TELEA).astype(np.float32)
     sel = changed.astype(bool)
-    ci = np.unique(np.linspace(0, len(sub) - 1, min(len(sub), 16)).round().astype(int))
+    ci = np.unique(np.linspace(0, len(sub) - 1, min(len(sub), 12)).round().astype(int))
     cand = sub[ci][:, sel]  # (M, P, 3)
     target = est[sel]  # (P, 3)
     dist = np.abs(cand - target[None]).max(axis=-1)  # (M, P)

@@ -1,0 +1,245 @@
+"""Validity tests of ``physics_consistency``: every clip is rendered here (the scenario library's
+ground truth, and corrupted versions drawn by ``perf/calibrate_physics.py``'s helpers), with a
+known right answer: clean renders score high, each corruption lowers the sub-score meant to
+catch it and the overall score by a stated margin, and physically plausible variants (a fall
+played backwards, global flicker, slow motion) are not penalised."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidbench.errors import UserError
+from vidbench.metrics import physics_consistency as pc
+from vidbench.metrics.physics_segment import render_discs, segment, track
+from vidbench.registry import VideoContext, get_metric
+from vidbench.video import Clip
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = (64, 16.0, 32)  # the physics suite's shape: 64 px, 16 fps, 32 frames (2 s)
+
+
+def _load_calibration_helpers():
+    spec = importlib.util.spec_from_file_location("calibrate_physics",
+                                                  ROOT / "perf" / "calibrate_physics.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["calibrate_physics"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+cp = _load_calibration_helpers()
+
+
+@pytest.fixture(scope="module")
+def metric() -> pc.PhysicsConsistency:
+    return pc.PhysicsConsistency()
+
+
+def _score(frames: np.ndarray, fps: float, metric=None):
+    m = metric or _metric()
+    return m.score(VideoContext(Clip.from_array(frames, fps)))
+
+
+@lru_cache(maxsize=1)
+def _metric() -> pc.PhysicsConsistency:
+    return pc.PhysicsConsistency()
+
+
+@lru_cache(maxsize=64)
+def _scored(kind: str, scenario: str, seed: int = 0, shape: tuple = SHAPE):
+    frames = cp.variant(kind, scenario, seed, *shape)
+    return _score(frames, shape[1])
+
+
+def _sub(score, name: str) -> float:
+    s = score.details["subscores"][name]
+    assert s["applicable"], f"{name} not applicable: {score.details}"
+    return s["score"]
+
+
+# ----------------------------------------------------------------------------- contract
+
+
+def test_registry_entry_and_fixed_view():
+    m = get_metric("physics_consistency")
+    assert isinstance(m, pc.PhysicsConsistency)
+    assert m.required_weights() == () and m.comparable
+    assert m.view_spec() == pc.VIEW and m.view_spec().fps == 15.0 and m.view_spec().size == 128
+    p = m.protocol()
+    assert set(p["taus"]) == set(pc.SUBSCORES)
+    assert all(v > 0 for v in p["taus"].values())
+
+
+def test_calibration_file_is_consistent():
+    cal = json.loads(pc.CALIBRATION_FILE.read_text())
+    assert set(cal["taus"]) == set(pc.SUBSCORES)
+    for k, tau in cal["taus"].items():
+        q90 = cal["clean_errors"][k]["err_q90"]
+        assert tau == pytest.approx(max(q90 / -math.log(0.9), pc.TAU_FLOORS[k]), rel=1e-3, abs=1e-4)
+
+
+def test_broken_calibration_is_a_user_error(tmp_path):
+    bad = tmp_path / "cal.json"
+    bad.write_text('{"taus": {\n  "permanence": 1,\n  oops}')
+    with pytest.raises(UserError, match=r"cal\.json: invalid JSON at line 3"):
+        pc.PhysicsConsistency(calibration=str(bad))
+    bad.write_text(json.dumps({"taus": {"permanence": 1.0}}))
+    with pytest.raises(UserError, match="lacks area"):
+        pc.PhysicsConsistency(calibration=str(bad))
+    taus = {k: 1.0 for k in pc.SUBSCORES} | {"warp": -1}
+    bad.write_text(json.dumps({"taus": taus}))
+    with pytest.raises(UserError, match="tau for 'warp' must be > 0"):
+        pc.PhysicsConsistency(calibration=str(bad))
+    with pytest.raises(UserError, match="missing"):
+        pc.PhysicsConsistency(calibration=str(tmp_path / "nope.json"))
+
+
+def test_static_and_untrackable_clips_are_nan_not_one(metric):
+    rng = np.random.default_rng(0)
+    still = np.repeat(rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8), 24, axis=0)
+    s = _score(still, 12.0, metric)
+    assert math.isnan(s.value) and s.details["reason"].startswith("static")
+    assert s.details["coverage"] == 0.0
+    noise = rng.integers(0, 255, (24, 64, 64, 3), dtype=np.uint8)
+    s = _score(noise, 12.0, metric)
+    assert math.isnan(s.value) and "untrackable" in s.details["reason"]
+    s = _score(still[:4], 12.0, metric)
+    assert math.isnan(s.value) and "too short" in s.details["reason"]
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+def test_segmentation_soft_area_centroid_and_colour_split():
+    """Two discs of different colours approaching until they touch are two objects: centroids
+    within 0.25 px and antialiasing-aware areas within 3% of pi r^2 while apart, within
+    0.5 px and 7% while touching."""
+    bg = np.full((128, 128, 3), 20.0, np.float32)
+    t = 8
+    x1, x2 = np.linspace(30.0, 50.0, t), np.linspace(85.0, 74.0, t)
+    centres = np.stack([np.stack([x1, np.full(t, 60.3)], -1),
+                        np.stack([x2, np.full(t, 61.7)], -1)])
+    radii = np.array([[11.0] * t, [12.0] * t])
+    frames = render_discs(centres, radii, [(220, 40, 40), (40, 90, 235)], bg)
+    seg = segment(frames)
+    tracks = [tr for tr in track(seg.objects, (128, 128)) if len(tr.obs) == t]
+    assert len(tracks) == 2
+    for tr in tracks:
+        i = 0 if tr.color[0] > tr.color[2] else 1
+        for o in tr.obs:
+            apart = x2[o.frame] - x1[o.frame] > 23.0 + 3.0
+            tol_px, tol_area = (0.25, 0.03) if apart else (0.5, 0.07)
+            assert abs(o.x - centres[i, o.frame, 0]) < tol_px
+            assert abs(o.y - centres[i, o.frame, 1]) < tol_px
+            assert o.area == pytest.approx(math.pi * radii[i, 0] ** 2, rel=tol_area)
+
+
+def test_slow_object_does_not_leak_into_the_background():
+    """A big disc that covers most of its path in most frames (the temporal median alone
+    would keep it) is still segmented whole."""
+    bg = np.full((128, 128, 3), 30.0, np.float32)
+    t = 24
+    centres = np.stack([np.linspace(55, 70, t), np.full(t, 64.0)], -1)[None]
+    frames = render_discs(centres, np.full((1, t), 18.0), [(40, 190, 70)], bg)
+    seg = segment(frames)
+    areas = [o.area for objs in seg.objects for o in objs]
+    assert len(areas) == t
+    assert np.allclose(areas, math.pi * 18.0**2, rtol=0.05)
+
+
+# ----------------------------------------------------------------------------- validity
+
+CLEAN = ("uniform_motion", "free_fall", "projectile", "bounce", "collision", "pendulum",
+         "incline")
+
+
+@pytest.mark.parametrize("scenario", CLEAN)
+def test_clean_ground_truth_scores_at_least_0_9(scenario):
+    s = _scored("clean", scenario)
+    assert s.value >= 0.9, s.details
+    assert 0 < s.details["coverage"] <= 1
+
+
+#: corruption, scenario, the sub-score meant to catch it, the margin it must drop by (and the
+#: overall score by at least half of it)
+CORRUPTIONS = [
+    ("teleport", "uniform_motion", "teleport", 0.5),
+    ("vanish", "free_fall", "permanence", 0.5),
+    ("grow", "projectile", "area", 0.5),
+    ("jitter", "free_fall", "smoothness", 0.5),
+    ("antigravity", "free_fall", "gravity", 0.5),
+    ("linear_fall", "free_fall", "gravity", 0.3),
+    ("energy_bounce", "bounce", "bounce", 0.3),
+    ("momentum", "collision", "collision", 0.5),
+]
+
+
+@pytest.mark.parametrize("kind,scenario,sub,margin", CORRUPTIONS)
+def test_corruption_lowers_its_subscore_and_overall(kind, scenario, sub, margin):
+    clean, bad = _scored("clean", scenario), _scored(kind, scenario)
+    clean_sub = clean.details["subscores"][sub]["score"]
+    clean_sub = 1.0 if clean_sub is None else clean_sub  # not applicable on the clean clip
+    assert _sub(bad, sub) <= clean_sub - margin, (kind, bad.details["subscores"][sub])
+    assert bad.value <= clean.value - margin / 2, (kind, clean.value, bad.value)
+
+
+def test_time_reversed_fall_is_a_plausible_throw():
+    """A fall played backwards is an upward throw decelerated by gravity: not penalised."""
+    clean, rev = _scored("clean", "free_fall"), _scored("reversed_fall", "free_fall")
+    assert _sub(rev, "gravity") >= 0.9
+    assert rev.value >= clean.value - 0.05
+
+
+def test_global_brightness_flicker_is_not_a_physics_violation():
+    for scenario in ("bounce", "projectile"):
+        clean, fl = _scored("clean", scenario), _scored("flicker", scenario)
+        assert fl.value >= clean.value - 0.1, (scenario, clean.value, fl.value)
+        assert fl.details["subscores"]["permanence"]["score"] == 1.0
+
+
+def test_slow_motion_passes():
+    for scenario in ("projectile", "bounce"):
+        s = _scored("slow_motion", scenario)
+        assert s.value >= 0.85, (scenario, s.details)
+        assert _sub(s, "gravity") >= 0.8
+
+
+def test_same_scene_at_other_fps_and_resolution():
+    """The fixed view keeps a clean render high and a teleport caught at 8 fps 32 px and
+    24 fps 128 px alike."""
+    for shape in ((32, 8.0, 16), (128, 24.0, 48)):
+        clean = _scored("clean", "projectile", 1, shape)
+        bad = _scored("teleport", "projectile", 1, shape)
+        assert clean.value >= 0.85, (shape, clean.details)
+        assert bad.value <= clean.value - 0.25, (shape, clean.value, bad.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["crf35", "texture", "distractor"])
+def test_compression_texture_and_distractor_are_handled(kind):
+    for scenario in ("free_fall", "bounce"):
+        clean, v = _scored("clean", scenario), _scored(kind, scenario)
+        assert v.value >= 0.75, (kind, scenario, v.details)
+        assert v.value >= clean.value - 0.2
+    # and a corruption is still caught on a textured background
+    if kind == "texture":
+        bg_tex = cp.variant("texture", "uniform_motion", 0, *SHAPE)
+        assert _score(bg_tex, SHAPE[1]).value >= 0.8
+
+
+@pytest.mark.slow
+def test_discrimination_roc_auc():
+    """Clean vs corrupted ROC-AUC on fresh seeds (not the calibration's) is high."""
+    for kind, scenario in (("teleport", "projectile"), ("grow", "free_fall"),
+                           ("antigravity", "projectile")):
+        pos = [_scored("clean", scenario, seed).value for seed in (5, 6, 7)]
+        neg = [_scored(kind, scenario, seed).value for seed in (5, 6, 7)]
+        assert cp.auc(pos, neg) >= 0.9, (kind, pos, neg)
