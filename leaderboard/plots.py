@@ -83,8 +83,13 @@ def radar(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None,
     if not any(c.comparable for c in lb.columns):  # random-weight dry run: draw them anyway
         cols = [c for c in lb.columns if c.group != "totals" and not c.mixed
                 and lb.value[c.key].notna().any()]
+    partial = [c.key for c in cols if lb.value[c.key].isna().any()]
+    cols = [c for c in cols if c.key not in partial]  # a missing value would draw as worst
+    if partial and len(cols) >= 3:
+        notes.append("radar plot leaves out columns some models lack: " + ", ".join(partial))
     if len(cols) < 3:
-        notes.append(f"radar plot skipped: needs >= 3 comparable metrics, have {len(cols)}")
+        notes.append(f"radar plot skipped: needs >= 3 comparable metrics that every model "
+                     f"has, have {len(cols)}")
         return {}
     norm = pd.DataFrame(index=lb.models)
     for c in cols:
@@ -103,7 +108,7 @@ def radar(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None,
     for i, m in enumerate(lb.models):
         ax = fig.add_subplot(rows, ncols, i + 1, projection="polar")
         vals = np.clip(norm.loc[m].to_numpy(dtype=float), 0.0, 1.1)  # keep the panel readable
-        closed = np.concatenate([np.nan_to_num(vals, nan=0.0), [np.nan_to_num(vals[0])]])
+        closed = np.concatenate([vals, vals[:1]])
         a = np.concatenate([ang, [ang[0]]])
         ax.plot(a, closed, color=f"C{i % 10}", lw=1.5)
         ax.fill(a, closed, color=f"C{i % 10}", alpha=0.25)
@@ -112,9 +117,11 @@ def radar(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None,
         ax.set_ylim(0, 1.1)
         ax.set_yticklabels([])
         ax.set_title(_short(m, 24), fontsize=9, pad=18)
-    fig.suptitle("Per-model profile (outward = better; clipped to [0, 1.1])", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.92, bottom=0.1, top=1 - 0.75 / (3.9 * rows),
-                        wspace=0.7, hspace=0.6)
+    h = 3.9 * rows
+    fig.suptitle("Per-model profile (outward = better; clipped to [0, 1.1])", fontsize=10,
+                 y=1 - 0.15 / h)
+    fig.subplots_adjust(left=0.08, right=0.92, bottom=0.35 / h, top=1 - 1.0 / h,
+                        wspace=0.7, hspace=1.0 / 3.0)
     return _save(fig, out_dir, "radar")
 
 
