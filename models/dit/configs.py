@@ -47,6 +47,10 @@ class DiTConfig:
     cfg_drop: float = 0.1
     # conditioning frames: the first K frames are given clean and the loss covers the rest
     cond_frames: int = 4
+    # also feed the last conditioning frame, repeated over time, as extra input channels
+    # (image-to-video "concat" conditioning, as in SVD): copying the static scene becomes a
+    # local operation instead of a search by attention
+    cond_concat: bool = True
     # the objective's timestep distribution: logit-normal(mean, std), then a time shift
     t_mean: float = 0.0
     t_std: float = 1.0
@@ -110,7 +114,7 @@ class DiTConfig:
         return dataclasses.replace(self, **kw)
 
 
-_LATENT = dict(num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2),
+_LATENT = dict(num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2), cond_concat=False,
                attention="factorised", pos="rope", text_encoder="open_clip:ViT-L-14",
                text_dim=768, text_len=77, latent="vae", latent_scale=8)
 
@@ -136,7 +140,7 @@ def forward_flops(cfg: DiTConfig) -> int:
     mlp = int(D * cfg.mlp_ratio)
     gt, gh, gw = cfg.grid
     f = 0
-    f += 2 * N * cfg.patch_dim * D  # patch embedding
+    f += 2 * N * cfg.patch_dim * (2 if cfg.cond_concat else 1) * D  # patch embedding
     f += 2 * (256 * D + D * D)  # timestep MLP
     f += 2 * (Dt * D + D * D)  # pooled text MLP
     per_block = 0

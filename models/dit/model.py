@@ -95,7 +95,7 @@ class PatchEmbed(nn.Module):
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()
         self.patch = cfg.patch
-        self.proj = nn.Linear(cfg.patch_dim, cfg.hidden)
+        self.proj = nn.Linear(cfg.patch_dim * (2 if cfg.cond_concat else 1), cfg.hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(patchify(x, self.patch))
@@ -359,6 +359,19 @@ class VideoDiT(nn.Module):
         d = drop[:, None]
         return torch.where(d[..., None], null, ctx), torch.where(d, nmask, mask)
 
+    @staticmethod
+    def reference_frames(x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """The last clean conditioning frame of each sample repeated over time
+        (zeros for samples without conditioning frames): (B, C, T, H, W)."""
+        B, C, T = x.shape[:3]
+        if cond is None:
+            return torch.zeros_like(x)
+        cond = cond.to(x.device).long()
+        idx = (cond - 1).clamp(min=0)
+        ref = x[torch.arange(B, device=x.device), :, idx]  # (B, C, H, W)
+        ref = ref * (cond > 0).to(x.dtype)[:, None, None, None]
+        return ref[:, :, None].expand(-1, -1, T, -1, -1)
+
     # -- forward
     def forward(self, x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor,
                 ctx_mask: torch.Tensor | None = None, cond: torch.Tensor | None = None
@@ -369,7 +382,10 @@ class VideoDiT(nn.Module):
         grid = (T // pt, H // ph, W // pw)
         if ctx_mask is None:
             ctx_mask = torch.ones(ctx.shape[:2], dtype=torch.bool, device=ctx.device)
-        h = self.x_embed(x)
+        if cfg.cond_concat:
+            h = self.x_embed(torch.cat([x, self.reference_frames(x, cond)], dim=1))
+        else:
+            h = self.x_embed(x)
         rope = None
         if self.rope is None:
             h = h + sincos_3d(cfg.hidden, *grid, device=x.device).to(h.dtype)[None]
