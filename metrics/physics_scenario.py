@@ -27,9 +27,10 @@ the unit square, so a non-square video is read in the same normalised coordinate
    ============  ==========================================================  ==========
    presence      exp(-f / 0.1), f = fraction of frames where "object shown"   all
                  (soft area >= 25% of its full disc) disagrees with truth
-   size          exp(-rms(log(area / true visible area)) / 0.25)              all
+   size          exp(-(std + |mean| / 4) / 0.3) of log(area / true visible     all
+                 area): constancy fully, a constant bias (codec blur) a quarter
    position      exp(-mean min(|p - p_true|, 0.3) / 0.05) (missing = 0.3)     all
-   velocity      exp(-mean |dp - dp_true| / (mean |dp_true| + 0.05 dt) / 0.3)  all
+   velocity      exp(-mean |dp - dp_true| / (mean |dp_true| + 0.1 dt) / 0.45)  all
                  over consecutive frame pairs (Kang et al. 2024 style)
    mask          mean of the Physics-IQ ratios: spatial IoU, spatiotemporal    all
                  IoU, weighted spatial IoU and MSE of the object masks, each
@@ -42,11 +43,12 @@ the unit square, so a non-square video is read in the same normalised coordinate
                  velocities predicted from the measured pre-collision ones
                  (error / closing speed, tau 0.15); pendulum angle curve
                  (rms / theta0, tau 0.15); incline acceleration (tau 0.2);
-                 uniform motion: velocity change over the clip / speed (0.15)
+                 uniform motion: velocity change over the clip / (speed + 0.1)
+                 (tau 0.2)
    conservation  bounce e <= 1 and apex ratio <= 1 (tau 0.05); collision      bounce,
-                 momentum (tau 0.1) and kinetic energy ratio (tau 0.2);       collision,
+                 momentum (tau 0.15) and kinetic energy ratio (tau 0.2);      collision,
                  pendulum amplitude <= theta0 (tau 0.1) and rod length        pendulum
-                 (tau 0.05)
+                 (relative, tau 0.1)
    invariant     time-scale-invariant shape checks: straight path (uniform);  all
                  vertical path, start from rest and downward acceleration
                  (fall); y(x) on the true parabola (projectile); apex ratio
@@ -525,7 +527,7 @@ def score_frames(frames: np.ndarray, t: np.ndarray, params: dict, *, meta: dict 
         dgx, dgy = np.diff(gx, axis=1), np.diff(gy, axis=1)
         dtx, dty = np.diff(txy["x"], axis=1), np.diff(txy["y"], axis=1)
         num = np.hypot(dgx - dtx, dgy - dty)[pair].mean()
-        den = np.hypot(dtx, dty)[pair].mean() + 0.05 * float(np.median(dt))
+        den = np.hypot(dtx, dty)[pair].mean() + 0.1 * float(np.median(dt))
         return float(num / den)
 
     e_vel = vel_err(seen)
@@ -606,7 +608,7 @@ def _laws(p: dict, tau: np.ndarray, gx: np.ndarray, gy: np.ndarray, shown: np.nd
         cx, cy = _fit_poly(tt, xx, 2), _fit_poly(tt, yy, 2)
         acc = math.hypot(2 * cx[0], 2 * cy[0])
         speed = math.hypot(cx[1], cy[1])
-        law["constant_velocity"] = _sc(acc * span / (speed + 0.05), 0.15)
+        law["constant_velocity"] = _sc(acc * span / (speed + 0.1), 0.2)
         inv["straight_path"] = _sc(_line_residual(xx, yy) / r0, 0.15)
         raw.update(acceleration=acc, speed=speed)
     elif scen in ("free_fall", "projectile"):
@@ -642,7 +644,7 @@ def _laws(p: dict, tau: np.ndarray, gx: np.ndarray, gy: np.ndarray, shown: np.nd
         th_true = tr["theta"][0][m]
         law["angle_curve"] = _sc(float(np.sqrt(np.mean((th - th_true) ** 2))) / abs(th0), 0.15)
         lerr = float(np.sqrt(np.mean((ln - L) ** 2))) / L
-        cons["rod_length"] = _sc(lerr, 0.05)
+        cons["rod_length"] = _sc(lerr, 0.1)
         th_start = abs(float(th[0])) if abs(float(tt[0])) < 1e-6 else abs(th0)
         over = max(0.0, float(np.abs(th).max()) - th_start) / abs(th0)
         cons["amplitude"] = _sc(over, 0.1)
