@@ -6,11 +6,13 @@
 
 ``tr((S1 S2)^(1/2))`` is computed without a general (non-symmetric) matrix square root:
 
-- symmetric route (``method="eigh"``, the default): ``S1 = V diag(w) V^T``,
-  ``R = V diag(sqrt(w)) V^T = S1^(1/2)``; ``R S2 R`` is symmetric PSD and similar to
-  ``S1 S2``, so ``tr((S1 S2)^(1/2)) = sum(sqrt(eigvalsh(R S2 R)))``;
-- Cholesky route (``method="cholesky"``): ``S1 = L L^T`` and ``L^T S2 L`` is similar to
-  ``S1 S2`` (fails for a singular S1; ``"auto"`` then falls back to eigh);
+- Cholesky route (``method="auto"``, the default): pivoted Cholesky ``P^T S1 P = L L^T``
+  (LAPACK ``?pstrf``: rank-revealing, so a singular S1 just gives a thinner L);
+  ``L^T (P^T S2 P) L`` is symmetric PSD and has the non-zero spectrum of ``S1 S2``, so
+  ``tr((S1 S2)^(1/2)) = sum(sqrt(eigvalsh(L^T S2 L)))``;
+- symmetric eigh route (``method="eigh"``): ``S1 = V diag(w) V^T``, ``R = S1^(1/2) =
+  V diag(sqrt w) V^T``, and the spectrum of ``R S2 R`` is that of
+  ``diag(sqrt w) V^T S2 V diag(sqrt w)`` (computed without forming R);
 - low-rank route from features (used when ``n < d`` for either set): with centred,
   ``1/sqrt(n-1)``-scaled features ``Xc1`` (n1 x d) and ``Xc2``, the non-zero eigenvalues of
   ``S1 S2`` are the squared singular values of ``Xc1 Xc2^T`` (n1 x n2), so
@@ -111,26 +113,54 @@ def _clip_eigs(w: np.ndarray, what: str) -> np.ndarray:
     return np.where(w > top * w.size * np.finfo(np.float64).eps, w, 0.0)
 
 
-def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = "eigh") -> float:
-    """``tr((S1 S2)^(1/2))`` for symmetric PSD ``S1``, ``S2`` (see the module docstring)."""
+def _pivoted_cholesky(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(L_r, perm) with ``sigma[perm][:, perm] = L_r L_r^T`` and L_r of the numerical rank r
+    (LAPACK ``?pstrf``, which handles semi-definite matrices); None if LAPACK refuses."""
+    from scipy.linalg import lapack
+
+    c, piv, rank, info = lapack.dpstrf(sigma, lower=1)
+    if info < 0:
+        return None
+    low, perm = np.tril(c)[:, :rank], piv - 1
+    if rank < sigma.shape[0]:
+        # Semi-definite stop: what is left must be round-off, not a negative direction.
+        resid = sigma[np.ix_(perm, perm)] - low @ low.T
+        top = float(np.abs(np.diag(sigma)).max())
+        worst = float(np.abs(resid).max())
+        if worst > 1e-8 * max(top, 1e-300):
+            lo = float(np.linalg.eigvalsh(resid).min())
+            raise ValueError(
+                f"sigma1 has eigenvalue about {lo:.6g} (largest diagonal {top:.6g}): the input "
+                f"covariance is not positive semi-definite, so (S1 S2)^(1/2) would be "
+                f"complex; refusing to drop the imaginary part")
+    return low, perm
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = "auto") -> float:
+    """``tr((S1 S2)^(1/2))`` for symmetric PSD ``S1``, ``S2`` (see the module docstring).
+
+    ``"auto"``/``"cholesky"``: pivoted Cholesky ``P^T S1 P = L L^T`` (rank-revealing, so a
+    singular S1 is fine), eigenvalues of ``L^T (P^T S2 P) L``. ``"eigh"``:
+    ``S1 = V diag(w) V^T``, eigenvalues of ``diag(sqrt w) (V^T S2 V) diag(sqrt w)``, which is
+    ``V^T (S1^1/2 S2 S1^1/2) V``: the same spectrum without forming ``S1^1/2``."""
     import scipy.linalg as la
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     if method in ("cholesky", "auto"):
-        try:
-            low = la.cholesky(sigma1, lower=True, check_finite=False)
-        except la.LinAlgError:
-            if method == "cholesky":
-                raise ValueError("sigma1 is not positive definite; use method='eigh'") from None
-        else:
-            m = low.T @ (sigma2 @ low)
+        fac = _pivoted_cholesky(sigma1)
+        if fac is not None:
+            low, perm = fac
+            m = low.T @ (sigma2[np.ix_(perm, perm)] @ low)
             w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
             return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
+        if method == "cholesky":
+            raise ValueError("pivoted Cholesky of sigma1 failed; use method='eigh'")
     w1, v1 = la.eigh(sigma1, check_finite=False, driver="evd")
     w1 = _clip_eigs(w1, "sigma1")
-    r = (v1 * np.sqrt(w1)) @ v1.T
-    m = r @ (sigma2 @ r)
+    keep = w1 > 0
+    v, r = v1[:, keep], np.sqrt(w1[keep])
+    m = (v.T @ (sigma2 @ v)) * r[:, None] * r[None, :]
     w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
     return float(np.sqrt(_clip_eigs(w, "S1^1/2 S2 S1^1/2")).sum())
 
@@ -146,12 +176,12 @@ def _finish(diff2: float, tr1: float, tr2: float, tr_sqrt: float) -> float:
 
 
 def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, *,
-                     method: str = "eigh") -> float:
+                     method: str = "auto") -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64.
 
     ``|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))`` by the symmetric route (see
-    the module docstring); ``method`` is "eigh" (default), "cholesky" or "auto" (Cholesky,
-    falling back to eigh for a singular ``sigma1``). Raises ``ValueError`` for mismatched
+    the module docstring); ``method`` is "auto" (default: pivoted Cholesky, eigh if LAPACK
+    refuses), "cholesky" or "eigh". Raises ``ValueError`` for mismatched
     shapes, NaN/inf, asymmetric or non-PSD covariances."""
     mu1, s1 = _check_stats(mu1, sigma1, "1")
     mu2, s2 = _check_stats(mu2, sigma2, "2")

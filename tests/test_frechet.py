@@ -95,6 +95,9 @@ def test_low_rank_route_matches_covariance_route_when_n_below_d():
     dense = frechet_distance(mu1, s1, mu2, s2, method="eigh")
     low = frechet_distance_from_features(a, b)
     assert low == pytest.approx(dense, rel=1e-9)
+    # the pivoted Cholesky route handles the singular S1 too
+    assert frechet_distance(mu1, s1, mu2, s2, method="auto") == pytest.approx(low, rel=1e-9)
+    assert frechet_distance(mu2, s2, mu1, s1, method="cholesky") == pytest.approx(low, rel=1e-9)
     # sqrtm struggles with singular products; it still agrees loosely
     assert low == pytest.approx(_sqrtm_fd(mu1, s1, mu2, s2), rel=1e-6)
 
@@ -110,14 +113,21 @@ def test_grows_with_mean_shift_and_scale():
     assert np.all(np.diff(vals) > 0)
 
 
-def test_non_psd_covariance_is_refused_not_silently_fixed():
+@pytest.mark.parametrize("method", ["auto", "eigh"])
+def test_non_psd_covariance_is_refused_not_silently_fixed(method):
     rng = np.random.default_rng(8)
     s = np.cov(rng.normal(size=(100, 10)).T)
     bad = s - 2.0 * np.outer(np.eye(10)[0], np.eye(10)[0]) * s[0, 0]
     with pytest.raises(ValueError, match="positive semi-definite"):
-        frechet_distance(np.zeros(10), bad, np.zeros(10), s)
+        frechet_distance(np.zeros(10), bad, np.zeros(10), s, method=method)
     with pytest.raises(ValueError, match="positive semi-definite"):
-        frechet_distance(np.zeros(10), s, np.zeros(10), bad)
+        frechet_distance(np.zeros(10), s, np.zeros(10), bad, method=method)
+    # a small negative direction hidden behind a rank-deficient PSD part is caught too
+    low_rank = np.cov(rng.normal(size=(5, 10)).T)
+    v = rng.normal(size=10)
+    sneaky = low_rank - 1e-3 * np.trace(low_rank) * np.outer(v, v) / (v @ v)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        frechet_distance(np.zeros(10), sneaky, np.zeros(10), s, method=method)
 
 
 def test_invalid_inputs_name_the_problem():
