@@ -14,6 +14,8 @@ Presets (``get_protocol(name)``):
   ``resize_bilinear``), scaled to [-1, 1], I3D (``i3d_torchscript.pt``) logits (400-d).
 - ``stylegan-v/fvd2048_128f``: the same with 128 consecutive frames.
 - ``stylegan-v/fvd2048_128f_subsample8f``: 16 frames taken every 8th source frame.
+- ``deepmind-i3d/fvd2048_16f``: the same clips through DeepMind's kinetics-i3d weights
+  converted to a state dict (``i3d_pretrained_400.pt``, as VideoGPT/TATS/cd-fvd use).
 - ``vidbench/fvd2048_16f_8fps``: vidbench's default: the clip is resampled by timestamps to
   8 fps (16 frames = 2 s, short videos padded with their last frame), so the container's
   frame rate does not move the score; antialiased area resize to 224x224.
@@ -172,6 +174,10 @@ PROTOCOLS: dict[str, Protocol] = {
                  pad=True, resize="area",
                  description="vidbench default: 16 frames resampled by timestamps to 8 fps "
                              "(padded), antialiased resize, I3D logits"),
+        Protocol("deepmind-i3d/fvd2048_16f", "i3d", "i3d-kinetics400-deepmind",
+                 num_frames=16,
+                 description="as stylegan-v/fvd2048_16f, with DeepMind's kinetics-i3d "
+                             "weights converted to a state dict (VideoGPT/TATS/cd-fvd file)"),
         Protocol("cd-fvd/videomae_16f", "videomae", "videomae-v2-vit-g-ssv2", num_frames=16,
                  scale="[0,1]", backbone_options={"size": "giant"},
                  description="content-debiased FVD: VideoMAE-v2 ViT-g SSv2 features, 16 "
