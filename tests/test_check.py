@@ -125,6 +125,21 @@ def test_false_alarm_rate_under_no_change(tmp_path):
     assert alarms / reps <= 0.12
 
 
+def test_false_alarm_rate_paired(tmp_path):
+    """Same items re-scored with zero-mean noise: the paired test should rarely fire."""
+    alarms = 0
+    reps = 60
+    for k in range(reps):
+        rng = np.random.default_rng(500 + k)
+        x = rng.normal(0.5, 0.2, 30)
+        b = write_from_values(tmp_path / f"b{k}", "m", {"m": list(x)})
+        r = write_from_values(tmp_path / f"r{k}", "m", {"m": list(x + rng.normal(0, 0.01, 30))})
+        rep = check(load_result(r), load_result(b), n_boot=1000, seed=k)
+        assert rep.checks[0].method == "paired bootstrap"
+        alarms += rep.checks[0].status == REGRESSION
+    assert alarms / reps <= 0.12
+
+
 def test_summary_test_for_set_metrics(tmp_path):
     """No per-video data (FVD is set-level): the CIs in result.json carry the noise."""
     def fvd(folder, value, half):
@@ -304,3 +319,26 @@ def test_metrics_filter(tmp_path):
     assert check(r, b, metrics=["b"]).exit_code == 1
     with pytest.raises(UserError, match="nope"):
         check(r, b, metrics=["nope"])
+
+
+@pytest.mark.slow
+def test_through_the_vidbench_cli(tmp_path):
+    """The exit codes survive the real console entry point (``python -m vidbench check``)."""
+    import os
+    import subprocess
+    import sys
+
+    x = _base()
+    b = write_from_values(tmp_path / "b", "m", {"a": list(x)})
+    r = write_from_values(tmp_path / "r", "m", {"a": list(x - 0.2)})
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "vidbench", "check", *map(str, argv)],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    p = run(r, "--baseline", b, "--junit", tmp_path / "j.xml", "--n-boot", 1000)
+    assert p.returncode == 1, p.stderr
+    assert "REGRESSION" in p.stdout and (tmp_path / "j.xml").exists()
+    p = run(tmp_path / "nope.json", "--baseline", b)
+    assert p.returncode == 2 and "no such result file" in p.stderr
