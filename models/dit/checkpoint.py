@@ -90,7 +90,11 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[VideoDiT
         raise UserError(f"{path}: bad DiT config in checkpoint metadata ({e})") from None
     model = VideoDiT(cfg)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    missing, unexpected = model.load_state_dict(sd, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+    except RuntimeError as e:
+        raise UserError(f"{path}: weights do not match config {cfg.name!r} "
+                        f"({str(e).splitlines()[-1].strip()})") from None
     if missing or unexpected:
         raise UserError(f"{path}: weights do not match config {cfg.name!r} "
                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")

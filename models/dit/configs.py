@@ -104,6 +104,7 @@ class DiTConfig:
         if unknown:
             raise ValueError(f"unknown DiT config keys: {', '.join(unknown)}")
         d = dict(d)
+        d.setdefault("cond_concat", False)  # checkpoints from before the field: no concat
         if "patch" in d:
             d["patch"] = tuple(int(x) for x in d["patch"])
         if "vocab" in d:

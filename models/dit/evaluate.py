@@ -162,6 +162,7 @@ def to_markdown(res: dict) -> str:
     cols = [("direction", "direction agree"), ("size", "size const."),
             ("pos_err", "pos. err (frame sides)"), ("gravity_pos_err", "gravity pos. err"),
             ("gravity_direction", "gravity direction"), ("physics_scenario", "physics_scenario"),
+            ("gravity_physics_scenario", "gravity physics_scenario"),
             ("physics_consistency", "physics_consistency")]
     lines = ["| model | " + " | ".join(c[1] for c in cols) + " |",
              "|---|" + "---|" * len(cols)]
