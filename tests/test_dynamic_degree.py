@@ -148,3 +148,27 @@ def test_vbench_mode_equals_a_plain_transcription_with_the_same_raft():
     assert s.details["threshold"] == thres
     assert s.details["pair_scores"] == pytest.approx(scores, rel=1e-6)
     assert s.value == (1.0 if moving else 0.0)
+
+
+@pytest.mark.slow
+def test_the_three_motion_metrics_score_through_vidbench_score(tmp_path, write_clip):
+    import json
+
+    from vidbench.cli import main
+
+    vids = tmp_path / "videos"
+    write_clip("videos/a red ball moves right-0.mp4", disc(24.0, size=128))
+    write_clip("videos/a still scene-0.mp4", static_scene(16, 128, 8.0))
+    out = tmp_path / "out"
+    rc = main(["score", str(vids), "--out", str(out),
+               "--metrics", "temporal_flicker,motion_smoothness,dynamic_degree"])
+    assert rc == 0
+    recs = {r["item"]: r for r in map(json.loads, (out / "videos.jsonl").read_text().splitlines())}
+    moving, still = recs["a red ball moves right-0"], recs["a still scene-0"]
+    assert moving["scores"]["temporal_flicker"] is None  # NaN -> null, with the reason
+    assert moving["details"]["temporal_flicker"]["reason"] == "dynamic"
+    assert still["scores"]["temporal_flicker"] == pytest.approx(1.0, abs=1e-5)  # H.264 noise
+    assert still["scores"]["dynamic_degree"] == 0.0
+    res = json.loads((out / "result.json").read_text())["metrics"]
+    assert res["dynamic_degree"]["value"] == 0.5 and res["dynamic_degree"]["comparable"]
+    assert res["temporal_flicker"]["n"] == 1
