@@ -269,11 +269,18 @@ def kernel_distance(feats1: Any, feats2: Any, *, num_subsets: int = 100,
     m = min(max_subset_size, x.shape[0], y.shape[0])
     rng = np.random.default_rng(seed)
     vals = np.empty(num_subsets)
+    full = max(x.shape[0], y.shape[0]) <= 4096  # kernels once, then index (<= 400 MB)
+    if full:
+        kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     for i in range(num_subsets):
-        a = x[rng.choice(x.shape[0], m, replace=False)]
-        b = y[rng.choice(y.shape[0], m, replace=False)]
-        vals[i] = mmd2_unbiased(polynomial_kernel(a, a), polynomial_kernel(b, b),
-                                polynomial_kernel(a, b))
+        ia = rng.choice(x.shape[0], m, replace=False)
+        ib = rng.choice(y.shape[0], m, replace=False)
+        if full:
+            vals[i] = mmd2_unbiased(kxx[np.ix_(ia, ia)], kyy[np.ix_(ib, ib)], kxy[np.ix_(ia, ib)])
+        else:
+            a, b = x[ia], y[ib]
+            vals[i] = mmd2_unbiased(polynomial_kernel(a, a), polynomial_kernel(b, b),
+                                    polynomial_kernel(a, b))
     return float(vals.mean()), float(vals.std())
 
 

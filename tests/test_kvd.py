@@ -94,3 +94,19 @@ def test_kvd_too_few_videos_is_nan_with_a_reason():
     agg = KVD(random_weights=True).compute(np.ones((1, 4)), np.ones((5, 4)))
     assert np.isnan(agg.value)
     assert "at least 2" in agg.details["reason"]
+
+
+def test_subsets_are_seeded_draws_without_replacement():
+    # Recompute the documented procedure by hand: same generator, same draws, same MMD^2.
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=(25, 4)) + 0.2
+    mean, std = kernel_distance(x, y, num_subsets=7, max_subset_size=20, seed=11)
+    g = np.random.default_rng(11)
+    vals = []
+    for _ in range(7):
+        a = x[g.choice(30, 20, replace=False)]
+        b = y[g.choice(25, 20, replace=False)]
+        vals.append(mmd2_unbiased(polynomial_kernel(a, a), polynomial_kernel(b, b),
+                                  polynomial_kernel(a, b)))
+    assert mean == pytest.approx(np.mean(vals), rel=1e-12)
+    assert std == pytest.approx(np.std(vals), rel=1e-9)
