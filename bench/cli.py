@@ -276,10 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _shutdown_dist() -> None:
-    try:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-    except ImportError:
-        pass
+    """Tear down a process group the runner opened; commands that never imported torch
+    (``check``, ``leaderboard``) do not pay for importing it here."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
