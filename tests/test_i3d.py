@@ -89,7 +89,7 @@ def test_torchscript_and_native_agree_on_the_same_weights(model, ts_path, ts_ext
 
 def test_torchscript_signature_rescale_and_probabilities(ts_ext):
     ts = ts_ext.model
-    raw = torch.from_numpy(_clips(1, 16, 32, seed=2)).permute(0, 4, 1, 2, 3).float()
+    raw = torch.from_numpy(_clips(1, 8, 16, seed=2)).permute(0, 4, 1, 2, 3).float()
     with torch.no_grad(), torch.jit.optimized_execution(False):
         a = ts(raw, rescale=True, resize=False, return_features=True)
         b = ts(raw * (2 / 255) - 1, rescale=False, resize=False, return_features=True)
