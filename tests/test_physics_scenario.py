@@ -246,8 +246,10 @@ def test_roc_auc_clean_vs_each_violation(metric) -> None:
     aucs = {k: _auc(clean, v) for k, v in bad.items()}
     for name in VIOLATIONS:
         assert aucs[name] >= 0.95, aucs
-    for name in ("flicker", "texture", "distractor"):  # nuisances: near chance
-        assert aucs[name] <= 0.85, aucs
+    # nuisances: AUC only says whether the score moves consistently, however little; what
+    # matters is that it moves little
+    for name in ("flicker", "texture", "distractor"):
+        assert np.mean(clean) - np.mean(bad[name]) <= 0.03, (name, aucs[name])
 
 
 def test_malformed_physics_meta_is_a_clear_error(metric) -> None:
