@@ -13,7 +13,7 @@
 - symmetric eigh route (``method="eigh"``): ``S1 = V diag(w) V^T``, ``R = S1^(1/2) =
   V diag(sqrt w) V^T``, and the spectrum of ``R S2 R`` is that of
   ``diag(sqrt w) V^T S2 V diag(sqrt w)`` (computed without forming R);
-- low-rank route from features (used when ``n < d`` for either set): with centred,
+- low-rank route from features (used when ``n <= d`` for either set): with centred,
   ``1/sqrt(n-1)``-scaled features ``Xc1`` (n1 x d) and ``Xc2``, the non-zero eigenvalues of
   ``S1 S2`` are the squared singular values of ``Xc1 Xc2^T`` (n1 x n2), so
   ``tr((S1 S2)^(1/2))`` is its nuclear norm.
@@ -217,7 +217,8 @@ def mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "auto") -> float:
     """Frechet distance between the Gaussians fitted (mean, n-1 covariance) to (n1, d) and
     (n2, d) feature sets. Uses the low-rank route (nuclear norm of ``Xc1 Xc2^T``) when
-    either set has fewer rows than ``d``; otherwise :func:`frechet_distance` with
+    either set has at most ``d`` rows (its covariance is then singular, where square roots
+    of round-off eigenvalues would cost accuracy); otherwise :func:`frechet_distance` with
     ``method`` ("auto": Cholesky, eigh when ``S1`` is singular)."""
     x1 = _check_features(feats1, "1")
     x2 = _check_features(feats2, "2")
@@ -225,7 +226,7 @@ def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "a
         raise ValueError(f"feature dimensions differ: {x1.shape[1]} vs {x2.shape[1]}")
     n1, d = x1.shape
     n2 = x2.shape[0]
-    if min(n1, n2) < d:
+    if min(n1, n2) <= d:  # a covariance of rank <= n - 1 < d: singular
         import scipy.linalg as la
 
         mu1, mu2 = x1.mean(axis=0), x2.mean(axis=0)
