@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -174,3 +175,20 @@ def test_registry_contract():
     with pytest.raises(UserError, match="unknown architecture 'ViT-B-32'"):
         get_metric("aesthetic_quality", arch="ViT-B-32")  # 512-d: the head needs 768-d
     assert math.isfinite(aq().score(ctx_of(scene(4))).value)
+
+
+REAL = os.environ.get("VIDBENCH_TEST_WEIGHTS_HOME")
+
+
+@pytest.mark.weights
+@pytest.mark.skipif(not REAL, reason="set VIDBENCH_TEST_WEIGHTS_HOME to a VIDBENCH_HOME "
+                                     "holding ViT-L-14.pt and sa_0_4_vit_l_14_linear.pth")
+def test_real_head_prefers_clean_frames_to_noise(monkeypatch):
+    monkeypatch.setenv("VIDBENCH_HOME", REAL)
+    m = get_metric("aesthetic_quality", num_frames=4)
+    clean = scene(4, 224)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clean.astype(np.int16) + rng.integers(-90, 90, clean.shape), 0, 255)
+    a = m.score(ctx_of(clean)).value
+    b = m.score(ctx_of(noisy.astype(np.uint8))).value
+    assert 0.0 < b < a < 1.0

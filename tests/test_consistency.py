@@ -6,6 +6,7 @@ features are still deterministic functions of the pixels, so these properties ho
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -293,3 +294,20 @@ def test_batch_size_does_not_change_scores():
     a = subject(batch_size=1).score(ctx_of(frames)).value
     b = subject(batch_size=16).score(ctx_of(frames)).value
     assert a == pytest.approx(b, abs=1e-6)
+
+
+REAL = os.environ.get("VIDBENCH_TEST_WEIGHTS_HOME")
+
+
+@pytest.mark.weights
+@pytest.mark.skipif(not REAL, reason="set VIDBENCH_TEST_WEIGHTS_HOME to a VIDBENCH_HOME "
+                                     "holding the DINO and CLIP files to run real-weight checks")
+@pytest.mark.parametrize("name", ["subject_consistency", "background_consistency"])
+def test_real_backbones_see_identity_swaps(name, monkeypatch):
+    monkeypatch.setenv("VIDBENCH_HOME", REAL)
+    m = get_metric(name)
+    assert m.comparable
+    same = m.score(ctx_of(subject_clip(1, size=224))).value
+    swapped = m.score(ctx_of(subject_clip(3, size=224))).value
+    assert 0.0 <= swapped < same - 0.01 and same <= 1.0
+    assert m.score(ctx_of(static_scene(8, 224, 8.0))).value == pytest.approx(1.0, abs=1e-5)
