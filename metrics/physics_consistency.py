@@ -27,31 +27,36 @@ smoothness        max over tracks of the median RMS residual (px) of a          
 teleport          max over tracks of the position discontinuity between frames:     3+3 frames
                   min over the frame interval of |p_before(t) - p_after(t)| (each   around a
                   a quadratic fit to up to 4 frames on its side) / object radius    pair
-gravity           mean over free-flight segments (between impulses; x linear and    a free-
-                  y quadratic in t within tolerance; vertical or accelerated        flight
-                  motion) of max(0, 0.5 - r) / 0.5 with r = a_y T^2 / (2 range_y)   segment
-                  (1 for a fall from rest or an upward throw, 0 for unaccelerated
-                  vertical motion, < 0 for upward acceleration), plus max
-                  |log(a_y / median a_y)| over segments when there are several
+gravity           mean over free-flight segments (5+ frames between impulses;      a free-
+                  x linear and y quadratic in t within tolerance; vertical or       flight
+                  accelerated motion; sign of a_y determined) of 0 when a_y is      segment
+                  measurably downward (a_y > 3 s.e. and a_y T^2 / 2 >= 1 px),
+                  else max(0, 0.5 - r) / 0.5 with r = a_y T^2 / (2 range_y)
+                  (1 for a fall from rest, 0 for unaccelerated vertical motion,
+                  < 0 for upward acceleration); plus max |log(a_y / median a_y)|
+                  over segments when there are several
 bounce            max over bounces (down-to-up impulse, no other object in          a bounce
                   contact) of max(0, e - 1), e the mean of |vy_out / vy_in| and,
                   when both apexes are seen, sqrt(h_{n+1} / h_n)
 collision         max over contacts of two objects with an impulse of              a contact
                   |sum m v_after - sum m v_before| / sum m |v_before| plus
-                  max(0, KE_after / KE_before - 1), mass ~ soft area
+                  max(0, KE_after / KE_before - 1), mass ~ soft area, velocities
+                  from fits to up to 4 frames each side skipping the contact frame
 warp              mean over frame pairs of the mean |I_t - (a W(I_{t+1}) + b)| (grey any track
                   levels) over the dilated foreground, W = backward warp by DIS
                   optical flow (OpenCV, ultrafast preset), normalised grey frames,
                   a, b a least-squares photometric fit over the same pixels
 background        mean over frame pairs of the mean |dI - median(dI)| (grey         any track
-                  levels) over background pixels (foreground dilated 7x7 out)
+                  levels) over background pixels (foreground dilated 7x7 and the
+                  region moving objects swept left out)
 ================  ===============================================================  =========
 
 Aggregate: ``exp(sum_i w_i log s_i / sum_i w_i)`` over the applicable sub-scores (weighted
 geometric mean, so one severe violation pulls it down), weights :data:`WEIGHTS`;
 ``details["coverage"]`` = applicable / 10. NaN with ``details["reason"]`` when there is nothing to
 analyse: fewer than 6 distinct frames, a static clip (no track of 3+ frames), or an untrackable
-one (foreground over 35% of the frame, or more than 16 objects in over 30% of frames).
+one (background noise over 12 grey levels, foreground over 35% of the frame, or more than 16
+objects in over 30% of frames).
 Range [0, 1], higher is better. Weight-free and deterministic.
 
 Taus: ``metrics/physics_calibration.json``, written by ``perf/calibrate_physics.py``: each tau
@@ -416,6 +421,8 @@ def _segments(an: Analysis, dt: float) -> list[tuple[Run, int, int]]:
 def _gravity(an: Analysis, dt: float) -> tuple[float | None, dict]:
     checked = []
     for run, s, e in _segments(an, dt):
+        if e - s < 5:
+            continue  # a quadratic on 4 frames has one degree of freedom: too noisy
         t = run.t[s:e] - run.t[s:e].mean()
         p = run.p[s:e]
         T = float(run.t[e - 1] - run.t[s])
@@ -434,9 +441,17 @@ def _gravity(an: Analysis, dt: float) -> tuple[float | None, dict]:
         if ry < 0.5 * rx and d_acc < 0.5 * max(rx, ry):
             continue  # mostly horizontal, unaccelerated: not judged
         r = ay * T * T / (2.0 * ry)
+        # standard error of a_y from the fit (residual floored at 0.1 px)
+        v = np.vander(t, 3)
+        cov = np.linalg.pinv(v.T @ v)
+        sd = 2.0 * math.sqrt(max(float(cov[0, 0]), 0.0)) * max(res_y, 0.1)
+        if sd > abs(ay):
+            continue  # the sign of the acceleration is not determined
+        down = ay > 3.0 * sd and d_acc >= 1.0  # measurably accelerated downwards
+        err = 0.0 if down else max(0.0, 0.5 - r) / 0.5
         checked.append({"track": run.track, "t0": round(float(run.t[s]), 3), "frames": e - s,
-                        "a_y": round(ay, 2), "r": round(r, 3),
-                        "err": round(max(0.0, 0.5 - r) / 0.5, 4)})
+                        "a_y": round(ay, 2), "a_y_sd": round(sd, 2), "r": round(r, 3),
+                        "err": round(err, 4)})
     if not checked:
         return None, {}
     err = float(np.mean([c["err"] for c in checked]))
@@ -517,6 +532,9 @@ def _collisions(an: Analysis, dt: float) -> tuple[float | None, dict]:
             if np.linalg.norm(a.p - pb) > ra + rb + 4.0:
                 continue
             used.add((id(a), id(b)))
+            for ev in (a, b):  # velocities from fits that skip the frames in contact
+                ev.v_before = _side_velocity(an.runs[ev.run], a.t, -1, dt, ev.v_before)
+                ev.v_after = _side_velocity(an.runs[ev.run], a.t, +1, dt, ev.v_after)
             ma, mb = ra * ra, rb * rb
             p0 = ma * a.v_before + mb * b.v_before
             p1 = ma * a.v_after + mb * b.v_after
@@ -530,6 +548,22 @@ def _collisions(an: Analysis, dt: float) -> tuple[float | None, dict]:
     if not out:
         return None, {}
     return max(c["momentum_err"] + c["energy_gain"] for c in out), {"collisions": out[:8]}
+
+
+def _side_velocity(run: Run, t: float, side: int, dt: float, default: np.ndarray
+                   ) -> np.ndarray:
+    """Velocity at ``t`` from a fit to up to 4 frames on one side of it, skipping the frame
+    nearest to ``t`` (where two objects in contact bias each other's centroid); linear for
+    2-3 frames, quadratic for 4. ``default`` when fewer than 2 frames remain."""
+    if side < 0:
+        idx = np.nonzero(run.t < t - 0.5 * dt)[0][::-1][1:5]
+    else:
+        idx = np.nonzero(run.t > t + 0.5 * dt)[0][1:5]
+    if len(idx) < 2:
+        return default
+    idx = np.sort(idx)
+    coef = _polyfit(run.t[idx] - t, run.p[idx], 2 if len(idx) >= 4 else 1)
+    return _polyval(_polyder(coef), 0.0)[0]
 
 
 def _pos_at(run: Run, t: float) -> np.ndarray:
@@ -554,6 +588,8 @@ def _warp_and_background(an: Analysis) -> tuple[float | None, dict, float | None
         if seg.cluttered[t] or seg.cluttered[t + 1]:
             continue
         bgmask = cv2.dilate(fg, np.ones((7, 7), np.uint8)) == 0
+        if seg.swept is not None:
+            bgmask &= ~seg.swept
         if bgmask.sum() > 100:
             d = g[t + 1].astype(np.float32) - g[t].astype(np.float32)
             dd = d[bgmask]
@@ -589,6 +625,10 @@ def analyse(frames: np.ndarray, times: np.ndarray) -> Analysis:
     hw = frames.shape[1:3]
     an = Analysis(seg, [], times)
     fg_frac = float(seg.fg.mean())
+    if seg.noise > 12.0:
+        an.reason = (f"untrackable: the background changes everywhere (median change "
+                     f"{seg.noise:.0f} grey levels; noise or camera motion)")
+        return an
     if fg_frac > 0.35:
         an.reason = f"untrackable: foreground covers {fg_frac:.0%} of the frame (camera motion?)"
         return an

@@ -106,6 +106,7 @@ class Segmentation:
     offsets: np.ndarray
     cluttered: np.ndarray  # (K,) bool
     ghosts: int = 0
+    swept: np.ndarray | None = None  # (H, W) bool: where moving objects passed
 
 
 # ----------------------------------------------------------------------------- brightness
@@ -187,13 +188,22 @@ def _features(mask: np.ndarray, w: np.ndarray, x0: int, y0: int, color: np.ndarr
 
 def _is_ghost(norm: np.ndarray, bg: np.ndarray, comp: np.ndarray, ring: np.ndarray) -> bool:
     """The frame is locally uniform where the background model differs: a moved-away object
-    left in the background model, not an object in this frame."""
+    left in the background model, not an object in this frame. Also when 40% of the ring
+    around the component shows the inside's colour (within 25) while the background model
+    differs inside by over 40: scenery the background model got wrong."""
     if ring.sum() < 4 or comp.sum() < 1:
         return False
     fin = norm[comp].mean(axis=0)
-    fring = norm[ring].mean(axis=0)
+    ring_px = norm[ring]
+    fring = ring_px.mean(axis=0)
     bin_ = bg[comp].mean(axis=0)
-    return float(np.abs(fin - fring).max()) < 0.35 * float(np.abs(fin - bin_).max())
+    differs = float(np.abs(fin - bin_).max())
+    if float(np.abs(fin - fring).max()) < 0.35 * differs:
+        return True
+    # or: a good part of the surroundings looks like the inside (a piece of scenery that the
+    # background model got wrong), while the background model differs inside
+    match = float((np.abs(ring_px - fin).max(axis=-1) < 25.0).mean())
+    return match >= 0.4 and differs > 40.0
 
 
 def _coverage(nrm: np.ndarray, bgl: np.ndarray, color: np.ndarray
@@ -279,8 +289,9 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return ((mask == 1) | (inv[1:-1, 1:-1] == 1)).astype(np.uint8)
 
 
-def background_model(norm: np.ndarray) -> np.ndarray:
-    """Background image (H, W, 3) float32 of brightness-normalised frames.
+def background_model(norm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Background image (H, W, 3) float32 of brightness-normalised frames, and the region
+    (H, W) bool that moving objects swept (where the background was estimated).
 
     Start from the per-pixel temporal median (up to 25 frames). Where some frame differs from
     it by more than 20 grey levels (the region swept by moving objects, dilated 3x3, closed
@@ -300,11 +311,11 @@ def background_model(norm: np.ndarray) -> np.ndarray:
     bg = np.median(sub, axis=0)
     changed = (np.abs(sub - bg[None]).max(axis=-1) > 20.0).any(axis=0).astype(np.uint8)
     if not changed.any():
-        return bg.astype(np.float32)
+        return bg.astype(np.float32), changed.astype(bool)
     swept = cv2.dilate(changed, _K3)
     changed = _fill_holes(cv2.morphologyEx(swept, cv2.MORPH_CLOSE, _DISC15))
     if changed.mean() > 0.6:
-        return bg.astype(np.float32)
+        return bg.astype(np.float32), changed.astype(bool)
     u8 = np.clip(np.rint(bg), 0, 255).astype(np.uint8)
     est = cv2.inpaint(u8, changed, 5, cv2.INPAINT_TELEA).astype(np.float32)
     sel = changed.astype(bool)
@@ -332,13 +343,13 @@ def background_model(norm: np.ndarray) -> np.ndarray:
     inside = (swept == 0)[sel] | (mostly & flat & (dist[pick, cols] > 40.0))
     val[inside] = target[inside]
     bg[sel] = val
-    return bg.astype(np.float32)
+    return bg.astype(np.float32), sel
 
 
 def segment(frames: np.ndarray) -> Segmentation:
     """Normalise, model the background and extract per-frame objects (see module doc)."""
     norm, gains, offsets = normalise_brightness(frames)
-    bg = background_model(norm)
+    bg, swept = background_model(norm)
     diff = np.abs(norm - bg[None]).max(axis=-1)
     noise = 1.4826 * float(np.median(diff[:, ::2, ::2]))
     thr = max(20.0, 6.0 * noise)
@@ -380,7 +391,8 @@ def segment(frames: np.ndarray) -> Segmentation:
                 if ob is not None and ob.elong <= MAX_ELONGATION:
                     frame_objs.append(ob)
         objects.append(frame_objs)
-    return Segmentation(norm, bg, fg, objects, thr, noise, gains, offsets, cluttered, ghosts)
+    return Segmentation(norm, bg, fg, objects, thr, noise, gains, offsets, cluttered, ghosts,
+                        swept)
 
 
 # ----------------------------------------------------------------------------- tracking

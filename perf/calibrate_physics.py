@@ -3,8 +3,9 @@
 1. Renders the ground truth of every scenario of :mod:`vidbench.scenarios` (ID seeds 0-2,
    OOD seeds 0-1) at three shapes (32 px 8 fps 16 frames, 64 px 16 fps 32 frames, 128 px
    24 fps 48 frames: 2 s each), scores their raw sub-score errors through the metric's own
-   view (timestamps -> 15 fps, 128 px, repeated frames dropped), and sets
-   ``tau = max(q90(err) / -ln(0.9), floor)`` so that clean renders score about 0.9-0.95.
+   view (timestamps -> 15 fps, 128 px, repeated frames dropped), and sets each tau so that the
+   mean clean sub-score ``exp(-err / tau)`` is 0.93 (at least the floor of
+   :data:`~vidbench.metrics.physics_consistency.TAU_FLOORS`).
 2. Renders corrupted versions (teleport, vanish, grow, jitter, anti-gravity, linear fall,
    energy-gaining bounce, momentum-violating collision) and must-not-penalise variants
    (time-reversed fall, global flicker, slow motion x0.5, H.264 CRF 35, textured background,
@@ -35,6 +36,8 @@ from vidbench.scenarios import SCENARIOS, render, sample_params, static_layer, t
 from vidbench.video import Clip, make_view
 
 SHAPES = ((32, 8.0, 16), (64, 16.0, 32), (128, 24.0, 48))
+#: Each tau is set so that the mean clean sub-score is this (or the floor, if higher).
+TARGET_MEAN = 0.93
 
 #: corruption -> scenarios it applies to
 CORRUPTIONS: dict[str, tuple[str, ...]] = {
@@ -185,31 +188,82 @@ def auc(pos: list[float], neg: list[float]) -> float:
     return float(((a > b).sum() + 0.5 * (a == b).sum()) / (a.size * b.size))
 
 
+class ErrorCache:
+    """Raw sub-score errors per rendered clip, kept in a JSON file between runs (the taus can
+    then be re-derived without scoring again)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self.data: dict[str, dict] = {}
+        if self.path and self.path.exists():
+            self.data = json.loads(self.path.read_text())
+        self.dirty = 0
+
+    def get(self, kind: str, s: str, seed: int, shape: tuple, ood: bool = False) -> dict:
+        key = f"{kind}|{s}|{seed}|{int(ood)}|{shape[0]}|{shape[1]:g}|{shape[2]}"
+        if key not in self.data:
+            errs, reason = clip_errors(variant(kind, s, seed, *shape, ood=ood), shape[1])
+            self.data[key] = {"errors": errs, "reason": reason}
+            self.dirty += 1
+            if self.dirty % 10 == 0:
+                self.save()
+        return self.data[key]
+
+    def save(self) -> None:
+        if self.path:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data))
+            tmp.replace(self.path)
+
+
+def fit_tau(errors: np.ndarray, floor: float, target: float = TARGET_MEAN) -> float:
+    """The tau at which the mean clean sub-score exp(-err / tau) is ``target`` (bisection in
+    log tau), at least ``floor``."""
+    v = np.asarray(errors, dtype=np.float64)
+    if len(v) == 0 or float(np.exp(-v / floor).mean()) >= target:
+        return floor
+    lo, hi = math.log(floor), math.log(1e6)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if float(np.exp(-v / math.exp(mid)).mean()) < target:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(hi)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small set, do not write the file")
     ap.add_argument("--out", default=str(pc.CALIBRATION_FILE))
+    ap.add_argument("--cache", default=None,
+                    help="JSON file of raw errors per clip, reused between runs")
     args = ap.parse_args(argv)
     t_start = time.time()
+    cache = ErrorCache(args.cache)
     seeds_id, seeds_ood = ((0,), (0,)) if args.quick else ((0, 1, 2), (0, 1))
     shapes = SHAPES[1:2] if args.quick else SHAPES
     clean: list[dict] = []
-    for size, fps, n in shapes:
+    for shape in shapes:
         for s in SCENARIOS:
             for ood, seeds in ((False, seeds_id), (True, seeds_ood)):
                 for seed in seeds:
-                    errs, reason = clip_errors(variant("clean", s, seed, size, fps, n, ood), fps)
-                    clean.append({"scenario": s, "seed": seed, "ood": ood, "size": size,
-                                  "fps": fps, "errors": errs, "reason": reason})
+                    r = cache.get("clean", s, seed, shape, ood)
+                    clean.append({"scenario": s, "seed": seed, "ood": ood, "size": shape[0],
+                                  "fps": shape[1], "errors": r["errors"], "reason": r["reason"]})
+    cache.save()
     taus, stats = {}, {}
     for k in pc.SUBSCORES:
         v = np.array([c["errors"][k] for c in clean if k in c["errors"]])
-        q90 = float(np.quantile(v, 0.9)) if len(v) else 0.0
-        taus[k] = round(max(q90 / -math.log(0.9), pc.TAU_FLOORS[k]), 4)
+        taus[k] = round(fit_tau(v, pc.TAU_FLOORS[k]), 4)
         stats[k] = {"n_applicable": int(len(v)),
                     "err_median": round(float(np.median(v)), 4) if len(v) else None,
-                    "err_q90": round(q90, 4), "err_max": round(float(v.max()), 4) if len(v)
-                    else None}
+                    "err_q90": round(float(np.quantile(v, 0.9)), 4) if len(v) else None,
+                    "err_max": round(float(v.max()), 4) if len(v) else None}
+        for size in sorted({c["size"] for c in clean}):
+            w = np.array([c["errors"][k] for c in clean if k in c["errors"]
+                          and c["size"] == size])
+            stats[k][f"err_median_{size}px"] = round(float(np.median(w)), 4) if len(w) else None
     for k in pc.SUBSCORES:
         v = np.array([c["errors"][k] for c in clean if k in c["errors"]])
         stats[k]["clean_mean_score"] = (round(float(np.exp(-v / taus[k]).mean()), 4)
@@ -221,27 +275,20 @@ def main(argv: list[str] | None = None) -> int:
         v = [c["score"] for c in clean if c["scenario"] == s]
         overall[s] = {"mean": round(float(np.nanmean(v)), 4), "min": round(float(np.nanmin(v)), 4),
                       "n_nan": int(np.isnan(v).sum())}
+    cache.save()
     print("taus", json.dumps(taus))
     print("clean per scenario", json.dumps(overall))
     # discrimination, at the physics suite's shape (64 px, 16 fps, 32 frames)
-    size, fps, n = SHAPES[1]
     disc: dict[str, dict] = {}
     seeds = (0, 1) if args.quick else (0, 1, 2, 3)
-    clean_cache: dict[tuple[str, int], dict[str, float]] = {}
-
-    def clean_errors(s: str, seed: int) -> dict[str, float]:
-        if (s, seed) not in clean_cache:
-            clean_cache[(s, seed)] = clip_errors(variant("clean", s, seed, size, fps, n), fps)[0]
-        return clean_cache[(s, seed)]
-
     for group, table in (("corruption", CORRUPTIONS), ("benign", BENIGN)):
         for kind, scen in table.items():
             pos, neg = [], []
             sub_drop = []
             for s in scen:
                 for seed in seeds:
-                    ce = clean_errors(s, seed)
-                    ve, reason = clip_errors(variant(kind, s, seed, size, fps, n), fps)
+                    ce = cache.get("clean", s, seed, SHAPES[1])["errors"]
+                    ve = cache.get(kind, s, seed, SHAPES[1])["errors"]
                     cs = pc.combine(ce, taus)[0] if ce else float("nan")
                     vs = pc.combine(ve, taus)[0] if ve else float("nan")
                     pos.append(cs)
@@ -258,9 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                           "mean_subscore_change": worst}
             print(f"{kind:15s} clean {np.nanmean(pos):.3f} variant {np.mean(neg):.3f} "
                   f"auc {auc(pos, neg):.3f} {worst}", flush=True)
+    cache.save()
     out = {"schema": "vidbench.physics_calibration/1", "metric": "physics_consistency",
            "metric_version": pc.PhysicsConsistency.version,
-           "rule": "tau = max(q90(clean err) / -ln(0.9), floor)",
+           "rule": f"tau: mean clean exp(-err / tau) = {TARGET_MEAN} (at least the floor)",
            "view": {"fps": pc.VIEW.fps, "size": pc.VIEW.size, "resize": pc.VIEW.resize},
            "calibration_set": {"scenarios": list(SCENARIOS), "seeds_id": list(seeds_id),
                                "seeds_ood": list(seeds_ood),
