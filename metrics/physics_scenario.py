@@ -14,10 +14,10 @@ the unit square, so a non-square video is read in the same normalised coordinate
    antialiased edges give sub-pixel centroids, and a global brightness gain or offset does
    not change coverage. The largest connected blob (coverage > 0.5, dilated by 1 px) is kept
    per object and frame. States: soft area, centroid (normalised coordinates).
-2. **Time scale.** The ground truth is compared at scene time ``tau = s t``; ``s`` (0.25-4,
+2. **Time scale.** The ground truth is compared at scene time ``tau = s t``; ``s`` (1/3-3,
    log grid + refinement, ties broken towards 1) minimises the mean position error. Every
    physics sub-score below is computed in scene time, so a video in slow motion is not read as
-   breaking physics; ``timing = exp(-|ln s| / 0.5)`` carries the speed error (weight 0.5).
+   breaking physics; ``timing = exp(-|ln s| / 0.5)`` carries the speed error (weight 1).
    Kang-style real-time errors (``s = 1``) are in details (``position_error_t1``,
    ``velocity_error_t1``). When even the best ``s`` leaves a mean position error above 0.1
    (the objects are not where the truth has them, e.g. a text-only model that set the scene
@@ -62,7 +62,7 @@ the unit square, so a non-square video is read in the same normalised coordinate
    item's conditioning frames (``meta["cond_frames"]``) when 3 or more remain; law fits use
    all frames.
 
-Value: weighted geometric mean of the applicable sub-scores (weights 1, timing 0.5), floored
+Value: weighted geometric mean of the applicable sub-scores (all weights 1), floored
 at 1e-3, so one severe violation pulls it down. Range [0, 1], higher is better. NaN with a
 reason for a video without physics parameters in its meta or with fewer than 4 frames.
 :meth:`PhysicsScenario.aggregate` reports ID and OOD buckets (and each scenario) separately
@@ -158,7 +158,11 @@ ROC_AUC: dict[str, dict[str, float]] = {
 }
 
 WEIGHTS = {"presence": 1.0, "size": 1.0, "position": 1.0, "velocity": 1.0, "mask": 1.0,
-           "law": 1.0, "conservation": 1.0, "invariant": 1.0, "timing": 0.5}
+           "law": 1.0, "conservation": 1.0, "invariant": 1.0, "timing": 1.0}
+#: Range of playback speeds the time alignment considers (scene time = s * video time): wide
+#: enough for slow motion x0.5 and fast motion x2, narrow enough that a frozen video cannot
+#: pass for extreme slow motion of the scene.
+S_MIN, S_MAX = 1.0 / 3.0, 3.0
 FLOOR = 1e-3
 _MISSING = 0.3  # position error charged for a frame where the object should be but is not
 _ALIGN_MAX = 0.1  # mean position error above which no time scale is trusted
@@ -471,7 +475,7 @@ def score_frames(frames: np.ndarray, t: np.ndarray, params: dict, *, meta: dict 
 
     s_best = 1.0
     if fit_time_scale:
-        grid = np.exp(np.linspace(math.log(0.25), math.log(4.0), 97))
+        grid = np.exp(np.linspace(math.log(S_MIN), math.log(S_MAX), 89))
         errs = np.array([pos_err(s) + 0.002 * abs(math.log(s)) for s in grid])
         i = int(np.argmin(errs))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
