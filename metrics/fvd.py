@@ -540,7 +540,8 @@ class ContentDebiasedFVD(FVD):
     fine-tuned on Something-Something-v2), protocol ``cd-fvd/videomae_16f`` (16 consecutive
     frames, 224x224 bilinear, [0, 1]). Less sensitive than I3D FVD to per-frame content,
     more to temporal quality (Ge et al., CVPR 2024). Blind to anything outside the 16-frame
-    clip and to higher moments of the features."""
+    clip and to higher moments of the features. With ``random_weights`` a protocol's ViT-g
+    is built ViT-S sized (384-d) unless ``size=`` says otherwise, so dry runs stay fast."""
 
     name: ClassVar[str] = "cd_fvd"
     backbone: ClassVar[str] = "videomae"
@@ -551,6 +552,8 @@ class ContentDebiasedFVD(FVD):
         from vidbench.metrics.backbones.videomae import load_videomae_extractor
 
         opts = dict(self.proto.backbone_options)
+        if self.random_weights and opts.get("size", "giant") == "giant":
+            opts["size"] = "small"  # dry runs: a random ViT-g would take minutes per clip
         if "size" in self.options:
             opts["size"] = self.options["size"]
         return load_videomae_extractor(None if self.random_weights else self.proto.weights,

@@ -273,6 +273,14 @@ def test_videomae_checkpoint_loads_with_head_and_args_and_checks_keys(tmp_path):
     assert VideoMAEExtractor(model)(x[:, :8]).shape == (2, 64)
 
 
+def test_random_init_cd_fvd_is_small_unless_asked():
+    cd = ContentDebiasedFVD(random_weights=True)
+    assert cd.extractor().model.size_name == "small"
+    tiny = ContentDebiasedFVD(random_weights=True, protocol=TINY_MAE)
+    assert tiny.extractor().model.size_name == "tiny"
+    assert ContentDebiasedFVD(random_weights=True, size="base").extractor().model.dim == 768
+
+
 def test_videomae_giant_has_the_published_shape():
     with torch.device("meta"):
         g = VideoMAEv2("giant")
