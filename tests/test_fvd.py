@@ -278,7 +278,7 @@ def test_random_init_cd_fvd_is_small_unless_asked():
     assert cd.extractor().model.size_name == "small"
     tiny = ContentDebiasedFVD(random_weights=True, protocol=TINY_MAE)
     assert tiny.extractor().model.size_name == "tiny"
-    assert ContentDebiasedFVD(random_weights=True, size="base").extractor().model.dim == 768
+    assert ContentDebiasedFVD(random_weights=True, size="tiny").extractor().model.dim == 64
 
 
 def test_videomae_giant_has_the_published_shape():
