@@ -179,6 +179,26 @@ def test_clip_loads_an_openai_torchscript_archive(tiny_clip_with_weights, _isola
     torch.testing.assert_close(bb.encode_images(x), want)
 
 
+def test_torchscript_reader_runs_nothing_from_the_archive(tmp_path):
+    """A TorchScript-looking archive whose pickle asks for anything but tensors is refused
+    (the restricted unpickler never imports, let alone calls, other globals)."""
+    import os
+    import pickle
+    import zipfile
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/data.pkl", pickle.dumps(Evil(), protocol=2))
+        z.writestr("evil/code/__torch__.py", "")
+    with pytest.raises(UserError, match="refusing to load .*system"):
+        clipmod.openai_state_dict(path)
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_clip_loads_a_plain_state_dict_and_refuses_a_bad_checksum(tiny_clip_with_weights,
                                                                   _isolated_home):
     src = clipmod.build_clip("tiny", seed=12)

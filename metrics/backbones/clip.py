@@ -7,10 +7,10 @@ and ``aesthetic_quality``.
 - Weights: the official OpenAI files listed in ``bench/weights.json``
   (``clip-vit-b-32-openai``, ``clip-vit-l-14-openai``), resolved through
   :mod:`vidbench.weights` (sha256 checked, never downloaded here). OpenAI ships them as
-  TorchScript archives: they are read with ``torch.jit.load`` (TorchScript, not a Python
-  pickle; the file was verified against the sha256 in the URL first) and only their state
-  dict is kept and loaded with ``strict=True`` into open_clip's ``CLIP``. A plain state-dict
-  file loads with ``torch.load(weights_only=True)``.
+  TorchScript archives: after the sha256 check, their tensors are read with a restricted
+  unpickler (only tensor rebuilding and storage types are allowed; ``torch.jit.load`` is not
+  used and the archive's code never runs) and loaded with ``strict=True`` into open_clip's
+  ``CLIP``. A plain state-dict file loads with ``torch.load(weights_only=True)``.
 - ``random_weights=True`` builds the same architecture from a fixed seed (results are not
   comparable to published numbers).
 - Preprocessing as CLIP: bicubic, antialiased resize of the short side to 224, center crop
@@ -145,34 +145,117 @@ def build_clip(arch: str, seed: int = 0):
     return model.eval()
 
 
+class _TSObject:
+    """Stands in for every ``__torch__.*`` class of a TorchScript archive: the unpickler
+    only collects attributes, it never runs the archive's code."""
+
+
+_STORAGE_DTYPES = {
+    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "DoubleStorage": torch.float64,
+    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_: Any) -> torch.Tensor:
+    return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
+
+
+def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
+    """Every tensor attribute of the module tree in a TorchScript archive, by dotted name,
+    read without executing anything: a restricted unpickler that allows only tensor
+    rebuilding, storage types, ``OrderedDict`` and stand-ins for the archive's classes
+    (``torch.jit.load`` is not used, so the file's TorchScript code never runs)."""
+    import io
+    import pickle
+    import zipfile
+    from collections import OrderedDict
+
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+        if not pkl:
+            raise UserError(f"{path}: not a TorchScript archive (no data.pkl)")
+        root = pkl[0].split("/")[0]
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module: str, name: str) -> Any:
+                if module == "__torch__" or module.startswith("__torch__."):
+                    return _TSObject
+                if module == "torch._utils" and name == "_rebuild_tensor_v2":
+                    return _rebuild_tensor
+                if module == "torch" and name in _STORAGE_DTYPES:
+                    return _STORAGE_DTYPES[name]
+                if module == "collections" and name == "OrderedDict":
+                    return OrderedDict
+                raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+            def persistent_load(self, pid: Any) -> torch.Tensor:
+                kind, dtype, key, _location, numel = pid
+                if kind != "storage" or not isinstance(dtype, torch.dtype):
+                    raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
+                raw = bytearray(z.read(f"{root}/data/{key}"))
+                if not raw:
+                    return torch.zeros(0, dtype=dtype)
+                return torch.frombuffer(raw, dtype=dtype)[:numel]
+
+        try:
+            top = Unpickler(io.BytesIO(z.read(pkl[0]))).load()
+        except (pickle.UnpicklingError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{path}: cannot read the TorchScript archive's tensors safely "
+                            f"({e})") from None
+    out: dict[str, torch.Tensor] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        for k, v in vars(obj).items():
+            if isinstance(v, torch.Tensor):
+                out[prefix + k] = v
+            elif isinstance(v, _TSObject):
+                walk(v, f"{prefix}{k}.")
+
+    if not isinstance(top, _TSObject):
+        raise UserError(f"{path}: the TorchScript archive holds no module")
+    walk(top, "")
+    return out
+
+
+#: Entries of OpenAI's archives that are not parameters of open_clip's CLIP: the
+#: hyper-parameters kept as tensors and the text transformer's causal mask attribute.
+_OPENAI_EXTRA = ("input_resolution", "context_length", "vocab_size")
+
+
 def openai_state_dict(path) -> dict[str, torch.Tensor]:
-    """The state dict inside an official OpenAI CLIP file (a TorchScript archive) or a
-    plain state-dict checkpoint, with OpenAI's non-parameter entries removed, as float32."""
+    """The state dict inside an official OpenAI CLIP file (a TorchScript archive, read by
+    :func:`read_torchscript_tensors`) or a plain state-dict checkpoint
+    (``torch.load(weights_only=True)``), without OpenAI's non-parameter entries, as
+    float32."""
     import zipfile
 
     from vidbench.weights import load_state_dict
 
     sd: dict[str, torch.Tensor]
     try:
-        is_ts = zipfile.is_zipfile(path) and any(
-            "/code/" in n or n.startswith("code/") for n in zipfile.ZipFile(path).namelist())
+        with zipfile.ZipFile(path) if zipfile.is_zipfile(path) else _null() as z:
+            is_ts = z is not None and any("/code/" in n or n.startswith("code/")
+                                          for n in z.namelist())
     except OSError as e:
         raise UserError(f"{path}: cannot be read ({e})") from None
     if is_ts:
-        import warnings
-
-        try:
-            with warnings.catch_warnings():  # torch.jit.load's deprecation notice
-                warnings.simplefilter("ignore", FutureWarning)
-                sd = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-        except Exception as e:
-            raise UserError(f"{path}: not a readable TorchScript CLIP archive "
-                            f"({str(e).splitlines()[0][:200]})") from None
+        sd = read_torchscript_tensors(path)
+        sd = {k: v for k, v in sd.items() if k not in _OPENAI_EXTRA
+              and not k.endswith(".attn_mask") and k != "attn_mask"}
     else:
         sd = load_state_dict(path)
-    for key in ("input_resolution", "context_length", "vocab_size"):
-        sd.pop(key, None)
+        for key in _OPENAI_EXTRA:
+            sd.pop(key, None)
     return {k: v.float() if torch.is_floating_point(v) else v for k, v in sd.items()}
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext(None)
 
 
 def load_clip(arch: str = "ViT-B-32", *, random_weights: bool = False, device: str = "cpu",
