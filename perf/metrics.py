@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,6 +77,8 @@ def main() -> None:
     ap.add_argument("--learned", action="store_true")
     ap.add_argument("--vbench", action="store_true")
     ap.add_argument("--learned-clips", type=int, default=2)
+    ap.add_argument("--extra-runs", type=int, default=2,
+                    help="runs of the learned / VBench-mode metrics (they are slow on a CPU)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,15 +123,17 @@ def main() -> None:
         sub = clips[:args.learned_clips]
         for label, m in extra.items():
             time_metrics(sub[:1], [m])  # warm-up: build the backbone
-            rows[label] = [time_metrics(sub, [m]) for _ in range(max(1, args.repeats // 2))]
+            rows[label] = [time_metrics(sub, [m]) for _ in range(args.extra_runs)]
             nclips[label] = len(sub)
+            print(f"# {label}: {statistics.median(rows[label]) / len(sub):.3f} s/clip",
+                  file=sys.stderr, flush=True)
 
     med = {k: statistics.median(v) for k, v in rows.items()}
     dec_per_clip = med["decode"] / args.clips
     print(f"\n## Per-video metrics: throughput on CPU ({time.strftime('%Y-%m-%d')})\n")
     print(f"{args.clips} clips of {args.frames} frames at {args.size}x{args.size}, 8 fps, "
           f"H.264; medians of {args.repeats} runs (learned/VBench modes: "
-          f"{max(1, args.repeats // 2)} runs on {args.learned_clips} clips); "
+          f"{args.extra_runs} run(s) on {args.learned_clips} clip(s)); "
           f"{platform.processor() or platform.machine()}, OMP threads as set by the caller.\n")
     print("| what | clips/s | s/clip | x decode time (anchor) |")
     print("|---|---|---|---|")
@@ -144,8 +149,9 @@ def main() -> None:
           f"(warm caches, a lower bound on decode cost): {statistics.median(ratios_b2b):.2f}x "
           f"(range {min(ratios_b2b):.2f}-{max(ratios_b2b):.2f}).")
     print("\nCommand: `OMP_NUM_THREADS=1 .venv/bin/python perf/metrics.py "
-          + " ".join(f"--{a}" for a in ("learned", "vbench") if getattr(args, a))
-          + f" --clips {args.clips} --repeats {args.repeats}`")
+          + "".join(f"--{a} " for a in ("learned", "vbench") if getattr(args, a))
+          + f"--clips {args.clips} --repeats {args.repeats} --learned-clips "
+          f"{args.learned_clips} --extra-runs {args.extra_runs}`")
 
 
 if __name__ == "__main__":
