@@ -158,6 +158,17 @@ _STORAGE_DTYPES = {
 }
 
 
+def _identity(value: Any, *_: Any) -> Any:
+    return value
+
+
+#: ``torch.jit._pickle`` helpers that TorchScript archives reference for typed lists; all
+#: return their first argument (as torch's own do).
+_JIT_PICKLE_SAFE = {n: _identity for n in ("build_intlist", "build_tensorlist",
+                                           "build_doublelist", "build_boollist",
+                                           "restore_type_tag")}
+
+
 def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_: Any) -> torch.Tensor:
     return torch.as_strided(storage, tuple(size), tuple(stride), offset).clone()
 
@@ -189,6 +200,8 @@ def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
                     return _STORAGE_DTYPES[name]
                 if module == "collections" and name == "OrderedDict":
                     return OrderedDict
+                if module == "torch.jit._pickle" and name in _JIT_PICKLE_SAFE:
+                    return _JIT_PICKLE_SAFE[name]  # type tags on lists: identity functions
                 raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
             def persistent_load(self, pid: Any) -> torch.Tensor:
