@@ -78,7 +78,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     wsub = p.add_subparsers(dest="weights_cmd", metavar="ACTION", required=True)
     wsub.add_parser("list", help="known weights and whether they are present")
     q = wsub.add_parser("fetch", help="download and verify weights")
-    q.add_argument("name")
+    q.add_argument("name", nargs="+")
     q.add_argument("--url", help="download from this URL instead of the manifest's")
     q = wsub.add_parser("verify", help="check sha256 of present weights")
     q.add_argument("name", nargs="?")
@@ -188,7 +188,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
                   f"    {row['url']}\n    -> {row['path']}")
         return 0
     if args.weights_cmd == "fetch":
-        print(w.fetch(args.name, url=args.url))
+        if args.url and len(args.name) > 1:
+            raise UserError("--url applies to one weights name at a time")
+        for name in args.name:
+            print(w.fetch(name, url=args.url))
         return 0
     if args.weights_cmd == "path":
         print(w.path(args.name))
