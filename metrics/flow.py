@@ -12,8 +12,9 @@ Conventions used everywhere in this module:
 Estimators: :class:`ClassicalFlow` (OpenCV DIS or Farneback, weight-free, CPU) and, through
 :func:`get_flow_estimator`, RAFT (torchvision ``raft_large``, see
 :mod:`vidbench.metrics.backbones.raft`). Flows shared between metrics are memoised per video
-with :func:`consecutive_flows` (key: estimator, view spec), so temporal_flicker and
-dynamic_degree in default mode compute each flow once.
+with :func:`consecutive_flows` (key: estimator, view spec), so temporal_flicker,
+dynamic_degree and motion_smoothness (which composes its skip-one flows from them) compute each
+flow once per video in default mode.
 """
 
 from __future__ import annotations
