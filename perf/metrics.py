@@ -139,7 +139,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for k, v in med.items():
         per_clip = v / nclips[k]
-        print(f"| {k} | {1 / per_clip:.1f} | {per_clip:.4f} | {per_clip / dec_per_clip:.2f} |")
+        print(f"| {k} | {1 / per_clip:.3g} | {per_clip:.4g} | {per_clip / dec_per_clip:.3g} |")
     ratio = statistics.median(ratios)
     verdict = "meets" if ratio <= 3 else "misses"
     print(f"\nWeight-free battery (temporal_flicker + motion_smoothness + dynamic_degree, "
