@@ -209,3 +209,20 @@ def test_amt_batching_equals_one_pair_at_a_time():
     assert both.shape == (2, 3, 128, 128)
     assert float(both.min()) >= 0 and float(both.max()) <= 1
     assert torch.allclose(both[1:], one, atol=1e-5)
+
+
+def test_shared_flows_give_the_same_scores_as_each_metric_alone():
+    from vidbench.registry import VideoContext, get_metric
+    from vidbench.synthetic import moving_disc
+    from vidbench.video import Clip
+
+    frames = moving_disc(12, 128, 8.0, velocity=(6.0, 2.0), texture=1.0)
+    names = ("temporal_flicker", "motion_smoothness", "dynamic_degree")
+    alone = {n: get_metric(n).score(VideoContext(Clip.from_array(frames, 8.0))).value
+             for n in names}
+    ctx = VideoContext(Clip.from_array(frames, 8.0))
+    together = {n: get_metric(n).score(ctx).value for n in names}
+    assert together == alone
+    # one set of consecutive flows and one luma for the three
+    assert sum(1 for k in ctx._memo if k[0] == "vidbench.flow.consecutive") == 1
+    assert sum(1 for k in ctx._memo if k[0] == "vidbench.flow.luma") == 1
