@@ -228,13 +228,22 @@ def test_same_scene_at_other_fps_and_resolution():
         assert bad.value <= clean.value - 0.25, (shape, clean.value, bad.value)
 
 
+#: nuisance -> (lowest value allowed, largest drop from clean allowed). H.264 CRF 35 is heavy
+#: compression: it costs area/shape/smoothness precision (calibration: mean 0.87 vs 0.98),
+#: but raises no permanence or teleport false alarm.
+NUISANCES = {"crf35": (0.6, 0.35), "texture": (0.85, 0.1), "distractor": (0.85, 0.1)}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["crf35", "texture", "distractor"])
+@pytest.mark.parametrize("kind", sorted(NUISANCES))
 def test_compression_texture_and_distractor_are_handled(kind):
+    lowest, drop = NUISANCES[kind]
     for scenario in ("free_fall", "bounce"):
         clean, v = _scored("clean", scenario), _scored(kind, scenario)
-        assert v.value >= 0.75, (kind, scenario, v.details)
-        assert v.value >= clean.value - 0.2
+        assert v.value >= lowest, (kind, scenario, v.details)
+        assert v.value >= clean.value - drop
+        assert v.details["subscores"]["permanence"]["score"] == 1.0
+        assert v.details["subscores"]["teleport"]["score"] >= 0.5
     # and a corruption is still caught on a textured background
     if kind == "texture":
         bg_tex = cp.variant("texture", "uniform_motion", 0, *SHAPE)
