@@ -306,7 +306,8 @@ def motion_per_pair(flows: np.ndarray, dt: np.ndarray, short_side: int, *, frac:
     p = len(flows)
     if p == 0:
         return np.zeros(0, dtype=np.float64)
-    mag2 = np.square(flows).sum(axis=-1).reshape(p, -1)  # squared: same order, no sqrt yet
+    u, v = flows[..., 0], flows[..., 1]
+    mag2 = (u * u + v * v).reshape(p, -1)  # squared: same order, no sqrt yet
     n = mag2.shape[1]
     k = max(1, int(n * frac))
     top = np.partition(mag2, n - k, axis=1)[:, n - k:] if k < n else mag2
