@@ -228,16 +228,17 @@ def _core_colour(pm: np.ndarray, nrm: np.ndarray, dl: np.ndarray) -> np.ndarray:
 
 
 def _split_parts(comp: np.ndarray, nrm: np.ndarray, bgl: np.ndarray, dl: np.ndarray
-                 ) -> list[np.ndarray]:
+                 ) -> list[np.ndarray | tuple]:
     """Split a component by colour: pixels that are not a mix of the background and the
     component's core colour (residual > 40 grey levels; e.g. a touching ball of another
-    colour, or a rod) form separate parts (after a 3x3 opening)."""
+    colour, or a rod) form separate parts (after a 3x3 opening). An unsplit component comes
+    back as ``(mask, colour, coverage, residual)`` so they are not computed twice."""
     color = _core_colour(comp, nrm, dl)
-    _, res = _coverage(nrm, bgl, color)
+    c, res = _coverage(nrm, bgl, color)
     other = (comp & (res > 40.0)).astype(np.uint8)
     other = cv2.morphologyEx(other, cv2.MORPH_OPEN, _K3)
     if other.sum() < MIN_AREA:
-        return [comp]
+        return [(comp, color, c, res)]
     parts = []
     for m in (comp & ~other.astype(bool), other.astype(bool)):
         n, lab = cv2.connectedComponents(m.astype(np.uint8), connectivity=8)
@@ -248,15 +249,21 @@ def _split_parts(comp: np.ndarray, nrm: np.ndarray, bgl: np.ndarray, dl: np.ndar
     return parts
 
 
-def _part(pm: np.ndarray, nrm: np.ndarray, bgl: np.ndarray, dl: np.ndarray, grown: np.ndarray,
-          frame: int, hw: tuple[int, int], ex0: int, ey0: int) -> Obs | None:
+def _part(pm: np.ndarray | tuple, nrm: np.ndarray, bgl: np.ndarray, dl: np.ndarray,
+          grown: np.ndarray, frame: int, hw: tuple[int, int], ex0: int, ey0: int
+          ) -> Obs | None:
     """Features of one object part: soft area/centroid from the per-pixel coverage over the
     part grown by one pixel (antialiased rim included), pixels of other colours excluded."""
+    pre = pm if isinstance(pm, tuple) else None
+    pm = pre[0] if pre is not None else pm
     pad = np.pad(pm.astype(np.uint8), 1)
     if float(cv2.distanceTransform(pad, cv2.DIST_L2, 3).max()) < MIN_INSCRIBED:
         return None  # a thin structure (rod, string, edge): not tracked
-    color = _core_colour(pm, nrm, dl)
-    c, res = _coverage(nrm, bgl, color)
+    if pre is not None:
+        color, c, res = pre[1], pre[2], pre[3]
+    else:
+        color = _core_colour(pm, nrm, dl)
+        c, res = _coverage(nrm, bgl, color)
     ok = res <= 40.0
     body = cv2.morphologyEx((pm & ok & (c >= 0.5)).astype(np.uint8), cv2.MORPH_OPEN, _K3)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(body, connectivity=8)
