@@ -6,10 +6,12 @@
 
 ``tr((S1 S2)^(1/2))`` is computed without a general (non-symmetric) matrix square root:
 
-- Cholesky route (``method="auto"``, the default): pivoted Cholesky ``P^T S1 P = L L^T``
-  (LAPACK ``?pstrf``: rank-revealing, so a singular S1 just gives a thinner L);
-  ``L^T (P^T S2 P) L`` is symmetric PSD and has the non-zero spectrum of ``S1 S2``, so
-  ``tr((S1 S2)^(1/2)) = sum(sqrt(eigvalsh(L^T S2 L)))``;
+- factor route (``method="auto"``, the default): pivoted Cholesky factors
+  ``S1 = L1 L1^T``, ``S2 = L2 L2^T`` (LAPACK ``?pstrf``, rank-revealing, so singular
+  covariances are fine); ``S1 S2`` has the non-zero spectrum of
+  ``(L1^T L2)(L1^T L2)^T``, so ``tr((S1 S2)^(1/2))`` is the nuclear norm of ``L1^T L2``
+  (singular values: nothing is squared, so small eigenvalues keep their accuracy);
+- one-factor route (``method="cholesky"``): eigenvalues of ``L1^T S2 L1``, the fastest;
 - symmetric eigh route (``method="eigh"``): ``S1 = V diag(w) V^T``, ``R = S1^(1/2) =
   V diag(sqrt w) V^T``, and the spectrum of ``R S2 R`` is that of
   ``diag(sqrt w) V^T S2 V diag(sqrt w)`` (computed without forming R);
@@ -113,14 +115,15 @@ def _clip_eigs(w: np.ndarray, what: str) -> np.ndarray:
     return np.where(w > top * w.size * np.finfo(np.float64).eps, w, 0.0)
 
 
-def _pivoted_cholesky(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _pivoted_cholesky(sigma: np.ndarray, which: str = "1") -> tuple[np.ndarray, np.ndarray]:
     """(L_r, perm) with ``sigma[perm][:, perm] = L_r L_r^T`` and L_r of the numerical rank r
-    (LAPACK ``?pstrf``, which handles semi-definite matrices); None if LAPACK refuses."""
+    (LAPACK ``?pstrf``, which handles semi-definite matrices). Raises ``ValueError`` when
+    what is left after the factorisation is more than round-off (a negative direction)."""
     from scipy.linalg import lapack
 
     c, piv, rank, info = lapack.dpstrf(sigma, lower=1)
     if info < 0:
-        return None
+        raise ValueError(f"LAPACK dpstrf rejected sigma{which} (info={info})")
     low, perm = np.tril(c)[:, :rank], piv - 1
     if rank < sigma.shape[0]:
         # Semi-definite stop: what is left must be round-off, not a negative direction.
@@ -130,8 +133,8 @@ def _pivoted_cholesky(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
         if worst > 1e-8 * max(top, 1e-300):
             lo = float(np.linalg.eigvalsh(resid).min())
             raise ValueError(
-                f"sigma1 has eigenvalue about {lo:.6g} (largest diagonal {top:.6g}): the input "
-                f"covariance is not positive semi-definite, so (S1 S2)^(1/2) would be "
+                f"sigma{which} has eigenvalue about {lo:.6g} (largest diagonal {top:.6g}): the "
+                f"input covariance is not positive semi-definite, so (S1 S2)^(1/2) would be "
                 f"complex; refusing to drop the imaginary part")
     return low, perm
 
@@ -139,23 +142,29 @@ def _pivoted_cholesky(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = "auto") -> float:
     """``tr((S1 S2)^(1/2))`` for symmetric PSD ``S1``, ``S2`` (see the module docstring).
 
-    ``"auto"``/``"cholesky"``: pivoted Cholesky ``P^T S1 P = L L^T`` (rank-revealing, so a
-    singular S1 is fine), eigenvalues of ``L^T (P^T S2 P) L``. ``"eigh"``:
-    ``S1 = V diag(w) V^T``, eigenvalues of ``diag(sqrt w) (V^T S2 V) diag(sqrt w)``, which is
-    ``V^T (S1^1/2 S2 S1^1/2) V``: the same spectrum without forming ``S1^1/2``."""
+    ``"auto"``: pivoted Cholesky factors of both, ``S_i = L_i L_i^T`` (rank-revealing), and
+    the nuclear norm of ``L1^T L2`` (its singular values are the square roots of the
+    eigenvalues of ``S1 S2``, computed without squaring). ``"cholesky"``: one factor, the
+    eigenvalues of ``L1^T S2 L1`` (faster, loses accuracy for singular covariances).
+    ``"eigh"``: ``S1 = V diag(w) V^T``, eigenvalues of ``diag(sqrt w) (V^T S2 V)
+    diag(sqrt w)``, which is ``S1^1/2 S2 S1^1/2`` seen in the basis V."""
     import scipy.linalg as la
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
-    if method in ("cholesky", "auto"):
-        fac = _pivoted_cholesky(sigma1)
-        if fac is not None:
-            low, perm = fac
-            m = low.T @ (sigma2[np.ix_(perm, perm)] @ low)
-            w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-            return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
-        if method == "cholesky":
-            raise ValueError("pivoted Cholesky of sigma1 failed; use method='eigh'")
+    if method == "auto":
+        l1, p1 = _pivoted_cholesky(sigma1, "1")
+        l2, p2 = _pivoted_cholesky(sigma2, "2")
+        f1 = np.zeros_like(l1)
+        f1[p1] = l1
+        f2 = np.zeros_like(l2)
+        f2[p2] = l2
+        return float(la.svdvals(f1.T @ f2, check_finite=False).sum())
+    if method == "cholesky":
+        low, perm = _pivoted_cholesky(sigma1, "1")
+        m = low.T @ (sigma2[np.ix_(perm, perm)] @ low)
+        w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
+        return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
     w1, v1 = la.eigh(sigma1, check_finite=False, driver="evd")
     w1 = _clip_eigs(w1, "sigma1")
     keep = w1 > 0
@@ -180,8 +189,8 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, *,
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64.
 
     ``|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))`` by the symmetric route (see
-    the module docstring); ``method`` is "auto" (default: pivoted Cholesky, eigh if LAPACK
-    refuses), "cholesky" or "eigh". Raises ``ValueError`` for mismatched
+    the module docstring); ``method`` is "auto" (default: nuclear norm of ``L1^T L2`` from
+    pivoted Cholesky factors), "cholesky" or "eigh". Raises ``ValueError`` for mismatched
     shapes, NaN/inf, asymmetric or non-PSD covariances."""
     mu1, s1 = _check_stats(mu1, sigma1, "1")
     mu2, s2 = _check_stats(mu2, sigma2, "2")
@@ -217,9 +226,8 @@ def mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "auto") -> float:
     """Frechet distance between the Gaussians fitted (mean, n-1 covariance) to (n1, d) and
     (n2, d) feature sets. Uses the low-rank route (nuclear norm of ``Xc1 Xc2^T``) when
-    either set has at most ``d`` rows (its covariance is then singular, where square roots
-    of round-off eigenvalues would cost accuracy); otherwise :func:`frechet_distance` with
-    ``method`` ("auto": Cholesky, eigh when ``S1`` is singular)."""
+    either set has at most ``d`` rows (its covariance is then singular); otherwise
+    :func:`frechet_distance` with ``method``."""
     x1 = _check_features(feats1, "1")
     x2 = _check_features(feats2, "2")
     if x1.shape[1] != x2.shape[1]:

@@ -102,6 +102,25 @@ def test_low_rank_route_matches_covariance_route_when_n_below_d():
     assert low == pytest.approx(_sqrtm_fd(mu1, s1, mu2, s2), rel=1e-6)
 
 
+def test_factor_route_keeps_accuracy_for_singular_covariances():
+    # n == d: rank d - 1 covariances with eigenvalues down to ~1e-10 of the largest. The
+    # nuclear norm of L1^T L2 does not square them; it matches the exact low-rank value.
+    d = 300
+    rng = np.random.default_rng(13)
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    spec = 1 / np.sqrt(np.arange(1, d + 1))
+    a = (rng.normal(size=(d, d)) * spec) @ q
+    b = (rng.normal(size=(d, d)) * spec) @ q + 0.05
+    exact = frechet_distance_from_features(a, b)  # low-rank route (n <= d)
+    mu1, s1 = mean_cov(a)
+    mu2, s2 = mean_cov(b)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(exact, rel=1e-12)
+    # the eigenvalue routes (and scipy's sqrtm) square the small eigenvalues: ~1e-7 here
+    for method in ("eigh", "cholesky"):
+        assert frechet_distance(mu1, s1, mu2, s2, method=method) == pytest.approx(exact,
+                                                                                  rel=1e-5)
+
+
 def test_grows_with_mean_shift_and_scale():
     a, _ = _pair(300, 20, seed=6, shift=0.0)
     rng = np.random.default_rng(7)
@@ -113,7 +132,7 @@ def test_grows_with_mean_shift_and_scale():
     assert np.all(np.diff(vals) > 0)
 
 
-@pytest.mark.parametrize("method", ["auto", "eigh"])
+@pytest.mark.parametrize("method", ["auto", "cholesky", "eigh"])
 def test_non_psd_covariance_is_refused_not_silently_fixed(method):
     rng = np.random.default_rng(8)
     s = np.cov(rng.normal(size=(100, 10)).T)
