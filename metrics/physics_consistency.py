@@ -2,10 +2,12 @@
 
 The clip is resampled by timestamps to the fixed view :data:`VIEW` (15 fps, shorter side 128 px,
 INTER_AREA); frames that the view repeats because the source is slower than 15 fps are dropped
-and the source timestamps are kept, so every rate below is in true seconds and the score does
-not move with container fps or resolution. Moving objects are segmented and tracked by
-:mod:`vidbench.metrics.physics_segment` (per-frame brightness normalisation, temporal-median
-background, per-frame 2-D morphology, colour-split connected components, Hungarian tracking).
+and the source timestamps are kept (a source frame that only repeats the one before it counts
+at the time its content first appeared, see :func:`distinct_frames`), so every rate below is in
+true seconds and the score does not move with container fps or resolution. Moving objects are
+segmented and tracked by :mod:`vidbench.metrics.physics_segment` (per-frame brightness
+normalisation, temporal-median background, per-frame 2-D morphology, colour-split connected
+components, Hungarian tracking).
 
 Sub-scores (each ``s = exp(-err / tau)`` in [0, 1], higher is better, with an applicability flag
 and diagnostics in ``details["subscores"]``); lengths are analysis pixels (128-px view):
@@ -733,12 +735,40 @@ def combine(errors: dict[str, float], taus: dict[str, float]) -> tuple[float, di
     return math.exp(num / den), subs
 
 
-def distinct_frames(frames: np.ndarray, indices: np.ndarray, source_times: np.ndarray
+def distinct_frames(frames: np.ndarray, indices: np.ndarray, source_times: np.ndarray,
+                    source_frames: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop view frames that repeat a source frame; return frames and source times."""
+    """Drop view frames that repeat a source frame; return frames and source times.
+
+    With ``source_frames`` (the decoded clip), repeated *content* is dropped too: a source
+    frame identical to the one before it (fewer than 0.05% of pixels, on a 2x grid, differ by
+    more than 8 grey levels; e.g. 8 fps content stored at 24 fps by repeating frames) stands
+    for the time its content first appeared, and a view frame whose content equals the
+    previous kept one is dropped. So a container that repeats frames does not turn smooth
+    motion into a staircase.
+    """
     _, first = np.unique(indices, return_index=True)
     first = np.sort(first)
-    t = np.asarray(source_times, dtype=np.float64)[indices[first]]
+    idx = np.asarray(indices)[first]
+    if source_frames is not None and len(source_frames) > 1:
+        def same(a: int, b: int) -> bool:
+            x = source_frames[a, ::2, ::2].astype(np.int16)
+            y = source_frames[b, ::2, ::2].astype(np.int16)
+            return float((np.abs(x - y) > 8).mean()) < 5e-4
+
+        kept, starts = [], []
+        last = -1  # content-start source index of the last kept frame
+        for j, i in enumerate(idx):
+            k = int(i)
+            while k > max(last, 0) and same(k - 1, k):
+                k -= 1
+            if last >= 0 and (k == last or same(last, k)):
+                continue  # the same content as the last kept frame
+            kept.append(j)
+            starts.append(k)
+            last = k
+        first, idx = first[kept], np.asarray(starts)
+    t = np.asarray(source_times, dtype=np.float64)[idx]
     return frames[first], t - t[0]
 
 
@@ -791,5 +821,10 @@ class PhysicsConsistency(PerVideoMetric):
 
     def score(self, ctx: VideoContext) -> Score:
         view = ctx.view(self.view_spec())
-        frames, times = distinct_frames(view.frames, view.indices, ctx.clip.timestamps)
+        frames, times = distinct_frames(view.frames, view.indices, ctx.clip.timestamps,
+                                        ctx.clip.frames)
+        n_view = len(np.unique(view.indices))
+        if len(frames) < MIN_FRAMES <= n_view:
+            return Score.not_applicable(f"static: {len(frames)} distinct images in {n_view} "
+                                        "frames", coverage=0.0)
         return self.score_frames(frames, times)

@@ -189,7 +189,7 @@ def clip_errors(frames: np.ndarray, fps: float) -> tuple[dict[str, float], str |
     """Raw sub-score errors of a constant-rate clip through the metric's view."""
     clip = Clip.from_array(frames, fps)
     view = make_view(clip, pc.VIEW)
-    f, t = pc.distinct_frames(view.frames, view.indices, clip.timestamps)
+    f, t = pc.distinct_frames(view.frames, view.indices, clip.timestamps, clip.frames)
     if len(f) < pc.MIN_FRAMES:
         return {}, "too short"
     an = pc.analyse(f, t)

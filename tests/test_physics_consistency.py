@@ -234,6 +234,22 @@ def test_same_scene_at_other_fps_and_resolution():
 NUISANCES = {"crf35": (0.6, 0.35), "texture": (0.85, 0.1), "distractor": (0.85, 0.1)}
 
 
+def test_container_that_repeats_frames_scores_the_same():
+    """8 fps content stored at 24 fps (each frame three times) or at 16 fps (twice) is the
+    same video: repeated content counts at the time it first appeared, so the motion is not
+    turned into a staircase, and the score is unchanged."""
+    m = _metric()
+    frames = cp.variant("clean", "bounce", 0, 64, 8.0, 16)
+    base = _score(frames, 8.0, m)
+    for k, fps in ((3, 24.0), (2, 16.0)):
+        s = _score(np.repeat(frames, k, axis=0), fps, m)
+        assert s.value == pytest.approx(base.value, abs=0.01)
+        assert s.details["frames"] == base.details["frames"]
+    # a real violation in the repeated container is still caught
+    bad = cp.variant("teleport", "bounce", 0, 64, 8.0, 16)
+    assert _score(np.repeat(bad, 3, axis=0), 24.0, m).value <= base.value - 0.1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(NUISANCES))
 def test_compression_texture_and_distractor_are_handled(kind):
