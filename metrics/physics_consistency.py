@@ -775,7 +775,8 @@ def distinct_frames(frames: np.ndarray, indices: np.ndarray, source_times: np.nd
 class PhysicsConsistency(PerVideoMetric):
     """Judge-free physics consistency of any video (see the module docstring for formulas,
     taus, applicability and blind spots). Options: ``calibration`` (path to another
-    calibration JSON)."""
+    calibration JSON). ``mode="vbench"`` computes the same thing (VBench has no such
+    dimension); no learned weights, so ``random_weights`` changes nothing."""
 
     name: ClassVar[str] = "physics_consistency"
     version: ClassVar[str] = "1"
