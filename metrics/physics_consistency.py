@@ -73,28 +73,28 @@ Calibrated numbers (``perf/calibrate_physics.py``; 105 raw ground-truth renders)
 sub-score   tau      clean err median  clean err q90     clean mean sub-score
 ==========  =======  ================  ================  ======================
 permanence  0.5      0.0               0.0               1.0
-area        0.3379   0.0116            0.0695            0.93
-shape       0.4532   0.0181            0.0685            0.93
-smoothness  0.5416   0.0214            0.0979            0.93
-teleport    0.731    0.0271            0.124             0.93
-gravity     0.3      0.0               0.0003            0.9987
+area        0.3326   0.0105            0.0695            0.93
+shape       0.4096   0.015             0.0678            0.93
+smoothness  0.5439   0.0229            0.1106            0.93
+teleport    0.7208   0.0268            0.1236            0.93
+gravity     0.3      0.0               0.0003            0.9986
 bounce      0.1      0.0               0.0               1.0
 collision   4.6249   0.1082            1.1868            0.93
-warp        43.0558  2.1104            6.3415            0.93
-background  0.2      0.0               0.0005            0.9988
+warp        43.4096  2.1424            6.3415            0.93
+background  0.2      0.0               0.0005            0.9987
 ==========  =======  ================  ================  ======================
 
 Clean overall value, mean per scenario (raw / through H.264 CRF 18): uniform_motion 0.97/0.92,
-free_fall 0.98/0.91, projectile 0.97/0.90, bounce 0.92/0.88, collision 0.95/0.87, pendulum
-0.92/0.83, incline 0.93/0.79.
+free_fall 0.98/0.92, projectile 0.97/0.90, bounce 0.92/0.88, collision 0.95/0.87, pendulum
+0.92/0.82, incline 0.93/0.81.
 
 ROC-AUC clean vs variant at 64 px 16 fps 32 frames (seeds 0-3; mean value clean -> variant):
-violations: teleport 1.00 (0.98 -> 0.63); vanish 0.96 (0.98 -> 0.74); grow 1.00 (0.98 -> 0.66);
-jitter 1.00 (0.98 -> 0.50); antigravity 1.00 (0.98 -> 0.16); linear_fall 1.00 (0.99 -> 0.59);
+violations: teleport 1.00 (0.98 -> 0.62); vanish 0.96 (0.98 -> 0.74); grow 1.00 (0.98 -> 0.66);
+jitter 1.00 (0.98 -> 0.49); antigravity 1.00 (0.98 -> 0.16); linear_fall 1.00 (0.99 -> 0.59);
 energy_bounce 1.00 (0.96 -> 0.74); momentum 1.00 (0.96 -> 0.88).
-Must not be penalised (AUC near 0.5 and a small drop are right): reversed_fall 0.56 (0.99 ->
-0.99); flicker 0.66 (0.98 -> 0.97); slow_motion 0.64 (0.97 -> 0.97); crf35 1.00 (0.98 -> 0.87);
-texture 0.68 (0.98 -> 0.97); distractor 0.76 (0.98 -> 0.97).
+Must not be penalised (AUC near 0.5 and a small drop are right): reversed_fall 0.44 (0.99 ->
+0.99); flicker 0.66 (0.98 -> 0.97); slow_motion 0.65 (0.97 -> 0.97); crf35 1.00 (0.98 -> 0.87);
+texture 0.67 (0.98 -> 0.97); distractor 0.76 (0.98 -> 0.97).
 
 Blind to (by construction): anything the camera does (a moving camera makes the clip
 untrackable -> NaN); objects that never move (they are background); contact forces with static
