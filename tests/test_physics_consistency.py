@@ -120,6 +120,21 @@ def test_static_and_untrackable_clips_are_nan_not_one(metric):
     assert math.isnan(s.value) and "too short" in s.details["reason"]
 
 
+def test_camera_pan_is_untrackable_not_scored(metric):
+    """A panning camera over a textured scene has no static background: NaN with a reason
+    (the judge-free checks assume a static camera), not a score."""
+    from vidbench.scenarios import sample_params, static_layer
+
+    p = sample_params("projectile", 0) | {"texture": 30.0}
+    big = static_layer(p, 256)
+    t = 24
+    bgs = np.stack([big[64:192, 10 + 4 * k:138 + 4 * k] for k in range(t)])
+    centres = np.stack([np.linspace(30, 90, t), np.full(t, 64.0)], -1)[None]
+    frames = render_discs(centres, np.full((1, t), 9.0), [(220, 40, 40)], bgs)
+    s = _score(frames, 12.0, metric)
+    assert math.isnan(s.value) and "untrackable" in s.details["reason"]
+
+
 # ----------------------------------------------------------------------------- segmentation
 
 
