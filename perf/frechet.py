@@ -45,13 +45,17 @@ def _anchor(mu1, s1, mu2, s2) -> float:
     return float(np.real(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(root)))
 
 
-def _median_time(fn, repeats: int) -> tuple[float, float]:
-    times, value = [], float("nan")
+def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """{name: (median seconds, value)}; the functions take turns in every repeat, so a
+    change in the shared machine's load hits them all alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    values: dict[str, float] = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), value
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            values[k] = fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: (statistics.median(times[k]), values[k]) for k in fns}
 
 
 def frechet_table(cases: list[tuple[int, int]], repeats: int) -> list[str]:
@@ -67,11 +71,11 @@ def frechet_table(cases: list[tuple[int, int]], repeats: int) -> list[str]:
         x1, x2 = _features(n, d, 0, 0.0), _features(n, d, 1, 0.05)
         mu1, s1 = mean_cov(x1)
         mu2, s2 = mean_cov(x2)
-        t_a, v_a = _median_time(partial(_anchor, mu1, s1, mu2, s2), repeats)
-        t_e, v_e = _median_time(partial(frechet_distance, mu1, s1, mu2, s2, method="eigh"),
-                                repeats)
-        t_c, v_c = _median_time(partial(frechet_distance, mu1, s1, mu2, s2, method="auto"),
-                                repeats)
+        r = _interleaved({"anchor": partial(_anchor, mu1, s1, mu2, s2),
+                          "eigh": partial(frechet_distance, mu1, s1, mu2, s2, method="eigh"),
+                          "auto": partial(frechet_distance, mu1, s1, mu2, s2, method="auto")},
+                         repeats)
+        (t_a, v_a), (t_e, v_e), (t_c, v_c) = r["anchor"], r["eigh"], r["auto"]
         c1 = (x1 - mu1) / np.sqrt(n - 1)
         c2 = (x2 - mu2) / np.sqrt(n - 1)
         nuc = float(scipy.linalg.svdvals(c1 @ c2.T).sum())
