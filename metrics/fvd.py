@@ -426,6 +426,10 @@ def fvd_aggregate(generated: Any, reference: Any, *, seed: int = 0, n_boot: int 
 # ============================================================================= metrics
 
 
+#: options that change only the uncertainty figures, not the value: not hashed
+_NOT_IN_PROTOCOL = frozenset({"protocol", "n_boot", "extras"})
+
+
 class _FeatureSetMetric(SetMetric):
     """Shared plumbing: protocol, lazy backbone, per-video clip selection, memoisation."""
 
@@ -451,8 +455,9 @@ class _FeatureSetMetric(SetMetric):
     def protocol(self) -> dict:
         return {"metric": self.name, "mode": self.mode, "version": self.version,
                 "protocol": self.proto.to_dict(), "protocol_hash": self.proto.hash(),
-                "options": {k: v for k, v in sorted(self.options.items()) if k != "protocol"
-                            and isinstance(v, (str, int, float, bool))},
+                "options": {k: v for k, v in sorted(self.options.items())
+                            if k not in _NOT_IN_PROTOCOL and isinstance(v, (str, int, float,
+                                                                             bool))},
                 "weights": list(self.required_weights()),
                 "random_weights": bool(self.random_weights)}
 

@@ -121,6 +121,10 @@ def test_registry_entries_and_protocol_provenance():
     assert fvd.feature_key() == kvd.feature_key() != cd.feature_key()
     assert fvd.protocol_hash() != get_metric("fvd", mode="vbench").protocol_hash()
     assert get_metric("fvd").comparable is True
+    # the bootstrap size changes the CI, not the value: same column; KVD subsets do not
+    assert get_metric("fvd", n_boot=7).protocol_hash() == get_metric("fvd").protocol_hash()
+    assert get_metric("kvd", random_weights=True, num_subsets=5).protocol_hash() != \
+        kvd.protocol_hash()
     assert get_metric("fvd").required_weights() == ("i3d-torchscript",)
 
 
