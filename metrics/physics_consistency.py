@@ -44,7 +44,8 @@ bounce            max over bounces (down-to-up impulse, no other object in      
 collision         max over contacts of two objects with an impulse of              a contact
                   |sum m v_after - sum m v_before| / sum m |v_before| plus
                   max(0, KE_after / KE_before - 1), mass ~ soft area, velocities
-                  from fits to up to 4 frames each side skipping the contact frame
+                  from fits to up to 4 frames each side skipping the frames in
+                  contact (centroids within r1 + r2 + 3 px) and the nearest one
 warp              mean over frame pairs of the mean |I_t - (a W(I_{t+1}) + b)| (grey any track
                   levels) over the dilated foreground, W = backward warp by DIS
                   optical flow (OpenCV, ultrafast preset), normalised grey frames,
@@ -563,9 +564,12 @@ def _collisions(an: Analysis, dt: float) -> tuple[float | None, dict]:
             if np.linalg.norm(a.p - pb) > ra + rb + 4.0:
                 continue
             used.add((id(a), id(b)))
+            touching = _touching_times(an.runs[a.run], an.runs[b.run], ra + rb + 3.0)
             for ev in (a, b):  # velocities from fits that skip the frames in contact
-                ev.v_before = _side_velocity(an.runs[ev.run], a.t, -1, dt, ev.v_before)
-                ev.v_after = _side_velocity(an.runs[ev.run], a.t, +1, dt, ev.v_after)
+                ev.v_before = _side_velocity(an.runs[ev.run], a.t, -1, dt, ev.v_before,
+                                             touching)
+                ev.v_after = _side_velocity(an.runs[ev.run], a.t, +1, dt, ev.v_after,
+                                            touching)
             ma, mb = ra * ra, rb * rb
             p0 = ma * a.v_before + mb * b.v_before
             p1 = ma * a.v_after + mb * b.v_after
@@ -581,15 +585,26 @@ def _collisions(an: Analysis, dt: float) -> tuple[float | None, dict]:
     return max(c["momentum_err"] + c["energy_gain"] for c in out), {"collisions": out[:8]}
 
 
-def _side_velocity(run: Run, t: float, side: int, dt: float, default: np.ndarray
-                   ) -> np.ndarray:
+def _touching_times(ra: Run, rb: Run, dist: float) -> np.ndarray:
+    """Times at which two runs' centroids are within ``dist`` px (objects in contact)."""
+    common, ia, ib = np.intersect1d(np.round(ra.t, 6), np.round(rb.t, 6), return_indices=True)
+    close = np.linalg.norm(ra.p[ia] - rb.p[ib], axis=1) <= dist
+    return common[close]
+
+
+def _side_velocity(run: Run, t: float, side: int, dt: float, default: np.ndarray,
+                   touching: np.ndarray | None = None) -> np.ndarray:
     """Velocity at ``t`` from a fit to up to 4 frames on one side of it, skipping the frame
-    nearest to ``t`` (where two objects in contact bias each other's centroid); linear for
-    2-3 frames, quadratic for 4. ``default`` when fewer than 2 frames remain."""
+    nearest to ``t`` and every frame in ``touching`` (two objects in contact bias each
+    other's centroid); linear for 2-3 frames, quadratic for 4. ``default`` when fewer than 2
+    frames remain."""
+    ok = np.ones(len(run.t), bool)
+    if touching is not None and len(touching):
+        ok = ~np.isin(np.round(run.t, 6), touching)
     if side < 0:
-        idx = np.nonzero(run.t < t - 0.5 * dt)[0][::-1][1:5]
+        idx = np.nonzero((run.t < t - 0.5 * dt) & ok)[0][::-1][1:5]
     else:
-        idx = np.nonzero(run.t > t + 0.5 * dt)[0][1:5]
+        idx = np.nonzero((run.t > t + 0.5 * dt) & ok)[0][1:5]
     if len(idx) < 2:
         return default
     idx = np.sort(idx)
