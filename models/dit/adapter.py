@@ -4,7 +4,8 @@
 - ``dit:PATH``: a model checkpoint (``.safetensors`` written by ``vidbench train``, or its
   output folder, whose ``ema.safetensors`` is used).
 - options: ``steps`` (Euler steps, default 25), ``cfg`` (guidance scale, default
-  :data:`DEFAULT_CFG`), ``device`` (``cpu``/``cuda``), ``random_weights=1`` (the
+  :data:`DEFAULT_CFG`), ``shift`` (sampler time shift, default the config's),
+  ``device`` (``cpu``/``cuda``), ``random_weights=1`` (the
   checkpoint's architecture, randomly initialised from ``init_seed``: the "untrained"
   reference; its output stays at the initial noise because the model starts as the zero map).
 
@@ -71,6 +72,7 @@ class DiTAdapter(Adapter):
             self.steps = int(options.get("steps", DEFAULT_STEPS))
             self.cfg_scale = float(options.get("cfg", DEFAULT_CFG))
             self.init_seed = int(options.get("init_seed", 0))
+            self.shift = float(options["shift"]) if "shift" in options else None
         except ValueError as e:
             raise UserError(f"dit adapter: bad option value ({e})") from None
         if self.steps < 1:
@@ -131,7 +133,7 @@ class DiTAdapter(Adapter):
                    else [])
         x = sample(self.model, [item.prompt], seed=[seed], steps=self.steps,
                    cfg_scale=self.cfg_scale, cond_frames=cond_m, num_frames=T_m,
-                   device=self.device)
+                   shift=self.shift, device=self.device)
         frames_m = from_model(x[0])
         big = area_resize(frames_m, (item.height, item.width))
         pick = [min(T_m - 1, int(round(k / float(item.fps) * fps_m)))
@@ -141,6 +143,7 @@ class DiTAdapter(Adapter):
             out[:K_item] = cond[: item.num_frames]
         params = {"checkpoint": str(self.path), "sha256": self._sha, "config": cfg.name,
                   "steps": self.steps, "cfg_scale": self.cfg_scale, "seed": seed,
+                  "shift": self.shift if self.shift is not None else cfg.time_shift,
                   "model_shape": [T_m, cfg.height, cfg.width], "model_fps": fps_m,
                   "cond_frames": K_item, "random_weights": self.random_weights,
                   "resize": "area down / bilinear up", "unknown_words": unknown}
