@@ -47,6 +47,7 @@ import numpy as np
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import ManifestError, UserError, VideoDecodeError
+from vidbench.fileio import sha256_file
 from vidbench.manifest import (
     MANIFEST_NAME,
     ManifestEntry,
@@ -156,17 +157,6 @@ class GenerationRun:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -20,15 +20,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidbench.errors import ManifestError
+from vidbench.fileio import atomic_write_bytes
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v")
+__all__ = ["Manifest", "ManifestEntry", "append_manifest", "atomic_write_bytes",
+           "read_manifest", "scan_folder", "write_manifest"]
 _KNOWN_KEYS = ("video", "prompt", "seed", "model", "suite", "item", "meta")
 
 
@@ -205,22 +207,6 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         raise ManifestError(f"{p}: no such manifest file or folder")
     root = p.parent
     return Manifest(root, parse_manifest_lines(p.read_bytes(), root, str(p)), str(p))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dumps_line(entry: ManifestEntry | dict) -> str:

@@ -32,7 +32,8 @@ import numpy as np
 from vidbench import video as video_io
 from vidbench import weights as weights_mod
 from vidbench.errors import MissingWeightsError, UserError, VideoDecodeError
-from vidbench.manifest import Manifest, ManifestEntry, atomic_write_bytes, read_manifest
+from vidbench.fileio import atomic_write_bytes, sha256_file
+from vidbench.manifest import Manifest, ManifestEntry, read_manifest
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
 from vidbench.registry import metric_names as all_metric_names
 from vidbench.results import (
@@ -129,18 +130,10 @@ def weights_provenance(m: Metric) -> dict[str, str | None]:
             out[w] = "random-init"
             continue
         try:
-            out[w] = weights_mod.spec(w).sha256 or weights_mod.sha256_file(weights_mod.path(w))
+            out[w] = weights_mod.spec(w).sha256 or sha256_file(weights_mod.path(w))
         except (UserError, OSError):
             out[w] = None
     return out
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FeatureCache:
@@ -228,7 +221,7 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
     pending: list[SetMetric] = []
     if set_metrics:
         try:
-            sha = sha256_of(entry.path)
+            sha = sha256_file(entry.path)
         except OSError as e:  # a directory named x.mp4, unreadable file
             rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
             return _Plan(entry, rec, [], False)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import MissingWeightsError, UserError, WeightsChecksumError
+from vidbench.fileio import sha256_file
 
 MANIFEST_PATH = Path(__file__).with_name("weights.json")
 
@@ -75,14 +76,6 @@ def spec(name: str, manifest: dict[str, WeightSpec] | None = None) -> WeightSpec
 def path(name: str, manifest: dict[str, WeightSpec] | None = None) -> Path:
     """Where weights ``name`` live (whether or not they are there)."""
     return home() / "weights" / spec(name, manifest).filename
-
-
-def sha256_file(p: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check(s: WeightSpec, digest: str, where: str) -> None:

@@ -30,13 +30,13 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.fileio import atomic_write_bytes, sha256_file
 from vidbench.registry import SetMetric, VideoContext
 
 SCHEMA = "vidbench.reference/1"
@@ -74,28 +74,6 @@ def _check_name(name: str) -> str:
 
 def _sha256_bytes(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
-
-
-def _sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _lock(path: Path):
@@ -190,7 +168,7 @@ def write_cache(folder: Path, metric: SetMetric, features: np.ndarray, videos: l
     np.savez(buf, features=np.asarray(features, dtype=np.float64),
              videos=np.asarray(videos, dtype=str))
     data = buf.getvalue()
-    _atomic_write(npz_path, data)
+    atomic_write_bytes(npz_path, data)
     meta = {
         "schema": SCHEMA, "name": name, "source": source,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -203,7 +181,7 @@ def write_cache(folder: Path, metric: SetMetric, features: np.ndarray, videos: l
         "features_sha256": _sha256_bytes(data), "n": int(len(videos)),
         "shape": list(np.shape(features)), "failed": failed,
     }
-    _atomic_write(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
     return npz_path
 
 
@@ -219,7 +197,7 @@ def _load_valid(folder: Path, metric: SetMetric) -> tuple[np.ndarray | None, dic
         return None, None, f"unreadable sidecar {meta_path}: {e}"
     if not npz_path.is_file():
         return None, meta, f"features file {npz_path} missing"
-    if _sha256_file(npz_path) != meta.get("features_sha256"):
+    if sha256_file(npz_path) != meta.get("features_sha256"):
         return None, meta, (f"{npz_path} does not match its sidecar (interrupted or "
                             f"concurrent write)")
     if meta.get("protocol_hash") != feature_protocol_hash(metric):

@@ -117,14 +117,14 @@ def test_decode_failures_are_recorded_not_fatal(write_clip, tmp_path):
 def test_interrupted_write_leaves_no_usable_cache(write_clip, monkeypatch):
     src = _real_set(write_clip, n=2)
     m = FakeSet()
-    real_write = R._atomic_write
+    real_write = R.atomic_write_bytes
 
     def dies_on_sidecar(path, data):
         if path.suffix == ".json":
             raise KeyboardInterrupt  # killed after the features, before the sidecar
         real_write(path, data)
 
-    monkeypatch.setattr(R, "_atomic_write", dies_on_sidecar)
+    monkeypatch.setattr(R, "atomic_write_bytes", dies_on_sidecar)
     with pytest.raises(KeyboardInterrupt):
         R.build_reference(src, m, name="real")
     folder = R.references_root() / "real"
@@ -132,12 +132,12 @@ def test_interrupted_write_leaves_no_usable_cache(write_clip, monkeypatch):
     assert not list(folder.glob(".*.tmp"))
     with pytest.raises(UserError, match="no sidecar"):
         R.reference_features("real", m)
-    monkeypatch.setattr(R, "_atomic_write", real_write)
+    monkeypatch.setattr(R, "atomic_write_bytes", real_write)
     R.build_reference(src, m, name="real")
     assert R.reference_features("real", m).shape == (2, 3)
     # a second build killed after replacing the features: old sidecar, new features
     write_clip("real/v9.mp4", moving_disc(8, 32, 8.0, color=(10, 200, 10), seed=9))
-    monkeypatch.setattr(R, "_atomic_write", dies_on_sidecar)
+    monkeypatch.setattr(R, "atomic_write_bytes", dies_on_sidecar)
     with pytest.raises(KeyboardInterrupt):
         R.build_reference(src, m, name="real")
     with pytest.raises(UserError, match="does not match its sidecar"):
