@@ -29,9 +29,8 @@ import torch
 import torch.nn as nn
 
 from vidbench.errors import UserError
-from vidbench.metrics.consistency import BackboneMetric
+from vidbench.metrics.consistency import ClipBackboneMetric
 from vidbench.registry import Score, VideoContext
-from vidbench.video import ViewSpec
 
 HEAD_WEIGHTS = "laion-aesthetic-vit-l-14"
 
@@ -69,7 +68,7 @@ def load_head(dim: int = 768, *, random_weights: bool = False, seed: int = 0) ->
         return head
 
 
-class AestheticQuality(BackboneMetric):
+class AestheticQuality(ClipBackboneMetric):
     """LAION aesthetic score / 10, averaged over frames (see the module docstring)."""
 
     name: ClassVar[str] = "aesthetic_quality"
@@ -80,23 +79,7 @@ class AestheticQuality(BackboneMetric):
     archs: ClassVar[tuple[str, ...]] = ("ViT-L-14", "tiny")
 
     def required_weights(self) -> tuple[str, ...]:
-        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
-
-        w = CLIP_WEIGHTS.get(self.options["arch"])
-        return ((w,) if w else ()) + (HEAD_WEIGHTS,)
-
-    def view_spec(self) -> ViewSpec:
-        from vidbench.metrics.backbones.clip import VBENCH_VIEW, default_view
-
-        if self.mode == "vbench":
-            return VBENCH_VIEW
-        return default_view(float(self.options["fps"]), self.options["num_frames"])
-
-    def backbone(self):
-        from vidbench.metrics.backbones.clip import load_clip
-
-        return load_clip(self.options["arch"], random_weights=self.random_weights,
-                         device=self.device, half=self.half, seed=int(self.options["seed"]))
+        return super().required_weights() + (HEAD_WEIGHTS,)
 
     def head(self, dim: int) -> nn.Linear:
         return load_head(dim, random_weights=self.random_weights, seed=int(self.options["seed"]))

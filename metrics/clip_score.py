@@ -32,12 +32,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vidbench.metrics.consistency import BackboneMetric
+from vidbench.metrics.consistency import ClipBackboneMetric
 from vidbench.registry import Score, VideoContext
-from vidbench.video import ViewSpec
 
 
-class ClipScore(BackboneMetric):
+class ClipScore(ClipBackboneMetric):
     """CLIP text-video alignment, x100 (see the module docstring)."""
 
     name: ClassVar[str] = "clip_score"
@@ -46,25 +45,6 @@ class ClipScore(BackboneMetric):
     default_options: ClassVar[dict[str, Any]] = {"fps": 8.0, "num_frames": 32,
                                                  "arch": "ViT-B-32", "seed": 0}
     archs: ClassVar[tuple[str, ...]] = ("ViT-B-32", "ViT-L-14", "tiny")
-
-    def required_weights(self) -> tuple[str, ...]:
-        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
-
-        w = CLIP_WEIGHTS.get(self.options["arch"])
-        return (w,) if w else ()
-
-    def view_spec(self) -> ViewSpec:
-        from vidbench.metrics.backbones.clip import VBENCH_VIEW, default_view
-
-        if self.mode == "vbench":
-            return VBENCH_VIEW
-        return default_view(float(self.options["fps"]), self.options["num_frames"])
-
-    def backbone(self):
-        from vidbench.metrics.backbones.clip import load_clip
-
-        return load_clip(self.options["arch"], random_weights=self.random_weights,
-                         device=self.device, half=self.half, seed=int(self.options["seed"]))
 
     def frame_cosines(self, ctx: VideoContext) -> np.ndarray:
         """cos(image_k, text) per view frame (float64, unclamped)."""

@@ -93,6 +93,31 @@ class BackboneMetric(PerVideoMetric):
         return not self.random_weights
 
 
+class ClipBackboneMetric(BackboneMetric):
+    """A metric on CLIP image embeddings: the CLIP weights of ``options["arch"]``, VBench's
+    view in vbench mode or the fixed default view, and the shared CLIP model. Metrics that
+    use the same arch and view share one embedding pass per video through ``ctx.memo``."""
+
+    def required_weights(self) -> tuple[str, ...]:
+        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
+
+        w = CLIP_WEIGHTS.get(self.options["arch"])
+        return (w,) if w else ()
+
+    def view_spec(self) -> ViewSpec:
+        from vidbench.metrics.backbones.clip import VBENCH_VIEW, default_view
+
+        if self.mode == "vbench":
+            return VBENCH_VIEW
+        return default_view(float(self.options["fps"]), self.options["num_frames"])
+
+    def backbone(self):
+        from vidbench.metrics.backbones.clip import load_clip
+
+        return load_clip(self.options["arch"], random_weights=self.random_weights,
+                         device=self.device, half=self.half, seed=int(self.options["seed"]))
+
+
 def consistency_pairs(feats: torch.Tensor) -> np.ndarray:
     """Per-frame scores ``s_i`` (i = 1..K-1, float64) of (K, D) features, as VBench:
     ``(max(0, cos(f_{i-1}, f_i)) + max(0, cos(f_0, f_i))) / 2``."""
@@ -201,7 +226,7 @@ class SubjectConsistency(_Consistency):
         return ctx.memo(("dino", bb.tag, spec, transform), compute)
 
 
-class BackgroundConsistency(_Consistency):
+class BackgroundConsistency(ClipBackboneMetric, _Consistency):
     """``background_consistency``: CLIP ViT-B/32 image-embedding consistency over time.
 
     Formula: as ``subject_consistency`` with f = CLIP image embedding. Range [0, 1], higher
@@ -216,25 +241,6 @@ class BackgroundConsistency(_Consistency):
                                                  "arch": "ViT-B-32", "seed": 0}
     archs: ClassVar[tuple[str, ...]] = ("ViT-B-32", "ViT-L-14", "tiny")
     vbench_single_frame: ClassVar[float] = 1.0
-
-    def required_weights(self) -> tuple[str, ...]:
-        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
-
-        w = CLIP_WEIGHTS.get(self.options["arch"])
-        return (w,) if w else ()
-
-    def view_spec(self) -> ViewSpec:
-        from vidbench.metrics.backbones.clip import VBENCH_VIEW, default_view
-
-        if self.mode == "vbench":
-            return VBENCH_VIEW
-        return default_view(float(self.options["fps"]), self.options["num_frames"])
-
-    def backbone(self):
-        from vidbench.metrics.backbones.clip import load_clip
-
-        return load_clip(self.options["arch"], random_weights=self.random_weights,
-                         device=self.device, half=self.half, seed=int(self.options["seed"]))
 
     def features(self, ctx: VideoContext) -> torch.Tensor:
         from vidbench.metrics.backbones.clip import image_features
