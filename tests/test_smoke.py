@@ -31,3 +31,23 @@ def test_video_libraries_import():
     import decord
 
     assert decord.__version__ and av.__version__
+
+
+def test_every_subpackage_is_listed_for_installation():
+    """pyproject lists sub-packages explicitly (the folders map onto one namespace); a new
+    folder with an __init__.py that is not listed would vanish from a wheel install."""
+    from pathlib import Path
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    cfg = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(cfg["packages"])
+    dirs = {v: k for k, v in cfg["package-dir"].items()}
+    found = set()
+    for top, name in dirs.items():
+        for init in (root / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(root / top).parts
+            found.add(".".join((name, *rel)))
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
