@@ -177,6 +177,24 @@ def load_state_dict(p: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
+def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
+    """'' when ``found`` fits ``expected`` exactly (same keys, same shapes), else one line
+    naming the first missing, unexpected and wrongly shaped keys with their counts, e.g.
+    ``missing 1: a.weight; unexpected 2: x, y``."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [f"{k} {tuple(found[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+              if k in found and hasattr(found[k], "shape")
+              and tuple(found[k].shape) != tuple(v.shape)]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected),
+                         ("shape mismatches", shapes)):
+        if items:
+            more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+            parts.append(f"{label} {len(items)}: {', '.join(items[:5])}{more}")
+    return "; ".join(parts)
+
+
 def status(manifest: dict[str, WeightSpec] | None = None) -> list[dict]:
     """One row per known weights file: name, present, verified, path, url, used_by."""
     m = manifest if manifest is not None else load_manifest()

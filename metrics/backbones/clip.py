@@ -297,10 +297,10 @@ def load_clip(arch: str = "ViT-B-32", *, random_weights: bool = False, device: s
             path = resolve(weights)  # type: ignore[arg-type]
         model = build_clip(arch, seed)
         if path is not None:
-            from vidbench.metrics.backbones.dino import state_dict_mismatch
+            from vidbench.weights import state_dict_mismatch
 
             sd = openai_state_dict(path)
-            problem = state_dict_mismatch(model, sd)
+            problem = state_dict_mismatch(model.state_dict(), sd)
             if problem:
                 raise UserError(f"{path}: does not match open_clip {arch}: {problem}")
             model.load_state_dict(sd, strict=True)

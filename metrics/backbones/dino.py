@@ -209,31 +209,14 @@ def load_dino_state_dict(model: DinoViT, path) -> None:
     """Load an official DINO checkpoint (a flat state dict) with ``strict=True``; a
     mismatch names the missing and unexpected keys."""
     from vidbench.errors import UserError
-    from vidbench.weights import load_state_dict
+    from vidbench.weights import load_state_dict, state_dict_mismatch
 
     sd = load_state_dict(path)
-    problem = state_dict_mismatch(model, sd)
+    problem = state_dict_mismatch(model.state_dict(), sd)
     if problem:
         raise UserError(f"{path}: not a DINO ViT ({model.cfg.embed_dim}-d, depth "
                         f"{model.cfg.depth}) checkpoint: {problem}")
     model.load_state_dict(sd, strict=True)
-
-
-def state_dict_mismatch(model: nn.Module, sd: dict) -> str:
-    """'' when ``sd`` fits ``model`` exactly (strict), else a one-line description naming
-    the first missing, unexpected and wrongly shaped keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k} {tuple(sd[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
-              if k in sd and hasattr(sd[k], "shape") and tuple(sd[k].shape) != tuple(v.shape)]
-    parts = []
-    for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                         ("shape mismatches", shapes)):
-        if items:
-            more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-            parts.append(f"{label}: {', '.join(items[:5])}{more}")
-    return "; ".join(parts)
 
 
 def load_dino(arch: str = "vitb16", *, random_weights: bool = False, device: str = "cpu",

@@ -242,20 +242,15 @@ def convert_state_dict(sd: dict[str, Any]) -> dict[str, torch.Tensor]:
 def load_native(path: str | os.PathLike, bn_eps: float = BN_EPS) -> InceptionI3d:
     """:class:`InceptionI3d` with the converted DeepMind weights at ``path``; every
     parameter and buffer must be present with the right shape."""
-    from vidbench.weights import load_state_dict
+    from vidbench.weights import load_state_dict, state_dict_mismatch
 
     sd = convert_state_dict(load_state_dict(path))
     model = InceptionI3d(bn_eps=bn_eps)
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        raise UserError(
-            f"{path}: not an I3D Kinetics-400 state dict in the pytorch-i3d layout "
-            f"(missing {len(missing)}: {missing[:3]}; unexpected {len(unexpected)}: "
-            f"{unexpected[:3]}; shape mismatches: {shapes[:2]})")
+    problem = state_dict_mismatch(own, sd)
+    if problem:
+        raise UserError(f"{path}: not an I3D Kinetics-400 state dict in the pytorch-i3d "
+                        f"layout ({problem})")
     model.load_state_dict(sd, strict=False)
     return model.eval()
 

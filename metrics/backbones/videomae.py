@@ -190,6 +190,8 @@ def load_videomae(path: str | os.PathLike, size: str = "giant", *, num_frames: i
                   img_size: int | tuple[int, int] = 224) -> VideoMAEv2:
     """:class:`VideoMAEv2` with the checkpoint at ``path`` (``head.*`` ignored; every other
     parameter must be present with the right shape)."""
+    from vidbench.weights import state_dict_mismatch
+
     p = Path(path)
     sd = _load_checkpoint(p)
     sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
@@ -197,15 +199,10 @@ def load_videomae(path: str | os.PathLike, size: str = "giant", *, num_frames: i
     sd = {k: v for k, v in sd.items() if not k.startswith("head.") and k != "pos_embed"}
     model = VideoMAEv2(size, img_size=img_size, num_frames=num_frames)
     own = model.state_dict()
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        raise UserError(
-            f"{p}: not a VideoMAE-v2 {size} checkpoint (missing {len(missing)}: "
-            f"{missing[:3]}; unexpected {len(unexpected)}: {unexpected[:3]}; shape "
-            f"mismatches: {shapes[:2]}); pick the matching size= option")
+    problem = state_dict_mismatch(own, sd)
+    if problem:
+        raise UserError(f"{p}: not a VideoMAE-v2 {size} checkpoint ({problem}); pick the "
+                        f"matching size= option")
     model.load_state_dict(sd)
     return model.eval()
 
