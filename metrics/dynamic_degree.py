@@ -42,12 +42,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vidbench.metrics import flow as fl
-from vidbench.registry import PerVideoMetric, Score, VideoContext
+from vidbench.registry import Score, VideoContext
 from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
-from vidbench.video import ViewSpec
 
 
-class DynamicDegree(PerVideoMetric):
+class DynamicDegree(fl.FlowMetric):
+    vbench_flow: ClassVar[str | None] = "raft"
     name: ClassVar[str] = "dynamic_degree"
     version: ClassVar[str] = "1"
     higher_is_better: ClassVar[bool] = True
@@ -74,29 +74,6 @@ class DynamicDegree(PerVideoMetric):
         if self.mode == "vbench":
             return ("raft-things",)
         return fl.flow_weights(self.flow_backend)
-
-    def view_spec(self) -> ViewSpec:
-        if self.mode == "vbench":
-            return ViewSpec()
-        return fl.default_view_spec(self.fps, self.size)
-
-    @property
-    def estimator(self) -> fl.FlowEstimator:
-        if self._estimator is None:
-            if self.mode == "vbench":
-                self._estimator = fl.get_flow_estimator(
-                    "raft", device=self.device, random_weights=self.random_weights,
-                    batch_size=self.batch_size)
-            else:
-                self._estimator = fl.get_flow_estimator(
-                    self.flow_backend, device=self.device, random_weights=self.random_weights,
-                    batch_size=self.batch_size)
-        return self._estimator
-
-    def score(self, ctx: VideoContext) -> Score:
-        if self.mode == "vbench":
-            return self._score_vbench(ctx)
-        return self._score_default(ctx)
 
     def _score_default(self, ctx: VideoContext) -> Score:
         data = fl.consecutive_flows(ctx, self.view_spec(), self.estimator)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from vidbench.errors import UserError
-from vidbench.registry import VideoContext
+from vidbench.registry import PerVideoMetric, Score, VideoContext
 from vidbench.video import View, ViewSpec
 
 #: Frame rate (frames per second) the VBench thresholds are expressed at; default-mode motion
@@ -333,3 +333,50 @@ def is_dynamic(motion: np.ndarray, num_frames: int, threshold: float = MOTION_TH
     over = int(np.sum(np.asarray(motion) > threshold))
     need = count_needed(num_frames)
     return over >= need, over, need
+
+
+# ----------------------------------------------------------------------------- metric base
+
+
+class FlowMetric(PerVideoMetric):
+    """Plumbing the three motion metrics share: the default view (the clip resampled by
+    timestamps to ``fps``, shorter side ``size``; VBench's native frames in vbench mode), a
+    flow estimator built once on first use, and the dispatch of :meth:`score` to
+    ``_score_default`` / ``_score_vbench``. Subclasses set ``flow_backend``, ``fps``,
+    ``size``, ``batch_size`` (and ``flow_scale``) in their constructor."""
+
+    #: The flow backend of vbench mode, or None to use the metric's ``flow`` option.
+    vbench_flow: ClassVar[str | None] = None
+    flow_backend: str = "dis"
+    flow_scale: float = 1.0
+    fps: float = REFERENCE_FPS
+    size: int = VIEW_SIZE
+    batch_size: int = 4
+    _estimator: FlowEstimator | None = None
+
+    def view_spec(self) -> ViewSpec:
+        if self.mode == "vbench":
+            return ViewSpec()  # every decoded frame, native size
+        return default_view_spec(self.fps, self.size)
+
+    @property
+    def estimator(self) -> FlowEstimator:
+        if self._estimator is None:
+            backend = self.flow_backend
+            if self.mode == "vbench" and self.vbench_flow:
+                backend = self.vbench_flow
+            self._estimator = get_flow_estimator(
+                backend, device=self.device, random_weights=self.random_weights,
+                scale=self.flow_scale, batch_size=self.batch_size)
+        return self._estimator
+
+    def score(self, ctx: VideoContext) -> Score:
+        if self.mode == "vbench":
+            return self._score_vbench(ctx)
+        return self._score_default(ctx)
+
+    def _score_default(self, ctx: VideoContext) -> Score:
+        raise NotImplementedError
+
+    def _score_vbench(self, ctx: VideoContext) -> Score:
+        raise NotImplementedError

@@ -48,11 +48,10 @@ import numpy as np
 
 from vidbench.errors import UserError
 from vidbench.metrics import flow as fl
-from vidbench.registry import PerVideoMetric, Score, VideoContext
-from vidbench.video import ViewSpec
+from vidbench.registry import Score, VideoContext
 
 
-class MotionSmoothness(PerVideoMetric):
+class MotionSmoothness(fl.FlowMetric):
     name: ClassVar[str] = "motion_smoothness"
     version: ClassVar[str] = "1"
     higher_is_better: ClassVar[bool] = True
@@ -90,24 +89,6 @@ class MotionSmoothness(PerVideoMetric):
         if self.mode == "vbench":
             return ("amt-s",)
         return fl.flow_weights(self.flow_backend)
-
-    def view_spec(self) -> ViewSpec:
-        if self.mode == "vbench":
-            return ViewSpec()
-        return fl.default_view_spec(self.fps, self.size)
-
-    @property
-    def estimator(self) -> fl.FlowEstimator:
-        if self._estimator is None:
-            self._estimator = fl.get_flow_estimator(
-                self.flow_backend, device=self.device, random_weights=self.random_weights,
-                scale=self.flow_scale, batch_size=self.batch_size)
-        return self._estimator
-
-    def score(self, ctx: VideoContext) -> Score:
-        if self.mode == "vbench":
-            return self._score_vbench(ctx)
-        return self._score_default(ctx)
 
     # ------------------------------------------------------------------ default
 

@@ -42,11 +42,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vidbench.metrics import flow as fl
-from vidbench.registry import PerVideoMetric, Score, VideoContext
-from vidbench.video import ViewSpec
+from vidbench.registry import Score, VideoContext
 
 
-class TemporalFlicker(PerVideoMetric):
+class TemporalFlicker(fl.FlowMetric):
     name: ClassVar[str] = "temporal_flicker"
     version: ClassVar[str] = "1"
     higher_is_better: ClassVar[bool] = True
@@ -74,24 +73,6 @@ class TemporalFlicker(PerVideoMetric):
         if self.mode == "vbench":
             return ("raft-things",) if self.static_filter else ()
         return fl.flow_weights(self.flow_backend)
-
-    def view_spec(self) -> ViewSpec:
-        if self.mode == "vbench":
-            return ViewSpec()  # every decoded frame, native size
-        return fl.default_view_spec(self.fps, self.size)
-
-    @property
-    def estimator(self) -> fl.FlowEstimator:
-        if self._estimator is None:
-            self._estimator = fl.get_flow_estimator(
-                self.flow_backend, device=self.device, random_weights=self.random_weights,
-                batch_size=self.batch_size)
-        return self._estimator
-
-    def score(self, ctx: VideoContext) -> Score:
-        if self.mode == "vbench":
-            return self._score_vbench(ctx)
-        return self._score_default(ctx)
 
     # ------------------------------------------------------------------ default
 
