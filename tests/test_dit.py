@@ -452,3 +452,22 @@ def test_adapter_options_and_errors(small_checkpoint, tmp_path):
     item = _item()
     g = ad.generate_one(item)
     assert np.array_equal(g.frames[:4], item.conditioning_frames())
+
+
+def test_shipped_tiny_checkpoint_loads_and_serves_physics_mini():
+    from vidbench.adapters import get_model
+    from vidbench.models.dit.adapter import DEFAULT_CHECKPOINT
+    from vidbench.suites import get_suite
+
+    assert DEFAULT_CHECKPOINT.is_file()
+    assert DEFAULT_CHECKPOINT.stat().st_size <= 10 * 2 ** 20
+    model, extra = ckpt.load_model(DEFAULT_CHECKPOINT)
+    assert model.cfg.name == "tiny" and extra["step"] > 0
+    suite = get_suite("physics-mini")
+    assert all(not model.text.unknown_words(it.prompt) for it in suite.items)
+    ad = get_model("dit?steps=2")
+    item = suite.items[1]
+    g = ad.generate_one(item)
+    assert g.frames.shape == (item.num_frames, item.height, item.width, 3)
+    assert np.array_equal(g.frames[:4], item.conditioning_frames())
+    assert g.params["cfg_scale"] == 2.0 and g.params["unknown_words"] == []
