@@ -262,11 +262,8 @@ def make_view(clip: Clip, spec: ViewSpec) -> View:
 # ----------------------------------------------------------------------------- probing
 
 
-def probe(path: str | os.PathLike) -> dict:
-    """Container facts from PyAV, decoding only the first frame: ``{"streams": n,
-    "rotation": degrees counter-clockwise to display upright, "codec", "pix_fmt", "width",
-    "height", "first_frame": (H, W, 3) uint8 RGB as stored (not rotated)}``.
-    Raises :class:`VideoDecodeError` for anything that is not a readable video file."""
+def _readable_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it is a non-empty regular file, else a VideoDecodeError."""
     p = Path(path)
     if p.is_dir():
         raise VideoDecodeError(f"{p}: is a directory, not a video file")
@@ -274,6 +271,15 @@ def probe(path: str | os.PathLike) -> dict:
         raise VideoDecodeError(f"{p}: no such file")
     if p.stat().st_size == 0:
         raise VideoDecodeError(f"{p}: empty file (0 bytes)")
+    return p
+
+
+def probe(path: str | os.PathLike) -> dict:
+    """Container facts from PyAV, decoding only the first frame: ``{"streams": n,
+    "rotation": degrees counter-clockwise to display upright, "codec", "pix_fmt", "width",
+    "height", "first_frame": (H, W, 3) uint8 RGB as stored (not rotated)}``.
+    Raises :class:`VideoDecodeError` for anything that is not a readable video file."""
+    p = _readable_file(path)
     import av
 
     try:
@@ -407,13 +413,7 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     """
     global DECODE_COUNT
     DECODE_COUNT += 1
-    p = Path(path)
-    if p.is_dir():
-        raise VideoDecodeError(f"{p}: is a directory, not a video file")
-    if not p.exists():
-        raise VideoDecodeError(f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise VideoDecodeError(f"{p}: empty file (0 bytes)")
+    p = _readable_file(path)
     limit = _max_decode_bytes() if max_bytes is None else max_bytes
     decoder = _decoder()
     info: dict | None = None
