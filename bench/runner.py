@@ -138,11 +138,11 @@ def weights_provenance(m: Metric) -> dict[str, str | None]:
 
 class FeatureCache:
     """Per-video features of set metrics, addressed by (metric protocol, weights, video
-    content sha256), stored as .npy under VIDBENCH_HOME/cache/features."""
+    content sha256), stored as .npy under VIDBENCH_HOME/cache/features (or a run-local
+    folder when the shared cache is off)."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.root = weights_mod.home() / "cache" / "features"
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else weights_mod.home() / "cache" / "features"
 
     def key(self, m: Metric) -> str:
         blob = f"{m.protocol_hash()}:{sorted(weights_provenance(m).items())}"
@@ -153,7 +153,7 @@ class FeatureCache:
 
     def get(self, m: Metric, sha: str) -> np.ndarray | None:
         p = self.path(m, sha)
-        if self.enabled and p.is_file():
+        if p.is_file():
             try:
                 return np.load(p, allow_pickle=False)
             except (OSError, ValueError):
@@ -161,8 +161,6 @@ class FeatureCache:
         return None
 
     def put(self, m: Metric, sha: str, feats: np.ndarray) -> None:
-        if not self.enabled:
-            return
         import tempfile
 
         p = self.path(m, sha)
@@ -383,7 +381,8 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     set_metrics = [m for m in sel.metrics if isinstance(m, SetMetric)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cache = FeatureCache(cfg.feature_cache)
+    # --no-cache: neither read nor fill the shared cache; features live in the run folder.
+    cache = FeatureCache(None if cfg.feature_cache else out / "features")
     done = _done_keys(out)
     shard = manifest.entries[rank::world]
     todo = [e for e in shard if record_key({"item": e.item, "video": e.video}) not in done]

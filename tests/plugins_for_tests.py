@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidbench.registry import PerVideoMetric, Score, VideoContext, register_metric
+from vidbench.registry import PerVideoMetric, Score, SetMetric, VideoContext, register_metric
+from vidbench.stats import Aggregate
 from vidbench.video import ViewSpec
 
 
@@ -55,3 +56,24 @@ class Explodes(PerVideoMetric):
         if "boom" in ctx.prompt:
             raise RuntimeError("metric bug")
         return Score(1.0)
+
+
+@register_metric
+class MeanColourDistance(SetMetric):
+    """Distance between the mean colours (8 fps, 16 px view) of two sets, / 255."""
+
+    name = "test_mean_colour_distance"
+
+    def view_spec(self) -> ViewSpec:
+        return ViewSpec(fps=8.0, size=16)
+
+    def protocol(self) -> dict:
+        return {"metric": self.name, "view": "8fps-16px"}
+
+    def features(self, ctx: VideoContext) -> np.ndarray:
+        return ctx.view(self.view_spec()).frames.reshape(-1, 3).mean(axis=0) / 255.0
+
+    def compute(self, generated: np.ndarray, reference: np.ndarray, *, seed: int = 0
+                ) -> Aggregate:
+        d = float(np.linalg.norm(generated.mean(axis=0) - reference.mean(axis=0)))
+        return Aggregate(d, (d, d), len(generated))

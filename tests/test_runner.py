@@ -210,3 +210,31 @@ def test_sigkilled_cli_run_resumes(tmp_path):
     b = json.loads((clean / "result.json").read_text())["metrics"]
     for name in METRICS:
         assert a[name]["value"] == b[name]["value"] and a[name]["n"] == 6
+
+
+def test_set_metric_features_are_cached_by_content_and_reused(tmp_path, _isolated_home):
+    gen = make_manifest(tmp_path / "gen", 4)
+    make_manifest(tmp_path / "ref", 3)
+    cfg = ScoreConfig(metrics=["test_mean_colour_distance"], reference=str(tmp_path / "ref"))
+    first = score(gen, tmp_path / "out1", cfg)
+    assert first["metrics"]["test_mean_colour_distance"]["n"] == 4
+    assert list((_isolated_home / "cache" / "features").rglob("*.npy"))
+    before = video_io.DECODE_COUNT
+    second = score(gen, tmp_path / "out2", cfg)
+    assert video_io.DECODE_COUNT == before  # every feature came from the cache
+    assert second["metrics"]["test_mean_colour_distance"]["value"] == \
+        first["metrics"]["test_mean_colour_distance"]["value"]
+    recs = read_video_records(tmp_path / "out2" / "videos.jsonl")
+    assert all(r["details"]["test_mean_colour_distance"]["cached"] for r in recs)
+
+
+def test_no_cache_keeps_features_in_the_run_folder(tmp_path, _isolated_home):
+    gen = make_manifest(tmp_path / "gen", 3)
+    make_manifest(tmp_path / "ref", 3)
+    cfg = ScoreConfig(metrics=["test_mean_colour_distance"], reference=str(tmp_path / "ref"),
+                      feature_cache=False)
+    result = score(gen, tmp_path / "out", cfg)
+    m = result["metrics"]["test_mean_colour_distance"]
+    assert m["n"] == 3 and m["n_failed"] == 0
+    assert not (_isolated_home / "cache" / "features").exists()
+    assert len(list((tmp_path / "out" / "features").rglob("*.npy"))) == 3
