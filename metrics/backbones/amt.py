@@ -424,11 +424,10 @@ def build_amt_s(*, random_weights: bool = False, device: str = "cpu", seed: int 
         path = weights.resolve(WEIGHTS_NAME)
         sd = weights.load_state_dict(path)  # unwraps {"state_dict": ...}
         sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
-        try:
-            model.load_state_dict(sd, strict=True)
-        except RuntimeError as e:
-            raise UserError(f"{path}: does not match AMT-S: "
-                            f"{str(e).splitlines()[0][:300]}") from None
+        problem = weights.state_dict_mismatch(model.state_dict(), sd)
+        if problem:
+            raise UserError(f"{path}: does not match AMT-S: {problem}")
+        model.load_state_dict(sd, strict=True)
     model = model.eval().to(device)
     _MODELS[key] = model
     return model

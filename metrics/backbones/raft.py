@@ -58,11 +58,10 @@ def build_raft(*, random_weights: bool = False, device: str = "cpu", seed: int =
                 f"{path}: this is the original RAFT checkpoint layout (raft-things.pth); "
                 f"vidbench loads torchvision's port of it, raft_large_C_T_V1-22a6c225.pth "
                 f"(`vidbench weights fetch {WEIGHTS_NAME}`)")
-        try:
-            model.load_state_dict(sd, strict=True)
-        except RuntimeError as e:
-            raise UserError(f"{path}: does not match torchvision raft_large: "
-                            f"{str(e).splitlines()[0][:300]}") from None
+        problem = weights.state_dict_mismatch(model.state_dict(), sd)
+        if problem:
+            raise UserError(f"{path}: does not match torchvision raft_large: {problem}")
+        model.load_state_dict(sd, strict=True)
     model = model.eval().to(device)
     _MODELS[key] = model
     return model
