@@ -13,7 +13,14 @@ import torch
 from vidbench.errors import UserError
 from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import CONFIGS, DiTConfig, describe, forward_flops, get_config
-from vidbench.models.dit.flow import EMA, flow_loss, guided_velocity, sample, sample_t
+from vidbench.models.dit.flow import (
+    EMA,
+    flow_loss,
+    foreground_weight,
+    guided_velocity,
+    sample,
+    sample_t,
+)
 from vidbench.models.dit.model import (
     VideoDiT,
     build_vocab,
@@ -211,6 +218,60 @@ def test_loss_ignores_conditioning_frames():
     a = flow_loss(model, x0, ctx, mask, t, eps, cond)
     b = flow_loss(model, x0, ctx, mask, t, eps2, cond)
     assert torch.equal(a, b)
+
+
+def moving_square_clip(T: int = 8, size: int = 16, x_at=lambda k: 2 + k) -> torch.Tensor:
+    """(1, 3, T, size, size) in [-1, 1]: a grey background and a 2x2 red square at column
+    ``x_at(k)`` of row 6 in frame k."""
+    x = torch.full((1, 3, T, size, size), -0.5)
+    for k in range(T):
+        c = x_at(k)
+        x[0, :, k, 6:8, c:c + 2] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]
+    return x
+
+
+def test_foreground_weight_marks_the_moving_object_and_its_rim():
+    x = moving_square_clip()
+    w = foreground_weight(x, alpha=9.0)
+    assert w.shape == (1, 1, 8, 16, 16)
+    assert torch.equal(foreground_weight(x, 0.0), torch.ones_like(w))
+    for k in range(8):
+        c = 2 + k
+        fg = w[0, 0, k]
+        assert torch.all(fg[6:8, c:c + 2] == 10.0)  # the square
+        assert torch.all(fg[5:9, c - 1:c + 3] == 10.0)  # its one-pixel rim
+        assert float(fg.sum()) == 16 * 16 + 9.0 * 16  # nothing else: 4x4 pixels weighted
+    static = x[:, :, :1].repeat(1, 1, 8, 1, 1)  # a still object is background
+    assert torch.equal(foreground_weight(static, 9.0), torch.ones_like(w))
+
+
+def test_foreground_weight_makes_a_misplaced_object_cost_more():
+    """Predicting the clip with the square one step behind: the plain loss barely sees the
+    error (a few pixels of 256), the weighted loss multiplies it; both are 0 when right."""
+    cfg = small_cfg(num_frames=8, height=16, width=16)
+
+    class Oracle(torch.nn.Module):  # predicts the velocity of a fixed clean clip
+        def __init__(self, clean):
+            super().__init__()
+            self.clean = clean
+
+        def forward(self, xt, t, ctx, mask, cond):
+            tt = t.view(-1, 1, 1, 1, 1)
+            eps = (xt - (1 - tt) * self.clean) / tt
+            return eps - self.clean
+
+    true = moving_square_clip()
+    lag = moving_square_clip(x_at=lambda k: 2 + max(k - 1, 0))
+    eps = torch.randn(true.shape, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([0.5])
+    cond = torch.tensor([1])
+    ctx, mask = VideoDiT(cfg).encode_text(PROMPTS[:1])
+    w = foreground_weight(true, 9.0)
+    right = flow_loss(Oracle(true), true, ctx, mask, t, eps, cond, weight=w)
+    assert float(right) < 1e-10
+    plain = flow_loss(Oracle(lag), true, ctx, mask, t, eps, cond)
+    weighted = flow_loss(Oracle(lag), true, ctx, mask, t, eps, cond, weight=w)
+    assert float(weighted) > 3.0 * float(plain) > 0
 
 
 def test_logit_normal_time_distribution_and_shift():

@@ -31,6 +31,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fg-weight", type=float, default=0.0, metavar="ALPHA",
+                        help="weight moving-object pixels 1 + ALPHA in the loss (default 0)")
+    parser.add_argument("--p-cond", type=float, default=0.7, metavar="P",
+                        help="probability that a training clip gets the config's number of "
+                             "conditioning frames (default 0.7; the rest: none or 1..T/2)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                         help="stop (and save) once the run, resumed parts included, "
                              "has trained this long")
@@ -97,7 +102,9 @@ def run_train(args: argparse.Namespace) -> int:
     from vidbench.models.dit.train import TrainArgs, train
 
     ta = TrainArgs(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
-                   ema_decay=args.ema_decay, seed=args.seed, ckpt_every_s=args.ckpt_every * 60,
+                   ema_decay=args.ema_decay, seed=args.seed, fg_weight=args.fg_weight,
+                   p_cond_default=args.p_cond, p_cond_none=min(0.1, 1.0 - args.p_cond),
+                   ckpt_every_s=args.ckpt_every * 60,
                    log_every=args.log_every,
                    time_budget_s=None if args.time_budget is None else args.time_budget * 60)
     rank0 = int(os.environ.get("RANK", "0")) == 0

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.data import PhysicsStream, index_seed
-from vidbench.models.dit.flow import EMA, flow_loss, sample_t
+from vidbench.models.dit.flow import EMA, flow_loss, foreground_weight, sample_t
 from vidbench.models.dit.model import VideoDiT
 
 
@@ -47,6 +47,8 @@ class TrainArgs:
     # uniform in 1..T/2
     p_cond_default: float = 0.7
     p_cond_none: float = 0.1
+    # foreground loss weight alpha (see flow.foreground_weight); 0 = plain MSE
+    fg_weight: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -109,7 +111,8 @@ def train_step(model: VideoDiT, opt: torch.optim.Optimizer, stream: PhysicsStrea
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         ctx, mask = model.encode_text(prompts)
         ctx, mask = model.drop_context(ctx, mask, drop)
-        per = flow_loss(model, x0, ctx, mask, t, eps, cond, reduction="none")
+        weight = foreground_weight(x0, args.fg_weight) if args.fg_weight else None
+        per = flow_loss(model, x0, ctx, mask, t, eps, cond, reduction="none", weight=weight)
     local_sum = per.float().sum()
     opt.zero_grad(set_to_none=False)
     (local_sum / B).backward()
