@@ -20,7 +20,6 @@ unchanged as the first K frames, so they are reproduced exactly.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from pathlib import Path
 from typing import Any
@@ -30,20 +29,13 @@ import torch
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
+from vidbench.fileio import sha256_file
 from vidbench.suites import SuiteItem
 
 CHECKPOINT_DIR = Path(__file__).with_name("checkpoints")
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "tiny.safetensors"
 DEFAULT_STEPS = 25
 DEFAULT_CFG = 2.0  # chosen on the validation items (seeds 1-2), not on physics-mini
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _truthy(v: Any) -> bool:
@@ -89,7 +81,7 @@ class DiTAdapter(Adapter):
         self.extra = extra
         if self.path.is_dir():
             self.path = self.path / "ema.safetensors"
-        self._sha = _file_sha256(self.path)
+        self._sha = sha256_file(self.path)
 
     @property
     def model_id(self) -> str:
