@@ -434,6 +434,71 @@ def test_train_resume_reproduces_uninterrupted_run(tmp_path):
         assert (tmp_path / "a" / f).is_file(), f
 
 
+def test_lr_schedule_warmup_constant_then_linear_cooldown():
+    from vidbench.models.dit.train import lr_at
+
+    a = _train_args(steps=100, lr=1e-3, warmup=10, cooldown=0.2)
+    assert lr_at(0, a) == pytest.approx(1e-4)
+    assert lr_at(50, a) == lr_at(79, a) == pytest.approx(1e-3)
+    assert lr_at(90, a) == pytest.approx(0.5e-3)
+    assert lr_at(100, a) == 0.0
+    lrs = [lr_at(s, a) for s in range(10, 101)]
+    assert all(x >= y for x, y in zip(lrs, lrs[1:], strict=False))
+    # a time budget's progress overrides the step count
+    assert lr_at(20, a, progress=0.9) == pytest.approx(0.5e-3)
+    assert lr_at(20, a, progress=0.5) == pytest.approx(1e-3)
+    flat = _train_args(steps=100, lr=1e-3, warmup=10)
+    assert lr_at(99, flat) == lr_at(99, flat, progress=0.99) == pytest.approx(1e-3)
+
+
+def test_time_budget_cooldown_decays_lr_to_near_zero(tmp_path):
+    import csv
+
+    from vidbench.models.dit.train import train
+
+    a = _train_args(steps=10_000, cooldown=1.0, time_budget_s=2.0, warmup=1)
+    summary = train(small_cfg(depth=1), tmp_path / "r", a, log=lambda m: None)
+    with open(tmp_path / "r" / "log.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert 3 <= summary["step"] < 10_000 and len(lrs) == summary["step"]
+    assert all(x >= y for x, y in zip(lrs[1:], lrs[2:], strict=False))
+    assert lrs[1] > 0.5e-3 and lrs[-1] < 0.3e-3
+
+
+def test_scenario_mix_weights_the_stream():
+    from vidbench.models.dit.data import PhysicsStream
+    from vidbench.models.dit.train import scenario_mix
+    from vidbench.scenarios import SCENARIOS
+
+    mix = scenario_mix({"collision": 2, "incline": 0})
+    assert mix.count("collision") == 2 and "incline" not in mix
+    assert len(mix) == len(SCENARIOS)  # one more collision, no incline
+    assert scenario_mix(None) is None and scenario_mix({}) is None
+    for bad in ({"colision": 2}, {"collision": -1}, {"collision": 1.5},
+                {n: 0 for n in SCENARIOS}):
+        with pytest.raises(ValueError):
+            scenario_mix(bad)
+
+    def count(stream, n=140):
+        return sum(stream.item(i)[2]["scenario"] == "collision" for i in range(n))
+
+    kw = dict(seed=1, num_frames=2, height=8, width=8, render_size=8)
+    plain = count(PhysicsStream(**kw))
+    heavy = count(PhysicsStream(scenarios=scenario_mix({"collision": 3}), **kw))
+    # expected 140/7 = 20 and 140 * 3/9 = 47
+    assert 8 <= plain <= 32 and 32 <= heavy <= 62 and heavy > plain + 10
+
+
+def test_train_cli_rejects_bad_scenario_weights(tmp_path, capsys):
+    from vidbench.models.dit.cli import main
+
+    for bad, msg in (("bogus=2", "unknown scenario"), ("collision", "NAME=N"),
+                     ("collision=two", "whole number"), ("collision=-1", ">= 0")):
+        assert main(["--out", str(tmp_path / "r"), "--scenario-weight", bad]) == 2
+        assert msg in capsys.readouterr().err, bad
+    assert not (tmp_path / "r").exists()  # nothing written for a rejected command
+
+
 def test_physics_stream_is_seeded_and_shardable():
     from vidbench.models.dit.data import PhysicsStream
 

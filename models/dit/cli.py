@@ -37,6 +37,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--p-cond", type=float, default=0.9, metavar="P",
                         help="probability that a training clip gets the config's number of "
                              "conditioning frames (default 0.9; the rest: none or 1..T/2)")
+    parser.add_argument("--cooldown", type=float, default=0.0, metavar="FRAC",
+                        help="decay the learning rate linearly to 0 over the last FRAC of the "
+                             "run (of --time-budget when given, else of --steps); default 0")
+    parser.add_argument("--scenario-weight", action="append", default=[],
+                        metavar="NAME=N",
+                        help="show scenario NAME N times as often as the others in the "
+                             "training mix (repeatable), e.g. collision=2")
     parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                         help="stop (and save) once the run, resumed parts included, "
                              "has trained this long")
@@ -48,6 +55,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set depth=4 (JSON values)")
+
+
+def parse_scenario_weights(specs: list[str]) -> dict[str, int] | None:
+    """``["collision=2", ...]`` -> {"collision": 2}, checked (UserError names the entry)."""
+    from vidbench.models.dit.train import scenario_mix
+
+    if not specs:
+        return None
+    out: dict[str, int] = {}
+    for s in specs:
+        name, sep, n = s.partition("=")
+        try:
+            out[name.strip()] = int(n)
+        except ValueError:
+            raise UserError(f"--scenario-weight {s!r}: expected NAME=N with N a whole "
+                            f"number") from None
+        if not sep:
+            raise UserError(f"--scenario-weight {s!r}: expected NAME=N")
+    try:
+        scenario_mix(out)
+    except ValueError as e:
+        raise UserError(f"--scenario-weight: {e}") from None
+    return out
 
 
 def build_config(name: str, overrides: list[str]):
@@ -105,6 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
     ta = TrainArgs(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
                    ema_decay=args.ema_decay, seed=args.seed, fg_weight=args.fg_weight,
                    p_cond_default=args.p_cond, p_cond_none=min(0.1, 1.0 - args.p_cond),
+                   cooldown=args.cooldown,
+                   scenario_weights=parse_scenario_weights(args.scenario_weight),
                    ckpt_every_s=args.ckpt_every * 60,
                    log_every=args.log_every,
                    time_budget_s=None if args.time_budget is None else args.time_budget * 60)

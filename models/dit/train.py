@@ -49,6 +49,11 @@ class TrainArgs:
     p_cond_none: float = 0.1
     # foreground loss weight alpha (see flow.foreground_weight); 0 = plain MSE
     fg_weight: float = 0.0
+    # fraction of the run (of the time budget when one is set, else of ``steps``) over which
+    # the learning rate decays linearly to 0 at the end; 0 = constant after warm-up
+    cooldown: float = 0.0
+    # scenario -> how many times it appears in the training mix (default: each once)
+    scenario_weights: dict[str, int] | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -63,9 +68,9 @@ class DistInfo:
         if self.enabled and not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
-    def all_reduce_(self, t: torch.Tensor) -> torch.Tensor:
+    def all_reduce_(self, t: torch.Tensor, op: str = "sum") -> torch.Tensor:
         if self.enabled:
-            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
         return t
 
 
@@ -86,13 +91,41 @@ def sample_randomness(cfg: DiTConfig, args: TrainArgs, g: int
     return eps, t, drop, k
 
 
-def lr_at(step: int, args: TrainArgs) -> float:
-    return args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+def lr_at(step: int, args: TrainArgs, progress: float | None = None) -> float:
+    """Learning rate of ``step``: linear warm-up over ``warmup`` steps, then constant, then
+    (with ``cooldown`` > 0) a linear decay to 0 over the last ``cooldown`` fraction of the
+    run. ``progress`` in [0, 1] is how much of the run is done (the elapsed share of the time
+    budget); None = ``step / steps``."""
+    lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+    if args.cooldown > 0:
+        p = step / max(1, args.steps) if progress is None else progress
+        lr *= min(1.0, max(0.0, 1.0 - p) / args.cooldown)
+    return lr
+
+
+def scenario_mix(weights: dict[str, int] | None) -> tuple[str, ...] | None:
+    """The stream's scenario list for ``weights`` (scenario -> repeats; unnamed ones once);
+    None = every scenario once. Raises ValueError for an unknown scenario or a bad count."""
+    if not weights:
+        return None
+    from vidbench.scenarios import SCENARIOS
+
+    unknown = sorted(set(weights) - set(SCENARIOS))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(SCENARIOS)}")
+    bad = {k: v for k, v in weights.items() if int(v) != v or v < 0}
+    if bad:
+        raise ValueError(f"scenario weights must be whole numbers >= 0, got {bad}")
+    names = tuple(n for n in SCENARIOS for _ in range(int(weights.get(n, 1))))
+    if not names:
+        raise ValueError("scenario weights leave no scenario to train on")
+    return names
 
 
 def train_step(model: VideoDiT, opt: torch.optim.Optimizer, stream: PhysicsStream,
                cfg: DiTConfig, args: TrainArgs, step: int, dinfo: DistInfo,
-               device: torch.device) -> dict:
+               device: torch.device, progress: float | None = None) -> dict:
     """One optimiser step on global batch ``step``; returns {"loss", "grad_norm", "lr"}."""
     B = args.batch
     if B % dinfo.world:
@@ -105,8 +138,9 @@ def train_step(model: VideoDiT, opt: torch.optim.Optimizer, stream: PhysicsStrea
     drop = torch.tensor([p[2] for p in parts], device=device)
     cond = torch.tensor([p[3] for p in parts], device=device)
     x0 = x0.to(device)
+    lr = lr_at(step, args, progress)
     for gr in opt.param_groups:
-        gr["lr"] = lr_at(step, args)
+        gr["lr"] = lr
     model.train()
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         ctx, mask = model.encode_text(prompts)
@@ -132,7 +166,7 @@ def train_step(model: VideoDiT, opt: torch.optim.Optimizer, stream: PhysicsStrea
         torch.tensor(0.0)
     opt.step()
     loss = dinfo.all_reduce_(local_sum.detach().clone()) / B
-    return {"loss": float(loss), "grad_norm": float(gnorm), "lr": lr_at(step, args)}
+    return {"loss": float(loss), "grad_norm": float(gnorm), "lr": lr}
 
 
 def make_optimizer(model: VideoDiT, args: TrainArgs) -> torch.optim.Optimizer:
@@ -190,7 +224,8 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
     ema = EMA(model, args.ema_decay)
     opt = make_optimizer(model, args)
     stream = PhysicsStream(seed=args.seed, num_frames=cfg.num_frames, height=cfg.height,
-                           width=cfg.width, fps=cfg.fps, render_size=args.render_size)
+                           width=cfg.width, fps=cfg.fps, render_size=args.render_size,
+                           scenarios=scenario_mix(args.scenario_weights))
     start = 0
     wall0 = 0.0
     if resume and (out / "state.json").is_file():
@@ -233,8 +268,10 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
             log(f"loss plot failed: {e}")
 
     step = start
+    budget = args.time_budget_s
+    progress = None if budget is None else min(1.0, wall0 / budget)
     for step in range(start, args.steps):
-        r = train_step(model, opt, stream, cfg, args, step, dinfo, dev)
+        r = train_step(model, opt, stream, cfg, args, step, dinfo, dev, progress)
         ema.update(model)
         smooth = r["loss"] if smooth is None else 0.98 * smooth + 0.02 * r["loss"]
         if main and (step % args.log_every == 0 or step == args.steps - 1):
@@ -248,12 +285,14 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
                                         f"{r['grad_norm']:.4f}", f"{sps:.2f}"])
             log(f"step {step + 1} loss {r['loss']:.4f} smooth {smooth:.4f} "
                 f"gnorm {r['grad_norm']:.3f} {sps:.1f} samples/s")
-        done_time = (args.time_budget_s is not None  # total wall time, resumed parts too
-                     and wall0 + time.time() - t_start >= args.time_budget_s)
-        if dinfo.enabled:  # all ranks stop together
-            flag = torch.tensor([1.0 if done_time else 0.0])
-            dinfo.all_reduce_(flag)
-            done_time = bool(flag.item() > 0)
+        done_time = False
+        if budget is not None:  # total wall time, resumed parts too
+            # the share of the budget spent; ranks take the largest, so they agree on the
+            # learning rate and all stop together
+            flag = torch.tensor([(wall0 + time.time() - t_start) / budget])
+            dinfo.all_reduce_(flag, op="max")
+            progress = min(1.0, float(flag.item()))
+            done_time = progress >= 1.0
         if time.time() - last_ckpt >= args.ckpt_every_s:
             save(step + 1)
             last_ckpt = time.time()
