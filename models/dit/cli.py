@@ -66,13 +66,13 @@ def parse_scenario_weights(specs: list[str]) -> dict[str, int] | None:
     out: dict[str, int] = {}
     for s in specs:
         name, sep, n = s.partition("=")
+        if not sep:
+            raise UserError(f"--scenario-weight {s!r}: expected NAME=N")
         try:
             out[name.strip()] = int(n)
         except ValueError:
             raise UserError(f"--scenario-weight {s!r}: expected NAME=N with N a whole "
                             f"number") from None
-        if not sep:
-            raise UserError(f"--scenario-weight {s!r}: expected NAME=N")
     try:
         scenario_mix(out)
     except ValueError as e:

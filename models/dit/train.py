@@ -289,9 +289,9 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
         if budget is not None:  # total wall time, resumed parts too
             # the share of the budget spent; ranks take the largest, so they agree on the
             # learning rate and all stop together
-            flag = torch.tensor([(wall0 + time.time() - t_start) / budget])
-            dinfo.all_reduce_(flag, op="max")
-            progress = min(1.0, float(flag.item()))
+            share = torch.tensor([(wall0 + time.time() - t_start) / budget])
+            dinfo.all_reduce_(share, op="max")
+            progress = min(1.0, float(share.item()))
             done_time = progress >= 1.0
         if time.time() - last_ckpt >= args.ckpt_every_s:
             save(step + 1)
