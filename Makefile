@@ -3,19 +3,30 @@ PY     ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements/lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint perf clean
+.PHONY: install lock demo test test-fast lint perf clean
 
-$(STAMP): pyproject.toml
+# Exact, tested versions of every dependency (the lock), then vidbench itself without
+# touching them. The lock is made by `make lock` and refreshed on purpose, never here.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	# Unpinned torch + torchvision: the resolver takes a matching pair from the registry
-	# (a CPU-only torch wheel without a matching torchvision must not be picked).
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,diffusers]"
-	$(BIN)/python -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	$(BIN)/pip install --disable-pip-version-check -q -r $(LOCK)
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
+	$(BIN)/vidbench --version --verbose
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the lock from pyproject's ranges and requirements/pins.txt (the torch pair).
+# Run it on purpose (a dependency bump), then `make test`, then commit the new lock.
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q pip-tools==7.6.2
+	$(BIN)/pip-compile --quiet --extra dev --extra diffusers --strip-extras \
+	    --no-emit-index-url --no-emit-find-links -c requirements/pins.txt \
+	    -o $(LOCK) pyproject.toml
 
 demo: install
 	$(BIN)/vidbench run

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench import __version__
+from vidbench.environment import package_versions
 from vidbench.manifest import atomic_write_bytes
 
 SCHEMA = "vidbench.result/1"
@@ -112,7 +113,7 @@ def base_provenance(device: str = "cpu", world_size: int = 1) -> dict:
     return {"vidbench": __version__, "git_commit": git_commit(), "python":
             platform.python_version(), "platform": platform.platform(), "torch":
             torch.__version__, "numpy": numpy.__version__, "device": device,
-            "world_size": world_size}
+            "world_size": world_size, "packages": package_versions()}
 
 
 def now_iso() -> str:
