@@ -455,6 +455,25 @@ def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
+ENCODER_THREADS = 4
+"""libx264 threads, fixed: x264's output depends on its thread count (frame threading), and
+its automatic count follows the machine's cores, so a fixed count keeps the bytes of a video
+the same on every machine with the same encoder build."""
+
+
+def _encoder_frame(rgb: np.ndarray, pix_fmt: str):
+    """An encoder-ready frame in ``pix_fmt`` built from (H, W, 3) uint8 RGB, converted here
+    rather than inside ``stream.encode``. PyAV's encode-time conversion of an rgb24 frame made
+    libx264's output depend on earlier heap use (measured with PyAV 18.1: the same frames
+    encoded 12 times in one process, with a decode between encodes, gave 5 different files
+    and decoded pixels up to 25 levels apart); converting first and handing the encoder a
+    frame built from the converted planes gave one file in 12 (``tests/test_video.py``)."""
+    import av
+
+    planes = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+    return av.VideoFrame.from_ndarray(planes.to_ndarray(), format=pix_fmt)
+
+
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
                 timestamps: np.ndarray | None = None, crf: int = 18,
                 pix_fmt: str = "yuv420p", codec: str = "libx264",
@@ -487,13 +506,14 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
         with av.open(tmp, mode="w", format="mp4") as container:
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-            stream.options = {"crf": str(crf)} if codec == "libx264" else {}
+            stream.options = ({"crf": str(crf), "threads": str(ENCODER_THREADS)}
+                              if codec == "libx264" else {})
             if rotation:
                 stream.set_display_rotation(rotation)
             if timestamps is not None:
                 stream.codec_context.time_base = Fraction(1, 1000)
             for i in range(t):
-                frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+                frame = _encoder_frame(frames[i], pix_fmt)
                 if timestamps is not None:
                     frame.pts = int(round(float(timestamps[i]) * 1000))
                     frame.time_base = Fraction(1, 1000)

@@ -5,9 +5,17 @@
   output folder, whose ``ema.safetensors`` is used).
 - options: ``steps`` (Euler steps, default 25), ``cfg`` (guidance scale, default
   :data:`DEFAULT_CFG`), ``shift`` (sampler time shift, default the config's),
-  ``device`` (``cpu``/``cuda``), ``random_weights=1`` (the
+  ``device`` (``cpu``/``cuda``), ``threads`` (torch CPU threads while sampling, default 1;
+  see below), ``random_weights=1`` (the
   checkpoint's architecture, randomly initialised from ``init_seed``: the "untrained"
   reference; its output stays at the initial noise because the model starts as the zero map).
+
+Threads: on the CPU each item is sampled with ``threads`` torch threads (default 1), set for
+the call and restored after it. One thread makes the numbers independent of
+``OMP_NUM_THREADS`` and of the machine's core count by construction (no reduction is split
+differently), and the tiny model's operations are too small for a second thread to pay for its
+synchronisation: on a busy 2-core box two OpenMP threads spin at every barrier waiting for a
+descheduled partner (measured in perf/RESULTS.md, "Generation").
 
 Shapes: the model works at its trained size (``tiny``: 16x16 pixels, 8 fps). An item asking
 for another size or frame rate is served by (1) area-resizing the item's conditioning frames
@@ -25,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
@@ -54,12 +61,13 @@ class DiTAdapter(Adapter):
 
     def __init__(self, target: str = "", **options: Any) -> None:
         super().__init__(target, **options)
-        from vidbench.models.dit.checkpoint import load_model
-
         self.path = Path(target).expanduser() if target else DEFAULT_CHECKPOINT
         if not target and not self.path.is_file():
             raise UserError(f"the shipped tiny DiT checkpoint is missing ({self.path}); "
                             f"reinstall vidbench or pass dit:PATH")
+        ckpt = self.path / "ema.safetensors" if self.path.is_dir() else self.path
+        if not ckpt.is_file():  # before importing torch: a typo fails in milliseconds
+            raise UserError(f"{ckpt}: no such DiT checkpoint")
         try:
             self.steps = int(options.get("steps", DEFAULT_STEPS))
             self.cfg_scale = float(options.get("cfg", DEFAULT_CFG))
@@ -69,7 +77,20 @@ class DiTAdapter(Adapter):
             raise UserError(f"dit adapter: bad option value ({e})") from None
         if self.steps < 1:
             raise UserError("dit adapter: steps must be >= 1")
-        self.device = options.get("device") or "cpu"
+        try:
+            self.threads = int(options.get("threads", 1))
+        except ValueError:
+            raise UserError(f"dit adapter: threads must be an integer, got "
+                            f"{options.get('threads')!r}") from None
+        if self.threads < 1:
+            raise UserError("dit adapter: threads must be >= 1")
+        from vidbench.environment import check_device
+
+        self.device = check_device(options.get("device") or "cpu")
+        import torch
+
+        from vidbench.models.dit.checkpoint import load_model
+
         self.random_weights = _truthy(options.get("random_weights", "0"))
         model, extra = load_model(self.path, device=self.device)
         if self.random_weights:
@@ -93,6 +114,18 @@ class DiTAdapter(Adapter):
         return None if self.random_weights else self._sha[:16]
 
     def generate_one(self, item: SuiteItem) -> Generated:
+        import torch
+
+        if str(self.device).startswith("cuda"):
+            return self._generate_one(item)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._generate_one(item)
+        finally:
+            torch.set_num_threads(before)
+
+    def _generate_one(self, item: SuiteItem) -> Generated:
         from vidbench.models.dit.data import area_resize, from_model, to_model
         from vidbench.models.dit.flow import sample
 
@@ -135,6 +168,7 @@ class DiTAdapter(Adapter):
             out[:K_item] = cond[: item.num_frames]
         params = {"checkpoint": str(self.path), "sha256": self._sha, "config": cfg.name,
                   "steps": self.steps, "cfg_scale": self.cfg_scale, "seed": seed,
+                  "threads": self.threads,
                   "shift": self.shift if self.shift is not None else cfg.time_shift,
                   "model_shape": [T_m, cfg.height, cfg.width], "model_fps": fps_m,
                   "cond_frames": K_item, "random_weights": self.random_weights,
