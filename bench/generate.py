@@ -34,7 +34,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -56,6 +55,7 @@ from vidbench.manifest import (
     parse_manifest_lines,
     write_manifest,
 )
+from vidbench.progress import Progress
 from vidbench.suites import Suite, SuiteItem
 
 log = logging.getLogger("vidbench.generate")
@@ -291,16 +291,6 @@ def _reusable(entry: ManifestEntry, item: SuiteItem, model_id: str) -> bool:
     return p.is_file() and sha256_file(p) == gen["sha256"]
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled or total == 0 or os.environ.get("CI") or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="generate", unit="video", file=sys.stderr)
-
-
 def _error_record(item: SuiteItem, exc: BaseException | str, kind: str | None = None) -> dict:
     msg = exc if isinstance(exc, str) else (str(exc) or type(exc).__name__)
     return {"item": item.item, "prompt": item.prompt, "seed": item.seed,
@@ -391,7 +381,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
     errors: list[dict] = []
     n_ok = n_failed = n_missing = 0
     pending = {it.item: it for it in todo}
-    bar = _progress(len(todo), progress)
+    bar = Progress(len(todo), "generate", mode=None if progress else "off")
     t_last = time.perf_counter()
     try:
         results: Iterable = adapter.generate_many(list(todo)) if todo else ()
@@ -423,11 +413,9 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
                     append_manifest(manifest_path, entry)
                     done[item.item] = entry
                     n_ok += 1
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         close = getattr(adapter, "close", None)
         if callable(close):
             close()

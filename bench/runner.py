@@ -34,6 +34,7 @@ from vidbench import weights as weights_mod
 from vidbench.errors import MissingWeightsError, UserError, VideoDecodeError
 from vidbench.fileio import atomic_write_bytes, sha256_file
 from vidbench.manifest import Manifest, ManifestEntry, read_manifest
+from vidbench.progress import Progress
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
 from vidbench.registry import metric_names as all_metric_names
 from vidbench.results import (
@@ -193,9 +194,9 @@ def _init_dist(world: int, device: str) -> Any:
 
 
 def _show_progress(cfg: ScoreConfig) -> bool:
-    if cfg.progress is not None:
-        return cfg.progress
-    return os.environ.get("CI", "").lower() not in ("1", "true", "yes") and sys.stderr.isatty()
+    """False when the caller turned progress off; otherwise vidbench.progress decides
+    (a bar on a terminal, plain lines elsewhere, nothing under --quiet)."""
+    return cfg.progress is not False
 
 
 @dataclass
@@ -375,7 +376,11 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     dist = _init_dist(world, cfg.device)
     manifest = read_manifest(manifest_path)
     if not manifest.entries:
-        raise UserError(f"{manifest_path}: no videos to score")
+        raise UserError(f"{manifest_path}: no videos to score"
+                        + (f" ({'; '.join(manifest.notes)})" if manifest.notes else ""))
+    if rank == 0:
+        for note in manifest.notes:
+            print(f"vidbench: note: {note}", file=sys.stderr)
     sel = select_metrics(cfg, manifest)
     per_video = [m for m in sel.metrics if isinstance(m, PerVideoMetric)]
     set_metrics = [m for m in sel.metrics if isinstance(m, SetMetric)]
@@ -389,21 +394,16 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     log = VideoLog(out / ("videos.jsonl" if world == 1 else f"videos.rank{rank}.jsonl"))
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    bar = None
-    if _show_progress(cfg) and rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), desc="scoring", unit="video")
+    bar = Progress(len(todo), "score",
+                   mode=None if _show_progress(cfg) and rank == 0 else "off")
     plans = [plan_entry(e, per_video, set_metrics, cache) for e in todo]
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
                                     decoder=_timed_decode(timings))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
         log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     if dist is not None:
         dist.barrier()
     if rank != 0:

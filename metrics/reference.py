@@ -109,12 +109,12 @@ def content_fingerprint(manifest: Any) -> dict:
 
 
 def _progress(iterable, total: int, desc: str):
-    quiet = os.environ.get("CI", "").lower() in ("1", "true") or not sys.stderr.isatty()
-    if quiet:
-        return iterable
-    from tqdm import tqdm
+    from vidbench.progress import Progress
 
-    return tqdm(iterable, total=total, desc=desc, unit="video")
+    with Progress(total, desc) as bar:
+        for x in iterable:
+            yield x
+            bar.update(1)
 
 
 def extract_features(manifest: Any, metric: SetMetric) -> tuple[np.ndarray, list[str], list]:
