@@ -29,6 +29,27 @@ PLUGINS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+class _VersionAction(argparse.Action):
+    """``--version`` (one line) and ``--version --verbose`` (package versions vs the lock)."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if "--verbose" in sys.argv[1:] or getattr(namespace, "verbose", False):
+            from vidbench.environment import version_report
+
+            print(version_report())
+        else:
+            print(f"vidbench {__version__}")
+        parser.exit()
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or progress lines")
+
+
 def _add_score_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", help="comma-separated metric names (default: every metric "
                    "that can run here; missing weights or reference are skipped with a note)")
@@ -43,11 +64,15 @@ def _add_score_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the "
                    "feature cache")
+    _add_quiet(p)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidbench", description="Evaluate video generators.")
-    parser.add_argument("--version", action="version", version=f"vidbench {__version__}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and exit (with --verbose: the versions of "
+                        "the packages that decide the numbers, checked against the lock)")
+    parser.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -57,6 +82,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--suite", help="suite name (default: physics-mini)")
     p.add_argument("--out", help="output folder (default: runs/<name>)")
     p.add_argument("--name", help="run name (default: derived from model and suite)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="folder adapter: suite items without a video are not an error")
     _add_score_options(p)
 
     p = sub.add_parser("generate", help="generate a suite's videos with a model")
@@ -66,6 +93,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--allow-missing", action="store_true",
                    help="folder adapter: suite items without a video are not an error")
     p.add_argument("--no-resume", action="store_true", help="regenerate every item")
+    _add_quiet(p)
 
     p = sub.add_parser("score", help="score a manifest or folder of videos")
     p.add_argument("manifest", help="manifest.jsonl, or a folder of videos")
@@ -97,6 +125,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("reference", help="FVD reference features")
     rsub = p.add_subparsers(dest="reference_cmd", metavar="ACTION", required=True)
     q = rsub.add_parser("build", help="extract and store reference features")
+    _add_quiet(q)
     if command == "reference":
         mod = importlib.import_module("vidbench.metrics.reference")
         mod.add_reference_arguments(q)
@@ -119,8 +148,10 @@ def _metric_list(value: str | None) -> list[str] | None:
 
 
 def _score_config(args: argparse.Namespace, **extra):
+    from vidbench.environment import check_device
     from vidbench.runner import ScoreConfig
 
+    check_device(args.device)
     return ScoreConfig(metrics=_metric_list(args.metrics), mode=args.mode,
                        reference=args.reference, random_weights=args.random_weights,
                        device=args.device, seed=args.seed, feature_cache=not args.no_cache,
@@ -173,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vidbench.pipeline import run_pipeline
 
     run_pipeline(model=args.model, suite=args.suite, out=args.out, name=args.name,
-                 cfg=_score_config(args))
+                 cfg=_score_config(args), allow_missing=args.allow_missing)
     return 0
 
 
@@ -223,13 +254,12 @@ def cmd_suites(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from vidbench.registry import metric_class, metric_names
+    from vidbench.registry import metric_info, metric_names
 
     for n in metric_names():
         try:
-            c = metric_class(n)
-            doc = (c.__doc__ or "").strip().splitlines()[0] if c.__doc__ else ""
-            print(f"{n:24s} {c.kind:9s} {doc}")
+            kind, summary = metric_info(n)
+            print(f"{n:24s} {kind:9s} {summary}")
         except (UserError, ImportError, AttributeError) as e:
             print(f"{n:24s} (not available: {e})")
     return 0
@@ -262,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             build_parser().print_help()
             return 2
+        if getattr(args, "quiet", False):
+            from vidbench.progress import set_quiet
+
+            set_quiet(True)
         if args.command in COMMANDS:
             return int(COMMANDS[args.command](args) or 0)
         _, module, _, run_fn = PLUGINS[args.command]

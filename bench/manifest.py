@@ -28,7 +28,15 @@ from vidbench.errors import ManifestError
 from vidbench.fileio import atomic_write_bytes
 
 MANIFEST_NAME = "manifest.jsonl"
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v")
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".mpe",
+    ".m1v", ".m2v", ".vob", ".ts", ".mts", ".m2ts", ".flv", ".f4v", ".3gp", ".3g2", ".ogv",
+    ".ogg", ".ogm", ".wmv", ".asf", ".mxf", ".nut", ".dv", ".y4m", ".ivf", ".rm", ".rmvb",
+    ".h264", ".264", ".h265", ".265", ".hevc", ".apng",
+)
+"""Containers and raw streams that FFmpeg (PyAV) opens; a folder scan takes every file with one
+of these suffixes and names the other files it skipped in :attr:`Manifest.notes`."""
+_NOT_VIDEOS = {"prompts.json", MANIFEST_NAME}
 __all__ = ["Manifest", "ManifestEntry", "append_manifest", "atomic_write_bytes",
            "read_manifest", "scan_folder", "write_manifest"]
 _KNOWN_KEYS = ("video", "prompt", "seed", "model", "suite", "item", "meta")
@@ -70,6 +78,7 @@ class Manifest:
     root: Path
     entries: list[ManifestEntry]
     source: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -171,8 +180,20 @@ def scan_folder(folder: Path) -> Manifest:
             raise ManifestError(f"{pj}:{e.lineno}: invalid JSON ({e.msg})") from None
         if not isinstance(prompts, dict):
             raise ManifestError(f"{pj}: expected an object {{relative_path: prompt}}")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS
-                   and not p.name.startswith("."))
+    paths, skipped = [], []
+    for p in sorted(folder.rglob("*")):
+        if p.name.startswith("."):
+            continue
+        if p.suffix.lower() in VIDEO_EXTENSIONS:
+            paths.append(p)
+        elif p.is_file() and p.name not in _NOT_VIDEOS:
+            skipped.append(p.relative_to(folder).as_posix())
+    notes = []
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more"
+                                          if len(skipped) > 5 else "")
+        notes.append(f"{folder}: skipped {len(skipped)} file(s) that are not videos by their "
+                     f"suffix: {shown}")
     entries = []
     for p in paths:
         rel = p.relative_to(folder).as_posix()
@@ -192,7 +213,7 @@ def scan_folder(folder: Path) -> Manifest:
                               source=str(pj))
             e.problem = f"{pj}: video {rel!r} not found"
             entries.append(e)
-    return Manifest(folder, entries, str(folder))
+    return Manifest(folder, entries, str(folder), notes)
 
 
 def read_manifest(path: str | os.PathLike) -> Manifest:

@@ -47,7 +47,8 @@ def _slug(text: str) -> str:
 
 
 def run_pipeline(model: str | None = None, suite: str | None = None, out: str | None = None,
-                 name: str | None = None, cfg: ScoreConfig | None = None) -> dict:
+                 name: str | None = None, cfg: ScoreConfig | None = None,
+                 allow_missing: bool = False) -> dict:
     """Generate, score, report. Returns the result dict."""
     from vidbench.generate import generate
 
@@ -55,7 +56,7 @@ def run_pipeline(model: str | None = None, suite: str | None = None, out: str | 
     s = get_suite(suite) if suite else _default_suite()
     run_name = name or _slug(f"{spec}_{s.name}")
     out_dir = Path(out) if out else Path("runs") / run_name
-    report = generate(adapter, s, out_dir)
+    report = generate(adapter, s, out_dir, allow_missing=allow_missing)
     print(f"generated {report.n_ok}, skipped {report.n_skipped} (already there), failed "
           f"{report.n_failed} -> {report.manifest}")
     cfg = cfg or ScoreConfig()

@@ -20,6 +20,7 @@ import hashlib
 import importlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -266,6 +267,66 @@ def metric_class(name: str) -> type[Metric]:
         cls = eps[name].load()
     _REGISTERED[name] = cls
     return cls
+
+
+def _first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line, without a leading
+    ``name``: label and without a trailing "(see ...)" pointer."""
+    para = " ".join((doc or "").strip().split("\n\n", 1)[0].split())
+    para = re.sub(r"^``[\w.]+``:\s*", "", para)
+    m = re.search(r"(?<=[.!?])\s", para)
+    text = para[: m.start()] if m else para
+    text = re.sub(r"\s*\([^()]*\b(?:see|module doc)\b[^()]*\)?", "", text).rstrip(" ,;:")
+    return (text[:1].upper() + text[1:]).rstrip(".") if text else ""
+
+
+def _static_class_info(target: str, name: str) -> tuple[str, str] | None:
+    """(kind, one-line summary) of a built-in metric read from its module's source with
+    :mod:`ast`, without importing it (listing metrics must not import torch). The summary is
+    the first sentence of the module docstring when the module is the metric's own (it starts
+    with ````name``:``), else of the class docstring; the kind follows the class's bases
+    inside the module (``SetMetric`` -> ``set``)."""
+    import ast
+    import importlib.util
+
+    module, _, cls_name = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin:
+            return None
+        with open(spec.origin, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return None
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+    def kind_of(cls_node: ast.ClassDef, depth: int = 0) -> str:
+        for b in cls_node.bases:
+            bname = b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+            if bname == "SetMetric":
+                return "set"
+            if bname in classes and depth < 8 and kind_of(classes[bname], depth + 1) == "set":
+                return "set"
+        return "per_video"
+
+    node = classes.get(cls_name)
+    if node is None:
+        return None
+    mod_doc = ast.get_docstring(tree) or ""
+    own_module = mod_doc.lstrip().startswith(f"``{name}``")
+    doc = mod_doc if own_module else (ast.get_docstring(node) or mod_doc)
+    return kind_of(node), _first_sentence(doc)
+
+
+def metric_info(name: str) -> tuple[str, str]:
+    """(kind, one-line summary) of metric ``name``; built-ins are read without importing."""
+    if name in BUILTIN_METRICS and name not in _REGISTERED:
+        info = _static_class_info(BUILTIN_METRICS[name], name)
+        if info is not None:
+            return info
+    cls = metric_class(name)
+    return cls.kind, _first_sentence(cls.__doc__ or importlib.import_module(
+        cls.__module__).__doc__)
 
 
 def get_metric(name: str, mode: str = "default", **kwargs: Any) -> Metric:
