@@ -455,10 +455,14 @@ def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
-ENCODER_THREADS = 4
-"""libx264 threads, fixed: x264's output depends on its thread count (frame threading), and
-its automatic count follows the machine's cores, so a fixed count keeps the bytes of a video
-the same on every machine with the same encoder build."""
+X264_DETERMINISTIC = {"threads": "1", "x264-params": "sync-lookahead=0"}
+"""libx264 options that make its output a function of its input alone: one encoding thread and
+no threaded lookahead. With x264's defaults the lookahead runs in a thread of its own, and the
+same 12 physics-mini clips encoded 6 times in one process gave 2 different files for one clip
+in each of 4 runs (decoded pixels up to 19 levels apart); with these options, 1 file per clip
+in every run (and under valgrind, which serialises threads, the defaults were stable too: a
+race). The automatic thread count also follows the machine's cores, which would make the bytes
+differ between machines. Cost: encoding on one core, small next to sampling a video."""
 
 
 def _encoder_frame(rgb: np.ndarray, pix_fmt: str):
@@ -506,7 +510,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
         with av.open(tmp, mode="w", format="mp4") as container:
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-            stream.options = ({"crf": str(crf), "threads": str(ENCODER_THREADS)}
+            stream.options = ({"crf": str(crf), **X264_DETERMINISTIC}
                               if codec == "libx264" else {})
             if rotation:
                 stream.set_display_rotation(rotation)
