@@ -180,14 +180,38 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiple-testing correction over metrics (default none)")
     parser.add_argument("--metrics", default=None,
                         help="comma-separated metrics to gate on (default: all shared)")
-    parser.add_argument("--n-boot", type=int, default=10000, help="bootstrap resamples")
+    parser.add_argument("--n-boot", type=int, default=10000,
+                        help="bootstrap resamples (100 to 1000000; default 10000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--coverage-tolerance", type=float, default=0.1, metavar="X",
+                        help="allowed absolute drop of a metric's coverage (share of videos "
+                             "it produced a value for) before it counts (default 0.1)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail (exit 1) when any metric is untested (no data to decide)")
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """0 pass, 1 regression, 2 cannot compare. Prints a markdown summary to stdout and
-    writes JUnit XML when ``--junit`` is given (also when the results cannot be compared)."""
-    from vidbench.leaderboard.check import CheckReport, check, parse_tolerance, write_junit
+    """0 pass, 1 regression (only), 2 cannot compare or any error. Prints a markdown summary
+    to stdout and writes JUnit XML when ``--junit`` is given (also when the results cannot
+    be compared). An unexpected failure is reported as an error (exit 2), never as exit 1,
+    which means "regression" to CI."""
+    try:
+        return _run_check(args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # a crash must not read as "regression" (exit 1)
+        raise UserError(f"check failed unexpectedly: {type(e).__name__}: {str(e)[:200]} "
+                        "(rerun with --debug for the traceback)") from e
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from vidbench.leaderboard.check import (
+        MAX_BOOT,
+        CheckReport,
+        check,
+        parse_tolerance,
+        write_junit,
+    )
     from vidbench.leaderboard.load import load_result
 
     tols = {}
@@ -198,8 +222,17 @@ def run_check(args: argparse.Namespace) -> int:
             default = tol
         else:
             tols[metric] = tol
-    if args.n_boot < 100:
-        raise UserError(f"--n-boot {args.n_boot}: use at least 100 resamples")
+    if not 100 <= args.n_boot <= MAX_BOOT:
+        raise UserError(f"--n-boot {args.n_boot}: use 100 to {MAX_BOOT} resamples")
+    cov_tol = getattr(args, "coverage_tolerance", 0.1)
+    if not (math.isfinite(cov_tol) and 0 <= cov_tol <= 1):
+        raise UserError(f"--coverage-tolerance {cov_tol}: must be between 0 and 1")
+    if args.junit:
+        try:
+            Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--junit {args.junit}: cannot create its folder "
+                            f"({e.strerror or e})") from None
     try:
         res = load_result(args.result)
         base = load_result(args.baseline)
@@ -210,7 +243,8 @@ def run_check(args: argparse.Namespace) -> int:
         metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
         rep = check(res, base, tolerances=tols, default=default, level=args.level,
                     n_boot=args.n_boot, seed=args.seed, pairing=args.pairing,
-                    correction=args.correction, metrics=metrics)
+                    correction=args.correction, metrics=metrics, coverage_tol=cov_tol,
+                    strict=getattr(args, "strict", False))
     sys.stdout.write(rep.to_markdown())
     if args.junit:
         write_junit(rep, args.junit)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from vidbench.leaderboard.escape import csv_cell, md_escape, tex_escape
 from vidbench.leaderboard.load import MetricEntry, Result
 from vidbench.leaderboard.totals import TotalsConfig, compute_totals, totals_entries
 
@@ -215,23 +216,11 @@ def rank_mark(r: float) -> str:
     return "" if pd.isna(r) else f" ({int(r)})"
 
 
-def md_escape(s: str) -> str:
-    return str(s).replace("|", r"\|").replace("\n", " ")
-
-
 def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1))
            + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out
-
-
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-
-
-def tex_escape(s: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in str(s)).replace("–", "--").replace("†", r"$^\dagger$")
 
 
 # ---------------------------------------------------------------------- building

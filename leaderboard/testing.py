@@ -13,42 +13,60 @@ from typing import Any
 
 import numpy as np
 
+from vidbench.results import SCHEMA
 from vidbench.stats import mean_with_ci
 
 
 def metric_entry(values: np.ndarray | list[float] | None = None, *, value: float | None = None,
                  ci95: tuple[float, float] | None = None, higher_is_better: bool = True,
                  protocol: str = "p0", weights: dict | None = None, comparable: bool = True,
-                 mode: str = "default", version: str = "1", n_failed: int = 0) -> dict:
-    """One ``metrics`` entry; from per-video ``values`` (mean + bootstrap CI) or from an
-    explicit ``value``/``ci95`` (set-level metrics)."""
+                 mode: str = "default", version: str = "1", n_failed: int = 0,
+                 n: int | None = None, n_not_applicable: int | None = None,
+                 per_video: str | None = None) -> dict:
+    """One ``metrics`` entry; from per-video ``values`` (mean + bootstrap CI over the finite
+    ones; NaN = not applicable, counted in ``n_not_applicable``) or from an explicit
+    ``value``/``ci95`` (set-level metrics; ``n`` defaults to 1, or 0 without a value)."""
     if values is not None:
         agg = mean_with_ci(np.asarray(values, dtype=float))
         value, ci95, n = agg.value, agg.ci95, agg.n
-    else:
-        n = 1
+        if n_not_applicable is None:
+            n_not_applicable = int(agg.details.get("n_nan", 0))
+    elif n is None:
+        n = 0 if value is None or value != value else 1
     ci95 = ci95 if ci95 is not None else (float("nan"), float("nan"))
-    return {"value": _nan_none(value), "ci95": [_nan_none(ci95[0]), _nan_none(ci95[1])],
-            "n": int(n), "n_failed": n_failed, "mode": mode, "version": version,
-            "higher_is_better": higher_is_better, "comparable": comparable,
-            "protocol": protocol, "weights": dict(weights or {})}
+    out = {"value": _nan_none(value), "ci95": [_nan_none(ci95[0]), _nan_none(ci95[1])],
+           "n": int(n), "n_failed": n_failed, "mode": mode, "version": version,
+           "higher_is_better": higher_is_better, "comparable": comparable,
+           "protocol": protocol, "weights": dict(weights or {})}
+    if n_not_applicable is not None:
+        out["n_not_applicable"] = int(n_not_applicable)
+        total = out["n"] + n_failed + int(n_not_applicable)
+        out["coverage"] = out["n"] / total if total else None
+    if per_video is not None:
+        out["per_video"] = per_video
+    return out
 
 
 def _nan_none(x: Any) -> Any:
+    """NaN -> null (how the runner writes "no value"); infinities are kept as written."""
     return None if x is None or (isinstance(x, float) and x != x) else float(x)
 
 
 def write_result(folder: str | Path, model: str, metrics: dict[str, dict],
                  per_video: dict[str, list[float]] | None = None, *,
                  items: list[str] | None = None, suite: str = "test-suite",
-                 errors: list | None = None, videos: bool = True) -> Path:
+                 errors: list | None = None, videos: bool = True,
+                 details: dict[str, list[dict]] | None = None,
+                 skipped: dict[str, str] | None = None) -> Path:
     """Write ``folder/result.json`` (and ``folder/videos.jsonl`` from ``per_video``:
-    metric -> values, one per item). Returns the result.json path."""
+    metric -> values, one per item, with ``details``: metric -> one dict per item).
+    Returns the result.json path."""
     d = Path(folder)
     d.mkdir(parents=True, exist_ok=True)
-    res = {"schema": "vidbench.result/1", "model": model, "suite": suite,
+    res = {"schema": SCHEMA, "model": model, "suite": suite,
            "created": "2026-01-01T00:00:00Z", "metrics": metrics,
-           "provenance": {"vidbench": "test", "seeds": [0]}, "errors": list(errors or [])}
+           "provenance": {"vidbench": "test", "seeds": [0]}, "errors": list(errors or []),
+           "skipped": dict(skipped or {})}
     p = d / "result.json"
     p.write_text(json.dumps(res, indent=1), encoding="utf-8")
     if per_video and videos:
@@ -58,8 +76,9 @@ def write_result(folder: str | Path, model: str, metrics: dict[str, dict],
             for i, it in enumerate(items):
                 scores = {m: _nan_none(float(v[i])) if i < len(v) else None
                           for m, v in per_video.items()}
+                det = {m: ds[i] for m, ds in (details or {}).items() if i < len(ds)}
                 f.write(json.dumps({"video": f"{it}.mp4", "item": it, "prompt": f"prompt {it}",
-                                    "scores": scores, "details": {}, "error": None}) + "\n")
+                                    "scores": scores, "details": det, "error": None}) + "\n")
     return p
 
 

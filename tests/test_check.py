@@ -302,12 +302,20 @@ def test_missing_value_after_failures_is_a_regression(tmp_path):
     dead = load_result(write_result(tmp_path / "r", "m", {"m": metric_entry(
         value=float("nan"), n_failed=N)}, {"m": [float("nan")] * N}))
     c = check(dead, base).checks[0]
-    assert c.status == REGRESSION and f"{N} failed videos" in c.reason
+    assert c.status == REGRESSION and f"({N} failed" in c.reason
+    assert "coverage fell to zero" in c.reason
+    # the metric applied to no video now (all NaN by design) where it applied to all before:
+    # a coverage regression with its own message, not "untested"
     na = load_result(write_result(tmp_path / "n", "m", {"m": metric_entry(
-        value=float("nan"))}, {"m": [float("nan")] * N}))
+        value=float("nan"), n_not_applicable=N)}, {"m": [float("nan")] * N}))
     c = check(na, base).checks[0]
-    assert c.status == "untested"
+    assert c.status == REGRESSION and "coverage fell to zero" in c.reason
+    assert f"{N} not applicable" in c.reason and c.coverage == f"{N}/{N} -> 0/{N}"
     assert check(base, na).checks[0].status == SKIPPED
+    # no counts and no videos.jsonl: nothing tells coverage, so it stays untested
+    bare = load_result(write_result(tmp_path / "u", "m", {"m": metric_entry(
+        value=float("nan"))}, videos=False))
+    assert check(bare, base).checks[0].status == "untested"
 
 
 def test_metrics_filter(tmp_path):
