@@ -5,8 +5,14 @@
   "error": null|"message"}``. A killed run leaves at most a torn last line, which
   :func:`read_video_records` drops, so a re-run resumes from the videos that finished.
 - ``result.json``: ``{"schema": "vidbench.result/1", "model", "suite", "created",
-  "metrics": {...}, "provenance": {...}, "errors": [...], "notes": [...]}``, written
-  atomically (temp file + rename).
+  "metrics": {...}, "provenance": {...}, "errors": [...], "notes": [...],
+  "skipped": {metric: reason}}``, written atomically (temp file + rename). Each metric entry
+  carries ``value``, ``ci95``, ``n`` (videos with a value), ``n_failed``,
+  ``n_not_applicable`` (NaN by design, e.g. "static"), ``coverage`` =
+  ``n / (n + n_failed + n_not_applicable)`` and ``per_video`` (which per-video field
+  averages to ``value``: ``"scores"``, ``"details.KEY"`` or null).
+
+``SCHEMA`` here is the one definition; the leaderboard and the test fixtures import it.
 """
 
 from __future__ import annotations
@@ -65,6 +71,44 @@ def read_video_records(path: str | os.PathLike) -> list[dict]:
             if any(ln.strip() for ln in lines[i + 1:]):
                 raise ValueError(f"{p}:{i + 1}: corrupt record in the middle of the file"
                                  ) from None
+    return out
+
+
+def per_video_unit(values: list[float], details: list[dict], value: float) -> str | None:
+    """Which per-video field averages (over the videos with a finite score) to the
+    aggregate ``value``: ``"scores"``, ``"details.KEY"`` (e.g. ``details.dynamic`` for
+    dynamic_degree, whose headline is the fraction of dynamic videos), or None when none
+    does (e.g. a frame-weighted ratio). Written into result.json as ``per_video`` so the
+    regression gate resamples the unit the headline is made of."""
+    if not math.isfinite(value):
+        return None
+    ok = [i for i, v in enumerate(values) if math.isfinite(v)]
+    if not ok:
+        return None
+
+    def same(xs: list[float]) -> bool:
+        return len(xs) == len(ok) and abs(math.fsum(xs) / len(xs) - value) <= 1e-9 * max(
+            1.0, abs(value))
+
+    if same([values[i] for i in ok]):
+        return "scores"
+    keys = sorted({k for i in ok for k, x in (details[i] or {}).items()
+                   if isinstance(x, (bool, int, float))})
+    for k in keys:
+        xs = [(details[i] or {}).get(k) for i in ok]
+        if all(isinstance(x, (bool, int, float)) and math.isfinite(float(x)) for x in xs):
+            if same([float(x) for x in xs]):
+                return f"details.{k}"
+    return None
+
+
+def skipped_from_notes(notes: list[str]) -> dict[str, str]:
+    """``{metric: reason}`` from the runner's ``"NAME: skipped, REASON"`` notes."""
+    out: dict[str, str] = {}
+    for n in notes:
+        name, sep, why = n.partition(": skipped, ")
+        if sep and name and " " not in name:
+            out[name] = why
     return out
 
 
