@@ -53,6 +53,8 @@ class MetricEntry:
     #: where the per-video unit whose mean is ``value`` lives: ``"scores"`` or
     #: ``"details.KEY"`` (e.g. ``details.dynamic`` for dynamic_degree); None = unknown
     per_video: str | None = None
+    #: for a total: the protocol/weights/comparable of each dimension it is built from
+    parts: dict[str, dict] | None = None
 
     @property
     def n_total(self) -> int | None:

@@ -25,7 +25,7 @@ from vidbench.leaderboard.cli import (
 )
 from vidbench.leaderboard.load import load_result, load_results
 from vidbench.leaderboard.plots import correlation_matrix
-from vidbench.leaderboard.table import build_table
+from vidbench.leaderboard.table import TOTAL_NAMES, build_table
 from vidbench.leaderboard.testing import metric_entry, write_from_values, write_result
 from vidbench.leaderboard.totals import (
     DEFAULT_CONFIG,
@@ -195,7 +195,13 @@ def test_renderers(tmp_path):
     for m in ("m1", "m2", "m3"):
         assert f"| {m} |" in md
     mean = np.mean(vals["m3"]["clip_score"])
-    assert f"{mean:.3f} ±" in md
+    cell = lb.cell("m3", "clip_score")
+    v, hw = cell.split(" ± ")
+    # value and half-width to the same decimals, the half-width to 2 significant digits
+    assert len(v.split(".")[1]) == len(hw.split(".")[1])
+    assert len(hw.lstrip("0.").replace(".", "")) == 2
+    assert float(v) == pytest.approx(mean, abs=10 ** -len(v.split(".")[1]))
+    assert f"{v} ± {hw}" in md
     # CSV is tidy and numeric: read it back
     df = pd.read_csv(io.StringIO(lb.to_csv()))
     assert len(df) == 9 and set(df.columns) >= {"model", "metric", "value", "ci95_lo",
@@ -279,9 +285,12 @@ def test_totals_ci_from_items_and_table_column(tmp_path):
     assert lo < t["total"]["value"] < hi
     assert t["groups"]["semantic"]["dims_used"] == ["clip_score"]
     lb = build_table(load_results(paths), totals_config=cfg)
-    assert lb.columns[0].key == "total" and lb.columns[0].group == "totals"
+    # several of the config's dimensions are missing in every row: the total is the
+    # explicitly named common-subset total, over the same dimensions for every row
+    assert lb.columns[0].key == "total (common)" and lb.columns[0].group == "totals"
     assert lb.models == ["m3", "m2", "m1"]  # ordered by Total
-    assert "†" in lb.cell("m3", "total")  # several quality dimensions are missing
+    assert any("Total (common) is computed for every row over the same 2" in n
+               and "subject_consistency, clip_score" in n for n in lb.notes)
     assert cfg.hash[:16] in lb.to_markdown()
     # identical items: every bootstrap replicate equals the point estimate, so the
     # vectorised replicate formula must reproduce the scalar one exactly
@@ -323,8 +332,10 @@ def test_totals_from_different_protocols_do_not_share_a_column(tmp_path):
     b = write_result(tmp_path / "b", "B", {"clip_score": metric_entry([0.2, 0.3],
                                                                       protocol="p2")})
     lb = build_table(load_results([a, b]))
-    totals = [c for c in lb.columns if c.metric == "total"]
+    totals = [c for c in lb.columns if c.metric in TOTAL_NAMES]
     assert len(totals) == 2
+    # the note names the field that differs, not just "protocol"
+    assert any("protocol of dimension clip_score differs" in n for n in lb.notes)
 
 
 # ------------------------------------------------------------------------------ plots
