@@ -23,11 +23,26 @@ FORMATS = ("md", "csv", "html", "tex")
 
 
 def _write(path: Path, text: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from vidbench.fileio import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
     return str(path)
+
+
+def _out_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` (before any work): a path that cannot be a folder is a user error."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create the output folder "
+                        f"({e.strerror or e})") from None
+    if not out.is_dir():
+        raise UserError(f"--out {out}: not a folder")
+    return out
 
 
 def parse_formats(spec: str | Sequence[str]) -> tuple[str, ...]:
@@ -54,8 +69,8 @@ def build_leaderboard(result_paths: Sequence[str | Path], out_dir: str | Path,
     from vidbench.leaderboard.totals import load_config
 
     fmts = parse_formats(formats)
-    out = Path(out_dir)
     results = load_results(list(result_paths))
+    out = _out_dir(out_dir)
     cfg = load_config(totals_config)
     lb = build_table(results, force=force, totals_config=cfg)
     plot_paths: dict[str, dict[str, str]] = {}
@@ -147,6 +162,17 @@ def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
+    """Build the leaderboard; an unexpected failure is a one-line error (exit 2)."""
+    try:
+        return _run_leaderboard(args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        raise UserError(f"leaderboard failed unexpectedly: {type(e).__name__}: "
+                        f"{str(e)[:200]} (rerun with --debug for the traceback)") from e
+
+
+def _run_leaderboard(args: argparse.Namespace) -> int:
     info = build_leaderboard(args.results, args.out, parse_formats(args.format),
                              force=args.force, plots=not args.no_plots,
                              totals_config=args.totals_config, title=args.title)

@@ -11,8 +11,9 @@ structure of the document it lands in:
 - :func:`tex_escape`: LaTeX specials escaped, ``[``/``]`` braced (a row starting with ``[``
   after ``\\\\`` would otherwise be read as a vertical skip), line breaks -> spaces.
 - :func:`csv_cell`: OWASP's rule against formula injection: a text cell that starts with
-  ``= + - @``, a tab or a carriage return gets a leading ``'`` so a spreadsheet shows it as
-  text. Numbers are left alone.
+  ``= + - @``, a tab or a carriage return (or whose first non-blank character is one) gets
+  a leading ``'`` so a spreadsheet shows it as text; line breaks become spaces. Numbers
+  are left alone.
 - :func:`plain_label`: text for matplotlib with mathtext disabled (``$`` is literal).
 """
 
@@ -63,11 +64,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(x: object) -> object:
-    """A CSV cell that a spreadsheet will not evaluate: text starting with a formula
-    character is prefixed with ``'`` (OWASP CSV injection rule); non-text passes through."""
-    if isinstance(x, str) and x.startswith(_FORMULA_START):
-        return "'" + x
-    return x
+    """A CSV cell that a spreadsheet will not evaluate: line breaks and control characters
+    become spaces (a cell can never start a new row), and text whose first non-blank
+    character is a formula character is prefixed with ``'`` (OWASP CSV injection rule);
+    non-text passes through."""
+    if not isinstance(x, str):
+        return x
+    t = one_line(x)
+    if x.startswith(_FORMULA_START) or t.lstrip().startswith(_FORMULA_START):
+        return "'" + t
+    return t
 
 
 def plain_label(s: object, n: int | None = None) -> str:

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from vidbench.leaderboard.escape import plain_label  # noqa: E402
 from vidbench.leaderboard.table import Leaderboard  # noqa: E402
 
 #: at most this many per-video points are drawn over each box (a seeded sample)
@@ -71,7 +72,7 @@ def _grid(k: int, max_cols: int = 4) -> tuple[int, int]:
 
 
 def _short(s: str, n: int = 18) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+    return plain_label(s, n)
 
 
 def radar(lb: Leaderboard, out_dir: Path, notes: list[str] | None = None,
@@ -254,7 +255,20 @@ def all_plots(lb: Leaderboard, out_dir: str | Path, notes: list[str] | None = No
               bounds: dict[str, dict] | None = None) -> dict[str, dict[str, str]]:
     """Write every plot that has enough data; returns {plot name: {"png": p, "svg": p}}."""
     out = Path(out_dir)
-    res = {"radar": radar(lb, out, notes, bounds), "bars": bars(lb, out, notes),
-           "correlation": correlation(lb, out, notes),
-           "distributions": distributions(lb, out, notes)}
+    notes = notes if notes is not None else []
+    res = {}
+    # labels are plain text: names from others' result.json ("run$_$1") must not be parsed
+    # as mathtext (a parse error would abort the whole leaderboard)
+    with plt.rc_context({"text.parse_math": False, "text.usetex": False}):
+        for name, fn in (("radar", lambda: radar(lb, out, notes, bounds)),
+                         ("bars", lambda: bars(lb, out, notes)),
+                         ("correlation", lambda: correlation(lb, out, notes)),
+                         ("distributions", lambda: distributions(lb, out, notes))):
+            try:
+                with np.errstate(all="ignore"):
+                    res[name] = fn()
+            except (ValueError, OverflowError, RuntimeError) as e:  # e.g. values ~1e308
+                plt.close("all")
+                notes.append(f"{name} plot skipped: cannot draw these values "
+                             f"({type(e).__name__}: {str(e)[:120]})")
     return {k: v for k, v in res.items() if v}

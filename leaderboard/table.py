@@ -24,6 +24,7 @@ import io
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from vidbench.leaderboard.escape import csv_cell, md_escape, tex_escape
@@ -179,8 +180,9 @@ class Leaderboard:
         first) are prefixed with ``'`` (OWASP's rule)."""
         df = self.long()
         for col in df.columns:
-            if df[col].dtype == object:
+            if not pd.api.types.is_numeric_dtype(df[col]):
                 df[col] = df[col].map(csv_cell)
+        df.columns = [csv_cell(str(c)) for c in df.columns]
         buf = io.StringIO()
         df.to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
         return buf.getvalue()
@@ -209,7 +211,7 @@ class Leaderboard:
         for m in self.models:
             cells = [tex_escape(m)]
             for c in cols:
-                s = tex_escape(self.cell(m, c.key)).replace("±", r"$\pm$")
+                s = tex_escape(self.cell(m, c.key))
                 if self.rank.at[m, c.key] == 1:
                     s = rf"\textbf{{{s}}}"
                 cells.append(s)
@@ -240,8 +242,9 @@ def format_cell(v: float, lo: float, hi: float, digits: int = 3) -> str:
         return "–"
     if pd.isna(lo) or pd.isna(hi):
         return fmt(v, digits)
-    a, b = v - lo, hi - v
-    hw = (hi - lo) / 2
+    with np.errstate(all="ignore"):
+        a, b = np.float64(v) - lo, np.float64(hi) - v
+        hw = (np.float64(hi) - lo) / 2
     if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(hw)):
         return fmt(v, digits)
     if max(abs(v), hw) >= 1e5:
