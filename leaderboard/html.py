@@ -142,6 +142,7 @@ def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None,
                     f'src="data:image/png;base64,{b64}"><figcaption>'
                     f'{e(captions.get(name, name))}</figcaption></figure>')
     notes = "".join(f"<li>{e(n)}</li>" for n in lb.notes)
+    not_measured = "".join(f"<li>{e(n)}</li>" for n in lb.not_measured())
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sources = ", ".join(e(f"{r.label}: {r.suite}") for r in lb.results)
     tc_line = ""
@@ -157,11 +158,14 @@ def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None,
 <body>
 <h1>{e(title)}</h1>
 <div class="meta">{len(lb.models)} models · generated {created} · suites: {sources}{tc_line}<br>
-values: mean ± half-width of the 95% bootstrap CI; (k) = rank in that column; click a
-header to sort</div>
+values: mean ± half-width of the 95% bootstrap CI; (k) = rank in that column; [k/N] = a
+value for k of N videos; – (n=0) = no value (why: under "Not measured"); click a header to
+sort</div>
 <div class="wrap"><table class="lb" id="leaderboard">
 <thead><tr>{''.join(g1)}</tr><tr>{''.join(g2)}</tr></thead>
 <tbody>{''.join(body)}</tbody></table></div>
+{'<h2>Not measured</h2><ul class="not-measured">' + not_measured + '</ul>'
+ if not_measured else ''}
 {'<h2>Notes</h2><ul class="notes">' + notes + '</ul>' if notes else ''}
 <div class="plots">{''.join(figs)}</div>
 <script>{_JS}</script>
