@@ -202,8 +202,9 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="significance level of the one-sided test (default 0.05)")
     parser.add_argument("--junit", default=None, metavar="FILE", help="write JUnit XML here")
     parser.add_argument("--pairing", default="auto", choices=("auto", "paired", "unpaired"))
-    parser.add_argument("--correction", default="none", choices=("none", "holm"),
-                        help="multiple-testing correction over metrics (default none)")
+    parser.add_argument("--correction", default="holm", choices=("none", "holm"),
+                        help="multiple-testing correction over metrics (default holm: the "
+                             "false-alarm rate of the whole gate stays at --level)")
     parser.add_argument("--metrics", default=None,
                         help="comma-separated metrics to gate on (default: all shared)")
     parser.add_argument("--n-boot", type=int, default=10000,
