@@ -38,6 +38,7 @@ from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, g
 from vidbench.registry import metric_names as all_metric_names
 from vidbench.results import (
     SCHEMA,
+    ResultRecord,
     VideoLog,
     atomic_write_json,
     base_provenance,
@@ -443,6 +444,8 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
               "created": now_iso(), "metrics": metrics, "provenance": prov,
               "errors": errors, "notes": sel.notes + agg_notes,
               "skipped": skipped_from_notes(sel.notes)}
+    # through the typed contract: what the leaderboard and the gate will read back
+    result = ResultRecord.from_json(clean_json(result), str(out / "result.json")).to_json()
     atomic_write_json(out / "result.json", result)
     if dist is not None:
         dist.barrier()

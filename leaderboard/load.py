@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import UserError
-from vidbench.results import SCHEMA
+from vidbench.results import (  # noqa: F401  (SCHEMA re-exported for readers)
+    SCHEMA,
+    MetricRecord,
+    ResultRecord,
+    VideoLine,
+    json_number,
+    short_repr,
+    written_nonfinite,
+)
 
 #: result.json larger than this is refused before it is read (a result is a few KB)
 MAX_RESULT_BYTES = 64 * 2**20
@@ -30,48 +38,8 @@ MAX_RESULT_BYTES = 64 * 2**20
 MAX_VIDEOS_BYTES = 1024 * 2**20
 
 
-@dataclass
-class MetricEntry:
-    """One metric of one result: the aggregate plus the fields that decide comparability."""
-
-    name: str
-    value: float
-    ci95: tuple[float, float]
-    n: int
-    n_failed: int
-    mode: str
-    version: str
-    higher_is_better: bool
-    comparable: bool
-    protocol: str | None
-    weights: dict[str, str | None]
-    #: videos the metric did not apply to (NaN by design, e.g. "static"), when known
-    n_not_applicable: int | None = None
-    #: the value (or a CI bound) was written as a non-finite number (NaN/Infinity), which
-    #: no honest aggregate is: ``null`` is how "no value" is written
-    nonfinite: bool = False
-    #: where the per-video unit whose mean is ``value`` lives: ``"scores"`` or
-    #: ``"details.KEY"`` (e.g. ``details.dynamic`` for dynamic_degree); None = unknown
-    per_video: str | None = None
-    #: for a total: the protocol/weights/comparable of each dimension it is built from
-    parts: dict[str, dict] | None = None
-
-    @property
-    def n_total(self) -> int | None:
-        """Videos the metric was asked to score (n + failed + not applicable), if known."""
-        if self.n_not_applicable is None:
-            return None
-        return self.n + self.n_failed + self.n_not_applicable
-
-    @property
-    def coverage(self) -> float:
-        """Share of the videos the metric produced a value for, in [0, 1] (NaN if unknown)."""
-        t = self.n_total
-        return self.n / t if t else math.nan
-
-    def fingerprint(self) -> tuple:
-        """What must be equal for two entries to be compared: protocol, weights, comparable."""
-        return (self.protocol, tuple(sorted(self.weights.items())), self.comparable)
+#: one metric of one result: the contract's :class:`vidbench.results.MetricRecord`
+MetricEntry = MetricRecord
 
 
 @dataclass
@@ -201,158 +169,20 @@ class Result:
         return dict(cache[metric])
 
 
-def _num(x: Any, where: str, *, allow_none: bool = True) -> float:
-    """A float from a JSON number (``null`` -> NaN). Integers too large for a float and
-    strings that are not numbers are user errors naming ``where``."""
-    if x is None and allow_none:
-        return float("nan")
-    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
-        raise UserError(f"{where}: expected a number, got {_short(x)}")
-    try:
-        return float(x)  # "NaN"/"Infinity" written as strings by some tools
-    except (ValueError, OverflowError):
-        raise UserError(f"{where}: expected a number within float range, got "
-                        f"{_short(x)}") from None
-
-
-def _nonfinite(x: Any) -> bool:
-    """A number that was *written* non-finite (NaN, Infinity, 1e999), as opposed to null."""
-    if x is None or isinstance(x, bool):
-        return False
-    try:
-        return not math.isfinite(float(x))
-    except (ValueError, OverflowError, TypeError):
-        return False
-
-
-def _short(x: Any, n: int = 60) -> str:
-    """``repr`` cut to ``n`` characters, for error messages about hostile values."""
-    if isinstance(x, int) and not isinstance(x, bool) and abs(x) > 10**n:
-        return f"an integer of {len(str(abs(x))) if abs(x) < 10**4000 else '4000+'} digits"
-    try:
-        r = repr(x)
-    except (ValueError, RecursionError):
-        r = f"<{type(x).__name__}>"
-    return r if len(r) <= n else r[: n - 1] + "…"
-
-
-def _count(m: dict, key: str, where: str, default: int | None = 0) -> int | None:
-    v = m.get(key, default)
-    if v is None and default is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 10**12:
-        raise UserError(f"{where}.{key}: expected a non-negative integer, got {_short(v)}")
-    return v
-
-
-def _metric_entry(name: str, m: Any, prov: dict, where: str) -> MetricEntry:
-    if not isinstance(m, dict):
-        raise UserError(f"{where}: expected an object, got {type(m).__name__}")
-    for key in ("value", "ci95", "n", "higher_is_better"):
-        if key not in m:
-            raise UserError(f"{where}: missing required key {key!r}")
-    ci = m["ci95"]
-    if ci is None:
-        ci = [None, None]
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
-        raise UserError(f"{where}.ci95: expected [lo, hi], got {_short(ci)}")
-    lo, hi = (_num(c, f"{where}.ci95") for c in ci)
-    nonfinite = _nonfinite(m["value"]) or any(_nonfinite(c) for c in ci)
-    if not isinstance(m["higher_is_better"], bool):
-        raise UserError(f"{where}.higher_is_better: expected true/false, got "
-                        f"{_short(m['higher_is_better'])}")
-    n = _count(m, "n", where)
-    n_failed = _count(m, "n_failed", where)
-    n_na = _count(m, "n_not_applicable", where, None)
-    if n_na is None:  # older results: the aggregate's own count of NaN (not applicable)
-        det = m.get("details")
-        nn = det.get("n_nan") if isinstance(det, dict) else None
-        if isinstance(nn, int) and not isinstance(nn, bool) and 0 <= nn <= 10**12:
-            n_na = nn
-    per_video = m.get("per_video")
-    if per_video is not None and not (isinstance(per_video, str) and (
-            per_video == "scores" or per_video.startswith("details."))):
-        raise UserError(f"{where}.per_video: expected \"scores\" or \"details.KEY\", got "
-                        f"{_short(per_video)}")
-    comparable = m.get("comparable", True)
-    if not isinstance(comparable, bool):
-        raise UserError(f"{where}.comparable: expected true/false, got {_short(comparable)}")
-    protocol = m.get("protocol")
-    if protocol is None:
-        protocol = (prov.get("protocol") or {}).get(name) if isinstance(
-            prov.get("protocol"), dict) else None
-    if isinstance(protocol, dict):  # a full protocol description: hash it canonically
-        import hashlib
-
-        protocol = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
-    if protocol is not None and not isinstance(protocol, str):
-        raise UserError(f"{where}.protocol: expected a hash string, got {_short(protocol)}")
-    weights = m.get("weights")
-    if weights is None:
-        pw = prov.get("weights")
-        weights = pw.get(name) if isinstance(pw, dict) else None
-    weights = weights or {}
-    if not isinstance(weights, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in weights.items()):
-        raise UserError(f"{where}.weights: expected {{name: sha256 or null}}, got "
-                        f"{_short(weights)}")
-    return MetricEntry(name=name, value=_num(m["value"], f"{where}.value"), ci95=(lo, hi),
-                       n=n, n_failed=n_failed, mode=str(m.get("mode", "default")),
-                       version=str(m.get("version", "")),
-                       higher_is_better=m["higher_is_better"], comparable=comparable,
-                       protocol=protocol, weights=dict(weights), n_not_applicable=n_na,
-                       nonfinite=nonfinite, per_video=per_video)
-
-
-MAX_NAME = 200
-
-
-def _name(x: Any, where: str) -> str:
-    s = str(x)
-    if len(s) > MAX_NAME:
-        raise UserError(f"{where}: name longer than {MAX_NAME} characters ({_short(s)})")
-    return s
+_num = json_number
+_nonfinite = written_nonfinite
+_short = short_repr
 
 
 def parse_result(data: Any, path: str | Path = "<result>") -> Result:
-    """Validate a loaded ``result.json`` object; errors name ``path`` and the key."""
+    """Validate a loaded ``result.json`` object through the typed contract
+    (:class:`vidbench.results.ResultRecord`, after :func:`~vidbench.results.migrate`);
+    errors name ``path`` and the key."""
     p = Path(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: expected a JSON object at top level, got {type(data).__name__}")
-    schema = data.get("schema")
-    if schema != SCHEMA:
-        raise UserError(f"{p}: schema is {_short(schema)}, expected {SCHEMA!r} (is this a "
-                        "vidbench result.json?)")
-    for key in ("model", "metrics"):
-        if key not in data:
-            raise UserError(f"{p}: missing required key {key!r}")
-    if not isinstance(data["metrics"], dict):
-        raise UserError(f"{p}: metrics: expected an object {{name: {{...}}}}")
-    prov = data.get("provenance") or {}
-    if not isinstance(prov, dict):
-        raise UserError(f"{p}: provenance: expected an object")
-    metrics = {_name(name, f"{p}: metrics"): _metric_entry(name, m, prov,
-                                                             f"{p}: metrics.{name}")
-               for name, m in data["metrics"].items()}
-    errors = data.get("errors") or []
-    if not isinstance(errors, list):
-        raise UserError(f"{p}: errors: expected a list")
-    skipped = data.get("skipped")
-    if skipped is None:  # older results: "NAME: skipped, REASON" in notes
-        skipped = {}
-        for n in data.get("notes") or []:
-            if isinstance(n, str) and ": skipped, " in n:
-                k, _, why = n.partition(": skipped, ")
-                if k and k not in metrics:
-                    skipped[k] = why
-    if not isinstance(skipped, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in skipped.items()):
-        raise UserError(f"{p}: skipped: expected {{metric: reason}}")
-    return Result(path=p, schema=schema, model=_name(data["model"], f"{p}: model"),
-                  suite=_name(data.get("suite", ""), f"{p}: suite"),
-                  created=str(data.get("created", ""))[:64],
-                  metrics=metrics, provenance=prov, errors=errors, raw=data,
-                  skipped={_name(k, f"{p}: skipped"): v[:500] for k, v in skipped.items()})
+    rec = ResultRecord.from_json(data, str(p))
+    return Result(path=p, schema=rec.schema, model=rec.model, suite=rec.suite,
+                  created=rec.created, metrics=rec.metrics, provenance=rec.provenance,
+                  errors=rec.errors, raw=data, skipped=rec.skipped)
 
 
 def _read_text(p: Path, limit: int, what: str) -> str:
@@ -414,29 +244,22 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
                 notes.append(f"{where}: skipped a truncated last line (interrupted run?)")
                 continue
             raise
-        if not isinstance(d, dict) or "video" not in d:
-            raise UserError(f"{where}: expected an object with a 'video' key")
-        scores = d.get("scores") or {}
-        if not isinstance(scores, dict):
-            raise UserError(f"{where}: scores: expected {{metric: number or null}}")
-        clean = {str(k): _num(v, f"{where}: scores.{_short(k)}") for k, v in scores.items()}
+        line = VideoLine.from_json(d, where)
+        scores = line.scores
+        clean = {k: _num(v, where) for k, v in scores.items()}
         units: dict[str, dict[str, float]] = {}
         reasons: dict[str, str] = {}
-        details = d.get("details") or {}
-        if isinstance(details, dict):
-            for k, det in details.items():
-                if not isinstance(det, dict):
-                    continue
-                u = {}
-                for dk, dv in det.items():
-                    if isinstance(dv, float) or (isinstance(dv, int) and abs(dv) < 2**53):
-                        u[str(dk)] = float(dv)
-                units[str(k)] = u
-                if isinstance(det.get("reason"), str):
-                    reasons[str(k)] = det["reason"][:200]
-        rec = VideoRecord(video=str(d["video"]), item=str(d.get("item") or ""),
-                          prompt=str(d.get("prompt") or ""), scores=clean,
-                          error=None if d.get("error") is None else str(d["error"]),
+        details = line.details
+        for k, det in details.items():
+            u = {}
+            for dk, dv in det.items():
+                if isinstance(dv, float) or (isinstance(dv, int) and abs(dv) < 2**53):
+                    u[str(dk)] = float(dv)
+            units[k] = u
+            if isinstance(det.get("reason"), str):
+                reasons[k] = det["reason"][:200]
+        rec = VideoRecord(video=line.video, item=line.item, prompt=line.prompt, scores=clean,
+                          error=line.error,
                           units=units, reasons=reasons,
                           nonfinite={str(k) for k, v in scores.items() if _nonfinite(v)})
         by_video[rec.video] = rec

@@ -1,6 +1,8 @@
 """Write synthetic ``result.json`` + ``videos.jsonl`` pairs, for tests and examples.
 
-The files follow the runner's contract (DESIGN.md, "Results") exactly; aggregates are
+The files are built through the typed contract the runner writes with
+(:class:`vidbench.results.MetricRecord`, :class:`~vidbench.results.ResultRecord`,
+:class:`~vidbench.results.VideoLine`), so fixtures cannot drift from the runner; aggregates are
 computed from the per-video values with :func:`vidbench.stats.mean_with_ci`, as the runner
 does, so a test can state the true per-video values and know the right answer.
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.results import SCHEMA
+from vidbench.results import SCHEMA, MetricRecord, ResultRecord, VideoLine
 from vidbench.stats import mean_with_ci
 
 
@@ -34,17 +36,14 @@ def metric_entry(values: np.ndarray | list[float] | None = None, *, value: float
     elif n is None:
         n = 0 if value is None or value != value else 1
     ci95 = ci95 if ci95 is not None else (float("nan"), float("nan"))
-    out = {"value": _nan_none(value), "ci95": [_nan_none(ci95[0]), _nan_none(ci95[1])],
-           "n": int(n), "n_failed": n_failed, "mode": mode, "version": version,
-           "higher_is_better": higher_is_better, "comparable": comparable,
-           "protocol": protocol, "weights": dict(weights or {})}
-    if n_not_applicable is not None:
-        out["n_not_applicable"] = int(n_not_applicable)
-        total = out["n"] + n_failed + int(n_not_applicable)
-        out["coverage"] = out["n"] / total if total else None
-    if per_video is not None:
-        out["per_video"] = per_video
-    return out
+    nan = float("nan")
+    rec = MetricRecord(name="", value=nan if value is None else float(value),
+                       ci95=(float(ci95[0]), float(ci95[1])), n=int(n), n_failed=n_failed,
+                       mode=mode, version=version, higher_is_better=higher_is_better,
+                       comparable=comparable, protocol=protocol, weights=dict(weights or {}),
+                       n_not_applicable=(None if n_not_applicable is None
+                                         else int(n_not_applicable)), per_video=per_video)
+    return rec.to_json()
 
 
 def _nan_none(x: Any) -> Any:
@@ -67,6 +66,8 @@ def write_result(folder: str | Path, model: str, metrics: dict[str, dict],
            "created": "2026-01-01T00:00:00Z", "metrics": metrics,
            "provenance": {"vidbench": "test", "seeds": [0]}, "errors": list(errors or []),
            "skipped": dict(skipped or {})}
+    # through the typed contract: a fixture the reader would refuse cannot be written
+    res = ResultRecord.from_json(res, str(d / "result.json")).to_json()
     p = d / "result.json"
     p.write_text(json.dumps(res, indent=1), encoding="utf-8")
     if per_video and videos:
@@ -77,8 +78,9 @@ def write_result(folder: str | Path, model: str, metrics: dict[str, dict],
                 scores = {m: _nan_none(float(v[i])) if i < len(v) else None
                           for m, v in per_video.items()}
                 det = {m: ds[i] for m, ds in (details or {}).items() if i < len(ds)}
-                f.write(json.dumps({"video": f"{it}.mp4", "item": it, "prompt": f"prompt {it}",
-                                    "scores": scores, "details": det, "error": None}) + "\n")
+                line = VideoLine(video=f"{it}.mp4", item=it, prompt=f"prompt {it}",
+                                 scores=scores, details=det)
+                f.write(json.dumps(line.to_json()) + "\n")
     return p
 
 
