@@ -360,7 +360,14 @@ def test_plots_written_png_and_svg(tmp_path):
 
     paths, _ = three_models(tmp_path)
     info = build_leaderboard(paths, tmp_path / "out", formats=("md",))
-    assert set(info["plots"]) == {"radar", "bars", "correlation", "distributions"}
+    # three models: a rank correlation over 3 points means little, so no heatmap, and why
+    assert set(info["plots"]) == {"radar", "bars", "distributions"}
+    assert any("needs >= 5 models to mean anything, have 3" in n for n in info["notes"])
+    five = [write_from_values(tmp_path / f"f{k}", f"f{k}", {
+        "a": [0.1 * k, 0.2], "b": [0.3, 0.1 * k ** 2], "c": [0.5, 0.4 - 0.05 * k]})
+        for k in range(5)]
+    assert "correlation" in build_leaderboard(five, tmp_path / "out5", formats=("md",))[
+        "plots"]
     for kinds in info["plots"].values():
         with Image.open(kinds["png"]) as im:
             assert im.size[0] > 100 and im.size[1] > 100
@@ -370,7 +377,7 @@ def test_plots_written_png_and_svg(tmp_path):
     two, _ = three_models(tmp_path / "nov", videos=False)
     info = build_leaderboard(two[:2], tmp_path / "out2", formats=("md",))
     assert "correlation" not in info["plots"] and "distributions" not in info["plots"]
-    assert any("needs >= 3 models" in n for n in info["notes"])
+    assert any("needs >= 5 models" in n for n in info["notes"])
     assert any("no videos.jsonl" in n for n in info["notes"])
 
 
@@ -562,3 +569,18 @@ def test_units_mismatch_is_caught(tmp_path):
     shipped = load_config()
     assert shipped.dimensions["clip_score"]["units"] == "100*cos"
     assert shipped.dimensions["clip_score"]["max"] == pytest.approx(36.4)
+
+
+def test_plots_distinguish_missing_from_zero_and_keep_names_whole(tmp_path):
+    """A 0 and a missing value must not look the same in bars.svg, and long model names
+    are wrapped, not cut (the SVG keeps text as text: svg.fonttype none)."""
+    long = "baseline:constant-velocity-with-a-long-name"
+    paths = [write_from_values(tmp_path / "a", long, {"m": [0.0, 0.0], "k": [0.5, 0.6]}),
+             write_from_values(tmp_path / "b", "other", {"k": [0.4, 0.5]})]
+    info = build_leaderboard(paths, tmp_path / "out", formats=("md",))
+    svg = open(info["plots"]["bars"]["svg"], encoding="utf-8").read()
+    assert "no value" in svg  # "other" has no m: a hatched marker, not an empty bar
+    assert ">0<" in svg or ">0 <" in svg or "0</text>" in svg  # the 0 bar is labelled 0
+    assert "…" not in svg  # nothing truncated
+    text = re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", svg))
+    assert long in text  # wrapped over lines, every character kept
