@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -220,8 +221,17 @@ def json_count(m: dict, key: str, where: str, default: int | None = 0) -> int | 
 MAX_NAME = 200
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def sane_text(x: Any) -> str:
+    """``str(x)`` with lone surrogates (JSON can spell them, UTF-8 cannot encode them)
+    replaced by U+FFFD, so every name can be written to any UTF-8 file."""
+    return _SURROGATE.sub("\ufffd", str(x))
+
+
 def json_name(x: Any, where: str) -> str:
-    s = str(x)
+    s = sane_text(x)
     if len(s) > MAX_NAME:
         raise UserError(f"{where}: name longer than {MAX_NAME} characters ({short_repr(s)})")
     return s
@@ -352,8 +362,9 @@ class MetricRecord:
         known = {"value", "ci95", "n", "n_failed", "n_not_applicable", "coverage", "per_video",
                  "mode", "version", "higher_is_better", "comparable", "protocol", "weights"}
         return cls(name=name, value=json_number(m["value"], f"{where}.value"), ci95=(lo, hi),
-                   n=n, n_failed=n_failed, mode=str(m.get("mode", "default")),
-                   version=str(m.get("version", "")), higher_is_better=m["higher_is_better"],
+                   n=n, n_failed=n_failed, mode=sane_text(m.get("mode", "default"))[:200],
+                   version=sane_text(m.get("version", ""))[:200],
+                   higher_is_better=m["higher_is_better"],
                    comparable=comparable, protocol=protocol, weights=dict(weights),
                    n_not_applicable=n_na, nonfinite=nonfinite, per_video=per_video,
                    extra={k: v for k, v in m.items() if k not in known})
@@ -408,8 +419,8 @@ class ResultRecord:
         return cls(schema=data["schema"], model=json_name(data["model"], f"{where}: model"),
                    suite=json_name(data.get("suite", ""), f"{where}: suite"),
                    created=str(data.get("created", ""))[:64], metrics=metrics,
-                   provenance=prov, errors=errors, notes=[str(n) for n in notes],
-                   skipped={json_name(k, f"{where}: skipped"): v[:500]
+                   provenance=prov, errors=errors, notes=[sane_text(n) for n in notes],
+                   skipped={json_name(k, f"{where}: skipped"): sane_text(v[:500])
                             for k, v in skipped.items()})
 
 
@@ -475,8 +486,9 @@ class VideoLine:
         details = d.get("details") or {}
         if not isinstance(details, dict):
             details = {}
-        return cls(video=str(d["video"]), item=str(d.get("item") or ""),
-                   prompt=str(d.get("prompt") or ""),
-                   scores={str(k): v for k, v in scores.items()},
-                   details={str(k): v for k, v in details.items() if isinstance(v, dict)},
-                   error=None if d.get("error") is None else str(d["error"]))
+        return cls(video=sane_text(d["video"]), item=sane_text(d.get("item") or ""),
+                   prompt=sane_text(d.get("prompt") or ""),
+                   scores={sane_text(k): v for k, v in scores.items()},
+                   details={sane_text(k): v for k, v in details.items()
+                            if isinstance(v, dict)},
+                   error=None if d.get("error") is None else sane_text(d["error"]))

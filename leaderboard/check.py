@@ -69,7 +69,7 @@ from pathlib import Path
 import numpy as np
 
 from vidbench.errors import UserError
-from vidbench.leaderboard.escape import md_escape
+from vidbench.leaderboard.escape import clean_text, md_escape
 from vidbench.leaderboard.load import MetricEntry, Result
 
 PASS, IMPROVED, REGRESSION, DROP_NS, UNTESTED, INCOMPARABLE, SKIPPED = (
@@ -230,8 +230,8 @@ class CheckReport:
             else:
                 ET.SubElement(tc, "system-out").text = detail
         ET.indent(suites)
-        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-            suites, encoding="unicode") + "\n"
+        return clean_text('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
+            suites, encoding="unicode") + "\n")
 
 
 def _f(x: float, digits: int = 4, sign: bool = False) -> str:

@@ -21,7 +21,16 @@ from __future__ import annotations
 
 import re
 
-_CTRL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CTRL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ud800-\udfff\ufffe\uffff]+")
+#: characters no XML/HTML/UTF-8 file may hold: C0 controls but tab/newline/CR, lone
+#: surrogates (JSON can spell them, UTF-8 cannot encode them), U+FFFE/U+FFFF
+_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(s: object) -> str:
+    """``str(s)`` without the characters no XML/HTML/UTF-8 file can hold (each becomes
+    ``?``); line breaks are kept."""
+    return _INVALID.sub("?", str(s))
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!{}])")
 
 

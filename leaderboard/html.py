@@ -15,6 +15,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vidbench.leaderboard.escape import clean_text
 from vidbench.leaderboard.table import Leaderboard, arrow, fmt
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -90,7 +91,9 @@ def _num_attr(x: float) -> str:
 def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None, *,
                 title: str = "vidbench leaderboard") -> str:
     """The page as one string (see module docstring)."""
-    e = html.escape
+    def e(x: object) -> str:
+        return html.escape(clean_text(x))
+
     cols = lb.columns
     # header row 1: groups; header row 2: sortable columns
     g1 = ['<th class="grp" colspan="3"></th>']

@@ -250,3 +250,26 @@ def test_a_crash_in_check_is_exit_2_not_regression(tmp_path, capsys, monkeypatch
     rc, out, err = _run(capsys, "check", str(good), "--baseline", str(good))
     _one_line_error(rc, err)
     assert "simulated bug" in err
+
+
+def test_control_characters_and_lone_surrogates_in_names(tmp_path, capsys):
+    """JSON can spell characters that no UTF-8/XML file can hold ("\\ud800", "\\u0000"):
+    every output is still written, valid, and check's JUnit XML parses."""
+    import xml.etree.ElementTree as ET
+
+    name = "evil\ud800\u0000\x1b[31m"
+    paths = []
+    for i in range(2):
+        p = write_from_values(tmp_path / f"m{i}", f"{name}{i}", {name: [0.5, 0.6, 0.7]})
+        # write_from_values emits JSON escapes (ensure_ascii), like a hostile tool would
+        paths.append(p)
+    rc, out, err = _run(capsys, "leaderboard", *map(str, paths), "--out", str(tmp_path / "o"),
+                        "--format", "md,csv,html,tex")
+    assert rc == 0, err
+    for f in ("leaderboard.md", "leaderboard.csv", "leaderboard.html", "leaderboard.tex"):
+        (tmp_path / "o" / f).read_text(encoding="utf-8")  # valid UTF-8
+    junit = tmp_path / "j.xml"
+    rc, out, err = _run(capsys, "check", str(paths[0]), "--baseline", str(paths[1]),
+                        "--junit", str(junit))
+    assert rc in (0, 2) and "Traceback" not in err
+    ET.parse(junit)
