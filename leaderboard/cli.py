@@ -116,7 +116,7 @@ def _clean(x):
 def summary_table(result: dict) -> str:
     """A short terminal table of one result dict (as written to result.json)."""
     metrics = result.get("metrics") or {}
-    rows = [("metric", "value", "95% CI", "n", "failed", "")]
+    rows = [("metric", "value", "95% CI", "n", "failed", "n/a", "")]
     for name, m in metrics.items():
         def num(x):
             try:
@@ -128,15 +128,21 @@ def summary_table(result: dict) -> str:
         ci = m.get("ci95") or [None, None]
         flags = ("↑" if m.get("higher_is_better", True) else "↓") + (
             "" if m.get("comparable", True) else " not comparable (random weights)")
+        na = m.get("n_not_applicable")
         rows.append((name, num(m.get("value")), f"[{num(ci[0])}, {num(ci[1])}]",
-                     str(m.get("n", "")), str(m.get("n_failed", 0)), flags))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+                     str(m.get("n", "")), str(m.get("n_failed", 0)),
+                     "" if na is None else str(na), flags))
+    k = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(k)]
     lines = [f"{result.get('model', '?')} on {result.get('suite', '?')}"]
-    for k, r in enumerate(rows):
+    for j, r in enumerate(rows):
         lines.append("  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i])
-                               for i in range(5)) + ("  " + r[5] if r[5] else ""))
-        if k == 0:
+                               for i in range(k)) + ("  " + r[k] if r[k] else ""))
+        if j == 0:
             lines.append("  ".join("-" * w for w in widths))
+    skipped = result.get("skipped") or {}
+    if skipped:
+        lines.append(f"not measured: {', '.join(sorted(skipped))} (reasons in result.json)")
     errs = result.get("errors") or []
     if errs:
         lines.append(f"{len(errs)} error(s); see result.json")
