@@ -372,11 +372,37 @@ def _common_dims(results: list[Result], labels: list[str], cfg: TotalsConfig
                             "(units mismatch?)")
             elif e is None or not math.isfinite(e.value):
                 why[lab] = why_missing(r, d) or "no value"
+        if not why:
+            cov = _coverage_gap({lab: r.metrics.get(d) for r, lab in
+                                 zip(results, labels, strict=True)})
+            if cov:
+                why = {lab: f"covered {cov[lab]}" for lab in cov}
+                why["(all)"] = COVERAGE_WHY
         if why:
             left_out[d] = why
         else:
             common.append(d)
     return common, left_out
+
+
+#: rows whose coverage of a metric differs by more than this are not compared on it
+COVERAGE_GAP = 0.1
+COVERAGE_WHY = (f"coverage differs by more than {COVERAGE_GAP:g} between rows: a mean over "
+                "fewer videos (the rest not applicable or failed) is not comparable")
+
+
+def _coverage_gap(entries: dict[str, MetricEntry | None]) -> dict[str, str]:
+    """{row: "k/N"} when the rows' coverage of one metric differs by more than
+    :data:`COVERAGE_GAP` (leaving videos out as NaN must not make a row look better);
+    {} when it does not, or when coverage is unknown."""
+    cov = {lab: e for lab, e in entries.items()
+           if e is not None and e.n_total and math.isfinite(e.coverage)}
+    if len(cov) < 2:
+        return {}
+    vals = [e.coverage for e in cov.values()]
+    if max(vals) - min(vals) <= COVERAGE_GAP:
+        return {}
+    return {lab: f"{e.n}/{e.n_total}" for lab, e in sorted(cov.items())}
 
 
 def build_table(results: list[Result], *, force: bool = False,
@@ -410,10 +436,13 @@ def build_table(results: list[Result], *, force: bool = False,
         else:
             total_note.append("no Total: no dimension of the totals config has a value in "
                               "every row")
-        present = {d: w for d, w in left_out.items() if len(w) < len(models)}
-        absent = sorted(d for d, w in left_out.items() if len(w) == len(models))
+        present = {d: w for d, w in left_out.items()
+                   if "(all)" in w or len(w) < len(models)}
+        absent = sorted(d for d in left_out if d not in present)
         for d, w in present.items():
-            total_note.append(f"left out of the Total: {d} (" + "; ".join(
+            general = w.pop("(all)", None)
+            total_note.append(f"left out of the Total: {d} (" + (
+                general + ": " if general else "") + "; ".join(
                 f"{lab}: {why}" for lab, why in sorted(w.items())) + ")")
         if absent:
             total_note.append("not measured by any row, so not in the Total: "
@@ -516,7 +545,15 @@ def build_table(results: list[Result], *, force: bool = False,
             notes.append("mean rank uses columns computed with random weights (no comparable "
                          "columns): a smoke test, not a comparison")
     rank_cols = [c.key for c in candidates if value[c.key].notna().all()]
-    unranked = [c for c in candidates if c.key not in rank_cols]
+    for c in candidates:
+        if c.key in rank_cols:
+            gap = _coverage_gap({m: cells[c.key].get(m) for m in models})
+            if gap:
+                rank_cols.remove(c.key)
+                notes.append(f"not in the mean rank: {c.key}, because its {COVERAGE_WHY} ("
+                             + ", ".join(f"{m}: {k}" for m, k in gap.items()) + ")")
+    unranked = [c for c in candidates if c.key not in rank_cols
+                and value[c.key].isna().any()]
     if unranked:
         notes.append("not in the mean rank (some rows have no value, and a missing value must "
                      "neither help nor hurt a row): " + "; ".join(

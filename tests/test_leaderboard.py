@@ -584,3 +584,27 @@ def test_plots_distinguish_missing_from_zero_and_keep_names_whole(tmp_path):
     assert "…" not in svg  # nothing truncated
     text = re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", svg))
     assert long in text  # wrapped over lines, every character kept
+
+
+def test_nan_exclusion_cannot_buy_a_better_rank_or_total(tmp_path):
+    """A model whose worst videos became NaN ("not applicable") has a higher mean over what
+    is left; its coverage differs from the honest model's, so that metric is neither in
+    the mean rank nor in the Total, and a note says why."""
+    rng = np.random.default_rng(5)
+    honest = np.sort(rng.normal(0.9, 0.03, 40))
+    gamed = honest.copy()
+    gamed[:15] = np.nan
+    other = list(rng.normal(0.5, 0.05, 40))
+    a = write_from_values(tmp_path / "a", "honest", {"motion_smoothness": list(honest),
+                                                     "dynamic_degree": other})
+    b = write_from_values(tmp_path / "b", "gamed", {"motion_smoothness": list(gamed),
+                                                    "dynamic_degree": other})
+    lb = build_table(load_results([a, b]))
+    assert lb.value.at["gamed", "motion_smoothness"] > lb.value.at["honest", "motion_smoothness"]
+    assert lb.mean_rank["gamed"] == lb.mean_rank["honest"]  # only dynamic_degree is ranked
+    assert any("not in the mean rank: motion_smoothness" in n and "gamed: 25/40" in n
+               for n in lb.notes)
+    assert all("motion_smoothness" not in t["normalised"] for t in lb.totals.values())
+    assert any("left out of the Total: motion_smoothness (coverage differs" in n
+               for n in lb.notes)
+    assert lb.cell("gamed", "motion_smoothness").endswith("[25/40]")
