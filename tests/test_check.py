@@ -481,3 +481,32 @@ def test_family_wise_false_alarm_rate_of_a_rerun(tmp_path):
         fails_plain += check(r, b, n_boot=500, seed=t, correction="none").exit_code == 1
     assert fails / trials <= 0.125
     assert fails <= fails_plain
+
+
+@pytest.mark.slow
+def test_collapse_is_caught_end_to_end_on_physics_mini(tmp_path, capsys):
+    """The real runner on physics-mini (no pretrained weights needed): a frozen model
+    (baseline:copy-last) gated against the analytic ground truth fails naming
+    dynamic_degree (paired per video through details.dynamic) and physics_consistency
+    (coverage fell to zero); the ground truth against itself passes; the leaderboard of
+    both lists the metrics that were not measured."""
+    from vidbench.cli import main as vidbench_main
+
+    for model, name in (("physics-gt", "gt"), ("baseline:copy-last", "frozen")):
+        assert vidbench_main(["run", "--model", model, "--suite", "physics-mini",
+                              "--out", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    rc = vidbench_main(["check", str(tmp_path / "frozen"), "--baseline", str(tmp_path / "gt")])
+    out = capsys.readouterr().out
+    assert rc == 1
+    regressed = out.split("**Regressed:**")[1].splitlines()[0]
+    assert "dynamic\\_degree" in regressed and "physics\\_consistency" in regressed
+    assert "coverage fell to zero" in out and "details.dynamic" in out
+    assert vidbench_main(["check", str(tmp_path / "gt"), "--baseline", str(tmp_path / "gt")]) == 0
+    capsys.readouterr()
+    assert vidbench_main(["leaderboard", str(tmp_path / "gt"), str(tmp_path / "frozen"),
+                          "--out", str(tmp_path / "board"), "--no-plots"]) == 0
+    md = (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")
+    saved = json.loads((tmp_path / "gt" / "result.json").read_text())
+    for skipped in saved["skipped"]:
+        assert skipped.replace("_", "\\_") + ": not run" in md
