@@ -5,8 +5,14 @@
   "error": null|"message"}``. A killed run leaves at most a torn last line, which
   :func:`read_video_records` drops, so a re-run resumes from the videos that finished.
 - ``result.json``: ``{"schema": "vidbench.result/1", "model", "suite", "created",
-  "metrics": {...}, "provenance": {...}, "errors": [...], "notes": [...]}``, written
-  atomically (temp file + rename).
+  "metrics": {...}, "provenance": {...}, "errors": [...], "notes": [...],
+  "skipped": {metric: reason}}``, written atomically (temp file + rename). Each metric entry
+  carries ``value``, ``ci95``, ``n`` (videos with a value), ``n_failed``,
+  ``n_not_applicable`` (NaN by design, e.g. "static"), ``coverage`` =
+  ``n / (n + n_failed + n_not_applicable)`` and ``per_video`` (which per-video field
+  averages to ``value``: ``"scores"``, ``"details.KEY"`` or null).
+
+``SCHEMA`` here is the one definition; the leaderboard and the test fixtures import it.
 """
 
 from __future__ import annotations
@@ -15,16 +21,25 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from vidbench import __version__
 from vidbench.environment import package_versions
+from vidbench.errors import UserError
 from vidbench.manifest import atomic_write_bytes
 
+#: The one definition of the result schema: the runner writes it, the leaderboard, the
+#: regression gate and the test fixtures read and build results through the dataclasses
+#: below (:class:`MetricRecord`, :class:`ResultRecord`, :class:`VideoLine`).
 SCHEMA = "vidbench.result/1"
+#: schemas :func:`migrate` can read (additive changes keep the version: a reader fills
+#: fields an older writer did not write; a breaking change bumps it and adds a migration)
+READABLE_SCHEMAS = (SCHEMA,)
 
 
 def clean_json(x: Any) -> Any:
@@ -66,6 +81,44 @@ def read_video_records(path: str | os.PathLike) -> list[dict]:
             if any(ln.strip() for ln in lines[i + 1:]):
                 raise ValueError(f"{p}:{i + 1}: corrupt record in the middle of the file"
                                  ) from None
+    return out
+
+
+def per_video_unit(values: list[float], details: list[dict], value: float) -> str | None:
+    """Which per-video field averages (over the videos with a finite score) to the
+    aggregate ``value``: ``"scores"``, ``"details.KEY"`` (e.g. ``details.dynamic`` for
+    dynamic_degree, whose headline is the fraction of dynamic videos), or None when none
+    does (e.g. a frame-weighted ratio). Written into result.json as ``per_video`` so the
+    regression gate resamples the unit the headline is made of."""
+    if not math.isfinite(value):
+        return None
+    ok = [i for i, v in enumerate(values) if math.isfinite(v)]
+    if not ok:
+        return None
+
+    def same(xs: list[float]) -> bool:
+        return len(xs) == len(ok) and abs(math.fsum(xs) / len(xs) - value) <= 1e-9 * max(
+            1.0, abs(value))
+
+    if same([values[i] for i in ok]):
+        return "scores"
+    keys = sorted({k for i in ok for k, x in (details[i] or {}).items()
+                   if isinstance(x, (bool, int, float))})
+    for k in keys:
+        xs = [(details[i] or {}).get(k) for i in ok]
+        if all(isinstance(x, (bool, int, float)) and math.isfinite(float(x)) for x in xs):
+            if same([float(x) for x in xs]):
+                return f"details.{k}"
+    return None
+
+
+def skipped_from_notes(notes: list[str]) -> dict[str, str]:
+    """``{metric: reason}`` from the runner's ``"NAME: skipped, REASON"`` notes."""
+    out: dict[str, str] = {}
+    for n in notes:
+        name, sep, why = n.partition(": skipped, ")
+        if sep and name and " " not in name:
+            out[name] = why
     return out
 
 
@@ -118,3 +171,325 @@ def base_provenance(device: str = "cpu", world_size: int = 1) -> dict:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ------------------------------------------------------------------ the typed contract
+
+def short_repr(x: Any, n: int = 60) -> str:
+    """``repr`` cut to ``n`` characters, for error messages about hostile values."""
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) > 10**n:
+        return "an integer of more than 60 digits"
+    try:
+        r = repr(x)
+    except (ValueError, RecursionError):
+        r = f"<{type(x).__name__}>"
+    return r if len(r) <= n else r[: n - 1] + "…"
+
+
+def json_number(x: Any, where: str, *, allow_none: bool = True) -> float:
+    """A float from a JSON number (``null`` -> NaN). Integers beyond float range and
+    strings that are not numbers are user errors naming ``where``."""
+    if x is None and allow_none:
+        return float("nan")
+    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
+        raise UserError(f"{where}: expected a number, got {short_repr(x)}")
+    try:
+        return float(x)  # "NaN"/"Infinity" written as strings by some tools
+    except (ValueError, OverflowError):
+        raise UserError(f"{where}: expected a number within float range, got "
+                        f"{short_repr(x)}") from None
+
+
+def written_nonfinite(x: Any) -> bool:
+    """A number that was *written* non-finite (NaN, Infinity, 1e999), as opposed to null."""
+    if x is None or isinstance(x, bool):
+        return False
+    try:
+        return not math.isfinite(float(x))
+    except (ValueError, OverflowError, TypeError):
+        return False
+
+
+def json_count(m: dict, key: str, where: str, default: int | None = 0) -> int | None:
+    v = m.get(key, default)
+    if v is None and default is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 10**12:
+        raise UserError(f"{where}.{key}: expected a non-negative integer, got {short_repr(v)}")
+    return v
+
+
+MAX_NAME = 200
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def sane_text(x: Any) -> str:
+    """``str(x)`` with lone surrogates (JSON can spell them, UTF-8 cannot encode them)
+    replaced by U+FFFD, so every name can be written to any UTF-8 file."""
+    return _SURROGATE.sub("\ufffd", str(x))
+
+
+def json_name(x: Any, where: str) -> str:
+    s = sane_text(x)
+    if len(s) > MAX_NAME:
+        raise UserError(f"{where}: name longer than {MAX_NAME} characters ({short_repr(s)})")
+    return s
+
+
+def _null(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclass
+class MetricRecord:
+    """One metric of one result (``result.json`` -> ``metrics.NAME``): the aggregate, its
+    coverage and the fields that decide comparability.
+
+    ``value``/``ci95`` are NaN for "no value" (written as ``null``); ``n`` videos gave a
+    value, ``n_failed`` failed, ``n_not_applicable`` gave NaN by design (e.g. "static");
+    ``coverage = n / (n + n_failed + n_not_applicable)``. ``per_video`` names the per-video
+    field whose mean is ``value`` (``"scores"``, ``"details.KEY"`` or None). ``protocol``
+    hashes everything that changes the number; ``weights`` maps each pretrained file to
+    its sha256; ``comparable`` is false for randomly initialised backbones."""
+
+    name: str
+    value: float
+    ci95: tuple[float, float]
+    n: int
+    n_failed: int
+    mode: str
+    version: str
+    higher_is_better: bool
+    comparable: bool
+    protocol: str | None
+    weights: dict[str, str | None]
+    n_not_applicable: int | None = None
+    #: the value or a CI bound was written as NaN/Infinity (``null`` is "no value")
+    nonfinite: bool = False
+    per_video: str | None = None
+    #: for a leaderboard total: protocol/weights/comparable of each dimension it uses
+    parts: dict[str, dict] | None = None
+    #: other keys of the entry (kind, details, reference, ...), passed through unchanged
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_total(self) -> int | None:
+        """Videos the metric was asked to score (n + failed + not applicable), if known."""
+        if self.n_not_applicable is None:
+            return None
+        return self.n + self.n_failed + self.n_not_applicable
+
+    @property
+    def coverage(self) -> float:
+        """Share of the videos the metric produced a value for, in [0, 1] (NaN if unknown)."""
+        t = self.n_total
+        return self.n / t if t else math.nan
+
+    def fingerprint(self) -> tuple:
+        """What must be equal for two entries to be compared: protocol, weights, comparable."""
+        return (self.protocol, tuple(sorted(self.weights.items())), self.comparable)
+
+    def to_json(self) -> dict:
+        out = {"value": _null(self.value), "ci95": [_null(self.ci95[0]), _null(self.ci95[1])],
+               "n": self.n, "n_failed": self.n_failed}
+        if self.n_not_applicable is not None:
+            out["n_not_applicable"] = self.n_not_applicable
+            cov = self.coverage
+            out["coverage"] = cov if math.isfinite(cov) else None
+        out.update({"per_video": self.per_video, "mode": self.mode, "version": self.version,
+                    "higher_is_better": self.higher_is_better, "comparable": self.comparable,
+                    "protocol": self.protocol, "weights": dict(self.weights)})
+        for k, v in self.extra.items():
+            out.setdefault(k, v)
+        return out
+
+    @classmethod
+    def from_json(cls, name: str, m: Any, prov: dict | None = None,
+                  where: str = "metrics") -> MetricRecord:
+        """Validate one entry; errors name ``where`` and the key. ``prov`` supplies
+        ``protocol``/``weights`` an older writer kept only in the provenance."""
+        prov = prov or {}
+        if not isinstance(m, dict):
+            raise UserError(f"{where}: expected an object, got {type(m).__name__}")
+        for key in ("value", "ci95", "n", "higher_is_better"):
+            if key not in m:
+                raise UserError(f"{where}: missing required key {key!r}")
+        ci = m["ci95"]
+        if ci is None:
+            ci = [None, None]
+        if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+            raise UserError(f"{where}.ci95: expected [lo, hi], got {short_repr(ci)}")
+        lo, hi = (json_number(c, f"{where}.ci95") for c in ci)
+        nonfinite = written_nonfinite(m["value"]) or any(written_nonfinite(c) for c in ci)
+        if not isinstance(m["higher_is_better"], bool):
+            raise UserError(f"{where}.higher_is_better: expected true/false, got "
+                            f"{short_repr(m['higher_is_better'])}")
+        n = json_count(m, "n", where)
+        n_failed = json_count(m, "n_failed", where)
+        n_na = json_count(m, "n_not_applicable", where, None)
+        per_video = m.get("per_video")
+        if per_video is not None and not (isinstance(per_video, str) and (
+                per_video == "scores" or per_video.startswith("details."))):
+            raise UserError(f"{where}.per_video: expected \"scores\" or \"details.KEY\", got "
+                            f"{short_repr(per_video)}")
+        comparable = m.get("comparable", True)
+        if not isinstance(comparable, bool):
+            raise UserError(f"{where}.comparable: expected true/false, got "
+                            f"{short_repr(comparable)}")
+        protocol = m.get("protocol")
+        if protocol is None:
+            pp = prov.get("protocol")
+            protocol = pp.get(name) if isinstance(pp, dict) else None
+        if isinstance(protocol, dict):  # a full protocol description: hash it canonically
+            import hashlib
+
+            protocol = hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str)
+                                      .encode()).hexdigest()[:16]
+        if protocol is not None and not isinstance(protocol, str):
+            raise UserError(f"{where}.protocol: expected a hash string, got "
+                            f"{short_repr(protocol)}")
+        weights = m.get("weights")
+        if weights is None:
+            pw = prov.get("weights")
+            weights = pw.get(name) if isinstance(pw, dict) else None
+        weights = weights or {}
+        if not isinstance(weights, dict) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, str))
+                for k, v in weights.items()):
+            raise UserError(f"{where}.weights: expected {{name: sha256 or null}}, got "
+                            f"{short_repr(weights)}")
+        known = {"value", "ci95", "n", "n_failed", "n_not_applicable", "coverage", "per_video",
+                 "mode", "version", "higher_is_better", "comparable", "protocol", "weights"}
+        return cls(name=name, value=json_number(m["value"], f"{where}.value"), ci95=(lo, hi),
+                   n=n, n_failed=n_failed, mode=sane_text(m.get("mode", "default"))[:200],
+                   version=sane_text(m.get("version", ""))[:200],
+                   higher_is_better=m["higher_is_better"],
+                   comparable=comparable, protocol=protocol, weights=dict(weights),
+                   n_not_applicable=n_na, nonfinite=nonfinite, per_video=per_video,
+                   extra={k: v for k, v in m.items() if k not in known})
+
+
+@dataclass
+class ResultRecord:
+    """A whole ``result.json``: see the module docstring for the fields."""
+
+    model: str
+    suite: str
+    metrics: dict[str, MetricRecord]
+    created: str = ""
+    provenance: dict = field(default_factory=dict)
+    errors: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    def to_json(self) -> dict:
+        return {"schema": self.schema, "model": self.model, "suite": self.suite,
+                "created": self.created,
+                "metrics": {k: m.to_json() for k, m in self.metrics.items()},
+                "provenance": self.provenance, "errors": list(self.errors),
+                "notes": list(self.notes), "skipped": dict(self.skipped)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "<result>") -> ResultRecord:
+        """Validate (after :func:`migrate`) a loaded result.json object; errors name
+        ``where`` and the key."""
+        data = migrate(data, where)
+        for key in ("model", "metrics"):
+            if key not in data:
+                raise UserError(f"{where}: missing required key {key!r}")
+        if not isinstance(data["metrics"], dict):
+            raise UserError(f"{where}: metrics: expected an object {{name: {{...}}}}")
+        prov = data.get("provenance") or {}
+        if not isinstance(prov, dict):
+            raise UserError(f"{where}: provenance: expected an object")
+        metrics = {json_name(k, f"{where}: metrics"): MetricRecord.from_json(
+            k, m, prov, f"{where}: metrics.{k}") for k, m in data["metrics"].items()}
+        errors = data.get("errors") or []
+        if not isinstance(errors, list):
+            raise UserError(f"{where}: errors: expected a list")
+        notes = data.get("notes") or []
+        if not isinstance(notes, list):
+            raise UserError(f"{where}: notes: expected a list")
+        skipped = data.get("skipped") or {}
+        if not isinstance(skipped, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in skipped.items()):
+            raise UserError(f"{where}: skipped: expected {{metric: reason}}")
+        return cls(schema=data["schema"], model=json_name(data["model"], f"{where}: model"),
+                   suite=json_name(data.get("suite", ""), f"{where}: suite"),
+                   created=str(data.get("created", ""))[:64], metrics=metrics,
+                   provenance=prov, errors=errors, notes=[sane_text(n) for n in notes],
+                   skipped={json_name(k, f"{where}: skipped"): sane_text(v[:500])
+                            for k, v in skipped.items()})
+
+
+def migrate(data: Any, where: str = "<result>") -> dict:
+    """Bring a result.json object written by any readable version up to :data:`SCHEMA`
+    (a shallow copy; the input is not changed). vidbench.result/1 files from before
+    coverage counts get ``n_not_applicable`` from ``details.n_nan`` and ``skipped`` from
+    the runner's ``"NAME: skipped, REASON"`` notes."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a JSON object at top level, got "
+                        f"{type(data).__name__}")
+    schema = data.get("schema")
+    if schema not in READABLE_SCHEMAS:
+        raise UserError(f"{where}: schema is {short_repr(schema)}, expected {SCHEMA!r} (is "
+                        "this a vidbench result.json?)")
+    out = dict(data)
+    metrics = out.get("metrics")
+    if isinstance(metrics, dict):
+        fixed = {}
+        for k, m in metrics.items():
+            if isinstance(m, dict) and "n_not_applicable" not in m:
+                det = m.get("details")
+                nn = det.get("n_nan") if isinstance(det, dict) else None
+                if isinstance(nn, int) and not isinstance(nn, bool) and 0 <= nn <= 10**12:
+                    m = dict(m, n_not_applicable=nn)
+            fixed[k] = m
+        out["metrics"] = fixed
+    if "skipped" not in out:
+        notes = out.get("notes")
+        out["skipped"] = skipped_from_notes([n for n in notes if isinstance(n, str)]
+                                            if isinstance(notes, list) else [])
+    return out
+
+
+@dataclass
+class VideoLine:
+    """One line of ``videos.jsonl``."""
+
+    video: str
+    item: str = ""
+    prompt: str = ""
+    scores: dict[str, float | None] = field(default_factory=dict)
+    details: dict[str, dict] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"video": self.video, "item": self.item, "prompt": self.prompt,
+                "scores": {k: (None if v is None or (isinstance(v, float) and v != v) else v)
+                           for k, v in self.scores.items()},
+                "details": self.details, "error": self.error}
+
+    @classmethod
+    def from_json(cls, d: Any, where: str = "videos.jsonl") -> VideoLine:
+        """Validate one parsed line; scores stay as written (numbers or null) so a reader
+        can tell a written NaN/Infinity from ``null``."""
+        if not isinstance(d, dict) or "video" not in d:
+            raise UserError(f"{where}: expected an object with a 'video' key")
+        scores = d.get("scores") or {}
+        if not isinstance(scores, dict):
+            raise UserError(f"{where}: scores: expected {{metric: number or null}}")
+        for k, v in scores.items():
+            json_number(v, f"{where}: scores.{short_repr(k)}")
+        details = d.get("details") or {}
+        if not isinstance(details, dict):
+            details = {}
+        return cls(video=sane_text(d["video"]), item=sane_text(d.get("item") or ""),
+                   prompt=sane_text(d.get("prompt") or ""),
+                   scores={sane_text(k): v for k, v in scores.items()},
+                   details={sane_text(k): v for k, v in details.items()
+                            if isinstance(v, dict)},
+                   error=None if d.get("error") is None else sane_text(d["error"]))

@@ -39,13 +39,16 @@ from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, g
 from vidbench.registry import metric_names as all_metric_names
 from vidbench.results import (
     SCHEMA,
+    ResultRecord,
     VideoLog,
     atomic_write_json,
     base_provenance,
     clean_json,
     now_iso,
+    per_video_unit,
     read_video_records,
     record_key,
+    skipped_from_notes,
 )
 
 
@@ -339,8 +342,13 @@ def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
                 vals.append(float("nan") if v is None else float(v))
                 dets.append(d)
             agg = m.aggregate(np.asarray(vals, dtype=np.float64), dets, seed=cfg.seed)
+            n_na = sum(1 for v in vals if not np.isfinite(v))
+            total = agg.n + failed + n_na
             out[m.name] = {"value": agg.value, "ci95": list(agg.ci95), "n": agg.n,
-                           "n_failed": failed, **base, "details": agg.details}
+                           "n_failed": failed, "n_not_applicable": n_na,
+                           "coverage": agg.n / total if total else None,
+                           "per_video": per_video_unit(vals, dets, agg.value),
+                           **base, "details": agg.details}
         else:
             feats, failed = [], 0
             for r in records:
@@ -354,7 +362,8 @@ def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
             if not feats:
                 notes.append(f"{m.name}: no features to compare")
                 out[m.name] = {"value": None, "ci95": [None, None], "n": 0,
-                               "n_failed": failed, **base}
+                               "n_failed": failed, "n_not_applicable": 0,
+                               "coverage": 0.0 if failed else None, **base}
                 continue
             from vidbench.metrics.reference import reference_features
 
@@ -362,8 +371,9 @@ def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
             gen = np.concatenate([f.reshape(-1, f.shape[-1]) for f in feats], axis=0)
             agg = m.compute(gen, ref, seed=cfg.seed)
             out[m.name] = {"value": agg.value, "ci95": list(agg.ci95), "n": agg.n,
-                           "n_failed": failed, **base, "reference": cfg.reference,
-                           "details": agg.details}
+                           "n_failed": failed, "n_not_applicable": 0,
+                           "coverage": len(feats) / (len(feats) + failed), **base,
+                           "reference": cfg.reference, "details": agg.details}
     return out, notes
 
 
@@ -432,7 +442,10 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
               "suite": cfg.suite or (suites[0] if len(suites) == 1 else ",".join(suites) or
                                      "unknown"),
               "created": now_iso(), "metrics": metrics, "provenance": prov,
-              "errors": errors, "notes": sel.notes + agg_notes}
+              "errors": errors, "notes": sel.notes + agg_notes,
+              "skipped": skipped_from_notes(sel.notes)}
+    # through the typed contract: what the leaderboard and the gate will read back
+    result = ResultRecord.from_json(clean_json(result), str(out / "result.json")).to_json()
     atomic_write_json(out / "result.json", result)
     if dist is not None:
         dist.barrier()

@@ -17,16 +17,40 @@ FVD, a set-level metric).
 Decision at level ``alpha`` (default 0.05) with tolerance ``tol`` (``abs:a`` -> ``a``;
 ``rel:r`` -> ``r * |baseline value|``; default 0):
 
-- **regression** (exit 1) when ``delta < -tol`` AND the one-sided bootstrap p-value of
-  "no drop" is below ``alpha``: ``p = (1 + #{delta* >= 0}) / (B + 1)`` over ``B`` seeded
-  bootstrap resamples of items (paired: the same items on both sides; unpaired:
-  independently per side). With ``--correction holm`` the p-values are Holm-adjusted over
-  the metrics tested.
+- **regression** (exit 1) when ``delta < -tol`` AND the one-sided bootstrap-t p-value of
+  "no drop" is below ``alpha``: with ``t = delta / se``, ``p = (1 + #{t* <= t}) / (B + 1)``
+  where ``t* = (delta* - delta) / se*`` over ``B`` seeded bootstrap resamples of items
+  (paired: the same items on both sides; unpaired: independently per side, Welch standard
+  errors). Studentising keeps the false-alarm rate at ``alpha`` for the small item counts
+  of CI suites, where the plain percentile bootstrap is liberal. The p-values are
+  Holm-adjusted over the metrics tested (the default, ``--correction holm``: the chance
+  that a no-change rerun fails on *any* metric stays at ``alpha``; ``--correction none``
+  tests each metric at ``alpha`` alone).
 - **drop (n.s.)**: beyond tolerance but not significant -- passes, shown in the summary.
 - **untested**: beyond tolerance and no way to estimate noise (no per-video data, no CI), or
   the result has no value where the baseline had one and no more videos failed -- passes
   with a warning. No value *with* more failed videos than the baseline is a regression.
 - **improved** / **pass** otherwise.
+- **coverage** (its own regression): with ``c = n / (n + n_failed + n_not_applicable)``
+  the share of videos a metric produced a value for, a result whose coverage fell by more
+  than ``--coverage-tolerance`` (default 0.1, absolute) below the baseline's is a
+  regression when it fell to zero (the metric applied to no video: nothing left to
+  compare) or when the drop is significant (one-sided Fisher exact test on the two 2x2
+  counts, p < ``alpha``); a drop beyond tolerance that is not significant is reported.
+  This holds whatever the value test says, because a mean over fewer videos can look
+  better than an honest score would (the worst videos turning NaN).
+- **non-finite**: a value, CI bound or per-video score written as NaN/Infinity (``null``
+  is how "no value" is written) is a failure in the result (exit 1) and makes a baseline
+  unusable (exit 2); it is never a pass.
+
+Per-video units: the paired/unpaired tests resample the per-video field whose mean is the
+reported value: the scores, or for metrics that aggregate a per-video flag (dynamic_degree
+reports the fraction of videos whose ``details.dynamic`` is true) that detail field,
+named in ``per_video`` of the metric entry or found by checking which field reproduces the
+value. Only when no per-video field does is the summary test used.
+
+``--strict`` turns every **untested** metric into a failure (exit 1); untested metrics are
+listed at the top of the summary either way.
 - **incomparable** (exit 2) when the protocol hash, the weights or the ``comparable`` flag
   differ for a metric, or the schemas differ: the numbers measure different things.
   Exit 2 takes precedence over exit 1, because a misconfigured gate cannot vouch for
@@ -45,11 +69,15 @@ from pathlib import Path
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.leaderboard.escape import clean_text, md_escape
 from vidbench.leaderboard.load import MetricEntry, Result
 
 PASS, IMPROVED, REGRESSION, DROP_NS, UNTESTED, INCOMPARABLE, SKIPPED = (
     "pass", "improved", "regression", "drop (n.s.)", "untested", "incomparable", "skipped")
 DEFAULT_BOOT = 10000
+#: --n-boot above this is refused (memory and time grow linearly with it)
+MAX_BOOT = 1_000_000
+DEFAULT_COVERAGE_TOL = 0.1
 
 
 @dataclass(frozen=True)
@@ -102,6 +130,8 @@ class MetricCheck:
     method: str = ""
     n: str = ""
     reason: str = ""
+    coverage: str = ""               # "12/12 -> 0/12" when known
+    coverage_fail: str = ""          # the coverage regression's message, if any
 
 
 @dataclass
@@ -112,6 +142,11 @@ class CheckReport:
     checks: list[MetricCheck]
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    strict: bool = False
+
+    @property
+    def untested(self) -> list[MetricCheck]:
+        return [c for c in self.checks if c.status == UNTESTED]
 
     @property
     def exit_code(self) -> int:
@@ -119,7 +154,9 @@ class CheckReport:
             return 2
         if not any(c.status not in (SKIPPED,) for c in self.checks):
             return 2
-        return 1 if any(c.status == REGRESSION for c in self.checks) else 0
+        if any(c.status == REGRESSION for c in self.checks):
+            return 1
+        return 1 if self.strict and self.untested else 0
 
     @property
     def verdict(self) -> str:
@@ -132,23 +169,32 @@ class CheckReport:
                f"result `{self.result}` vs baseline `{self.baseline}`; level α = {self.level:g}",
                ""]
         if self.error:
-            out += [f"**Cannot compare:** {self.error}", ""]
+            out += [f"**Cannot compare:** {md_escape(self.error)}", ""]
+        regs = [c for c in self.checks if c.status == REGRESSION]
+        if regs:
+            out += ["**Regressed:** " + ", ".join(md_escape(c.metric) for c in regs), ""]
+        if self.untested:
+            out += [("**Untested** (" + ("fails under --strict" if self.strict else
+                                          "passes; --strict makes this a failure")
+                     + "): " + ", ".join(md_escape(c.metric) for c in self.untested)), ""]
         if self.checks:
             out += ["| metric | baseline | result | Δ (better +) | 95% CI of Δ | tolerance | p |"
-                    " test | status |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+                    " test | coverage | status |",
+                    "|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
             for c in self.checks:
                 ci = ("–" if not np.isfinite(c.delta_ci95[0])
                       else f"[{_f(c.delta_ci95[0])}, {_f(c.delta_ci95[1])}]")
                 arrow = "" if c.higher_is_better is None else (" ↑" if c.higher_is_better
                                                                else " ↓")
                 p = _f(c.p_adjusted if np.isfinite(c.p_adjusted) else c.p_value, 3)
-                out.append(f"| {c.metric}{arrow} | {_f(c.baseline)} | {_f(c.result)} | "
-                           f"{_f(c.delta, sign=True)} | {ci} | {c.tolerance} | {p} | "
-                           f"{c.method}{' ' + c.n if c.n else ''} | {icon.get(c.status, '')} "
-                           f"{c.status} |")
+                out.append(f"| {md_escape(c.metric)}{arrow} | {_f(c.baseline)} | "
+                           f"{_f(c.result)} | {_f(c.delta, sign=True)} | {ci} | {c.tolerance} "
+                           f"| {p} | {c.method}{' ' + c.n if c.n else ''} | "
+                           f"{c.coverage or '–'} | {icon.get(c.status, '')} {c.status} |")
             out.append("")
-        reasons = [f"- **{c.metric}**: {c.reason}" for c in self.checks if c.reason]
-        out += reasons + [f"- {n}" for n in self.notes]
+        reasons = [f"- **{md_escape(c.metric)}**: {md_escape(c.reason)}"
+                   for c in self.checks if c.reason]
+        out += reasons + [f"- {md_escape(n)}" for n in self.notes]
         return "\n".join(out).rstrip() + "\n"
 
     def to_junit(self) -> str:
@@ -184,8 +230,8 @@ class CheckReport:
             else:
                 ET.SubElement(tc, "system-out").text = detail
         ET.indent(suites)
-        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-            suites, encoding="unicode") + "\n"
+        return clean_text('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
+            suites, encoding="unicode") + "\n")
 
 
 def _f(x: float, digits: int = 4, sign: bool = False) -> str:
@@ -194,17 +240,38 @@ def _f(x: float, digits: int = 4, sign: bool = False) -> str:
     return f"{x:+.{digits}g}" if sign else f"{x:.{digits}g}"
 
 
-def _boot_p(stat_boot: np.ndarray) -> float:
-    return float((1 + np.sum(stat_boot >= 0)) / (len(stat_boot) + 1))
-
-
-def _boot_means(x: np.ndarray, idx_rng: np.random.Generator, n_boot: int) -> np.ndarray:
+def _boot_means(x: np.ndarray, idx_rng: np.random.Generator, n_boot: int,
+                with_var: bool = False):
+    """Means of ``n_boot`` resamples of ``x`` (and their variances of the mean, when
+    ``with_var``), drawn in chunks of 1000 so memory stays at 1000 x n floats."""
     out = np.empty(n_boot)
+    var = np.empty(n_boot)
     n = len(x)
     for s in range(0, n_boot, 1000):
         k = min(1000, n_boot - s)
-        out[s:s + k] = x[idx_rng.integers(0, n, size=(k, n))].mean(axis=1)
-    return out
+        xs = x[idx_rng.integers(0, n, size=(k, n))]
+        out[s:s + k] = xs.mean(axis=1)
+        if with_var:
+            var[s:s + k] = xs.var(axis=1, ddof=1) / n
+    return (out, var) if with_var else out
+
+
+def _t_p(obs_t: float, t_boot: np.ndarray) -> float:
+    """One-sided bootstrap-t p-value of "no drop": ``(1 + #{t* <= t}) / (B + 1)``."""
+    return float((1 + np.sum(t_boot <= obs_t)) / (len(t_boot) + 1))
+
+
+def _studentised(delta: float, se: float, boot: np.ndarray, se_boot: np.ndarray) -> float:
+    """Bootstrap-t p-value: ``t = delta / se`` against ``t* = (delta* - delta) / se*``.
+    The percentile bootstrap of a mean is too narrow for small n (about 1.5x the nominal
+    false-alarm rate at n = 12-20); the studentised version is second-order accurate.
+    Zero standard errors (every item moved by the same amount) are handled exactly."""
+    with np.errstate(all="ignore"):
+        if not se > 0:
+            return 1.0 / (len(boot) + 1) if delta < 0 else 1.0
+        t_boot = np.where(se_boot > 0, (boot - delta) / np.sqrt(se_boot),
+                          np.where(boot == delta, 0.0, np.sign(boot - delta) * np.inf))
+        return _t_p(delta / se, t_boot)
 
 
 def _incomparable_reason(b: MetricEntry, r: MetricEntry) -> str:
@@ -221,17 +288,63 @@ def _incomparable_reason(b: MetricEntry, r: MetricEntry) -> str:
     return "; ".join(why)
 
 
+def _nonfinite_in(res: Result, name: str) -> str:
+    """Why ``name`` of ``res`` holds a non-finite number ('' when it does not)."""
+    e = res.metrics[name]
+    if e.nonfinite:
+        return f"its value or CI is non-finite ({e.value:g}, [{e.ci95[0]:g}, {e.ci95[1]:g}])"
+    bad = sum(name in rec.nonfinite for rec in res.videos or [])
+    return f"{bad} per-video score(s) are non-finite (NaN/Infinity)" if bad else ""
+
+
+def coverage_test(baseline: Result, result: Result, name: str, tol: float, level: float
+                  ) -> tuple[str, str]:
+    """(``"12/12 -> 0/12"``, regression message or '') for the coverage of ``name`` (see
+    the module docstring); ('', '') when either side's counts are unknown."""
+    cb, cr = baseline.coverage_counts(name), result.coverage_counts(name)
+    if cb is None or cr is None or cb[1] == 0 or cr[1] == 0:
+        return "", ""
+    (kb, tb), (kr, tr) = cb, cr
+    text = f"{kb}/{tb} -> {kr}/{tr}"
+    drop = kb / tb - kr / tr
+    if drop <= tol:
+        return text, ""
+    e = result.metrics[name]
+    why = f" ({e.n_failed} failed" + (f", {e.n_not_applicable} not applicable)"
+                                      if e.n_not_applicable is not None else ")")
+    if kr == 0:
+        return text, (f"coverage fell to zero: the metric applied to {kb} of {tb} videos in "
+                      f"the baseline and to none of {tr} now{why}")
+    from scipy.stats import fisher_exact
+
+    p = float(fisher_exact([[kb, tb - kb], [kr, tr - kr]], alternative="greater")[1])
+    msg = (f"coverage fell from {kb}/{tb} ({kb / tb:.0%}) to {kr}/{tr} ({kr / tr:.0%}) "
+           f"videos{why}, beyond the coverage tolerance {tol:g}")
+    if p < level:
+        return text, f"{msg}; Fisher exact p = {p:.3g} < {level:g}"
+    return text + f" (drop n.s., p = {p:.2g})", ""
+
+
 def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, *,
                    level: float = 0.05, n_boot: int = DEFAULT_BOOT, seed: int = 0,
-                   pairing: str = "auto") -> MetricCheck:
+                   pairing: str = "auto", coverage_tol: float = DEFAULT_COVERAGE_TOL
+                   ) -> MetricCheck:
     """The verdict on one metric present in both results (see module docstring)."""
     b, r = baseline.metrics[name], result.metrics[name]
     c = MetricCheck(metric=name, status=PASS, higher_is_better=b.higher_is_better,
                     baseline=b.value, result=r.value, tolerance=str(tol))
     why = _incomparable_reason(b, r)
+    bad_base = _nonfinite_in(baseline, name)
+    if bad_base:
+        why = "; ".join(x for x in (why, f"the baseline is unusable: {bad_base}") if x)
     if why:
         c.status, c.reason = INCOMPARABLE, why
         return c
+    bad = _nonfinite_in(result, name)
+    if bad:
+        c.status, c.reason = REGRESSION, f"non-finite result: {bad}"
+        return c
+    c.coverage, c.coverage_fail = coverage_test(baseline, result, name, coverage_tol, level)
     s = 1.0 if b.higher_is_better else -1.0
     c.tol_abs = tol.absolute(b.value) if np.isfinite(b.value) else tol.amount
     bi, ri = baseline.per_item(name), result.per_item(name)
@@ -240,51 +353,68 @@ def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, 
     use_paired = (pairing == "paired" or (pairing == "auto" and len(shared) >= 2
                   and len(shared) >= 0.5 * min(len(bi), len(ri))))
     boot = None
-    if use_paired and len(shared) >= 2:
-        d = s * (np.array([ri[k] for k in shared]) - np.array([bi[k] for k in shared]))
-        c.delta = float(d.mean())
-        boot = _boot_means(d, rng, n_boot)
-        c.method = "paired bootstrap"
-        c.n = f"n={len(shared)}"
-        dropped = len(set(bi) | set(ri)) - len(shared)
-        if dropped:
-            c.n += f" (+{dropped} unshared)"
-    elif pairing != "paired" and len(bi) >= 2 and len(ri) >= 2:
-        xb = np.array(list(bi.values()))
-        xr = np.array(list(ri.values()))
-        c.delta = float(s * (xr.mean() - xb.mean()))
-        boot = s * (_boot_means(xr, rng, n_boot) - _boot_means(xb, rng, n_boot))
-        c.method = "unpaired bootstrap"
-        c.n = f"n={len(ri)}/{len(bi)}"
-    elif pairing == "paired":
-        c.status, c.reason = INCOMPARABLE, (f"--pairing paired but only {len(shared)} shared "
-                                            "items with per-video values")
-        return c
-    else:
-        c.delta = float(s * (r.value - b.value))
-        c.method = "summary"
-        se = [(e.ci95[1] - e.ci95[0]) / 3.92 for e in (b, r)]
-        if all(np.isfinite(x) for x in se) and sum(x * x for x in se) > 0:
-            from scipy.stats import norm
+    t_p = math.nan
+    src = result.unit_source(name)
+    unit = "" if src in (None, "scores") else f" of per-video {src}"
+    with np.errstate(all="ignore"):
+        if use_paired and len(shared) >= 2:
+            d = s * (np.array([ri[k] for k in shared]) - np.array([bi[k] for k in shared]))
+            c.delta = float(d.mean())
+            boot, vb = _boot_means(d, rng, n_boot, with_var=True)
+            t_p = _studentised(c.delta, math.sqrt(d.var(ddof=1) / len(d)), boot, vb)
+            c.method = "paired bootstrap" + unit
+            c.n = f"n={len(shared)}"
+            dropped = len(set(bi) | set(ri)) - len(shared)
+            if dropped:
+                c.n += f" (+{dropped} unshared)"
+        elif pairing != "paired" and len(bi) >= 2 and len(ri) >= 2:
+            xb = np.array(list(bi.values()))
+            xr = np.array(list(ri.values()))
+            c.delta = float(s * (xr.mean() - xb.mean()))
+            mr, vr = _boot_means(xr, rng, n_boot, with_var=True)
+            mb, vbb = _boot_means(xb, rng, n_boot, with_var=True)
+            boot = s * (mr - mb)
+            se = math.sqrt(xr.var(ddof=1) / len(xr) + xb.var(ddof=1) / len(xb))
+            t_p = _studentised(c.delta, se, boot, vr + vbb)  # Welch-type
+            c.method = "unpaired bootstrap" + unit
+            c.n = f"n={len(ri)}/{len(bi)}"
+        elif pairing == "paired" and np.isfinite(r.value) and np.isfinite(b.value):
+            c.status, c.reason = INCOMPARABLE, (f"--pairing paired but only {len(shared)} "
+                                                "shared items with per-video values")
+            return c
+        else:
+            c.delta = float(s * (r.value - b.value))
+            c.method = "summary"
+            se = [(e.ci95[1] - e.ci95[0]) / 3.92 for e in (b, r)]
+            if all(np.isfinite(x) for x in se) and sum(x * x for x in se) > 0:
+                from scipy.stats import norm
 
-            sd = math.sqrt(sum(x * x for x in se))
-            # one-sided p of "no drop": Phi(delta / sd), the normal analogue of P*(delta* >= 0)
-            c.p_value = float(norm.cdf(c.delta / sd)) if np.isfinite(c.delta) else math.nan
-            c.delta_ci95 = (c.delta - 1.96 * sd, c.delta + 1.96 * sd)
-        c.n = f"n={r.n}/{b.n}"
-    if boot is not None:
-        c.p_value = _boot_p(boot)
-        c.delta_ci95 = (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
+                sd = math.sqrt(sum(x * x for x in se))
+                # one-sided p of "no drop": Phi(delta / sd), the normal analogue of
+                # P*(delta* >= 0)
+                c.p_value = (float(norm.cdf(c.delta / sd)) if np.isfinite(c.delta)
+                             and np.isfinite(sd) else math.nan)
+                c.delta_ci95 = (c.delta - 1.96 * sd, c.delta + 1.96 * sd)
+            c.n = f"n={r.n}/{b.n}"
+        if boot is not None:
+            c.p_value = t_p
+            c.delta_ci95 = (float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975)))
     if not np.isfinite(c.delta):
+        if np.isfinite(b.value) and np.isfinite(r.value):
+            c.status, c.reason = INCOMPARABLE, ("the difference of the values is not a finite "
+                                                "number (values too large to compare)")
+            return c
         if np.isfinite(b.value) and not np.isfinite(r.value):
-            if r.n_failed > b.n_failed:  # e.g. every video failed to decode: not a pass
+            if c.coverage_fail:
+                c.status, c.reason = REGRESSION, c.coverage_fail
+            elif r.n_failed > b.n_failed:  # e.g. every video failed to decode: not a pass
                 c.status = REGRESSION
                 c.reason = (f"the result has no value: {r.n_failed} failed videos "
                             f"(baseline {b.n_failed})")
             else:
                 c.status = UNTESTED
                 c.reason = ("the result has no value (the metric applied to no video); the "
-                            f"baseline had {b.value:.4g}")
+                            f"baseline had {b.value:.4g}; coverage unknown")
         elif np.isfinite(r.value):
             c.status, c.reason = SKIPPED, "the baseline has no value"
         else:
@@ -296,6 +426,7 @@ def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, 
 
 def _decide(c: MetricCheck, level: float) -> None:
     p = c.p_adjusted if np.isfinite(c.p_adjusted) else c.p_value
+    c.reason = ""
     if c.delta < -c.tol_abs:
         if not np.isfinite(p):
             c.status = UNTESTED
@@ -312,6 +443,9 @@ def _decide(c: MetricCheck, level: float) -> None:
         c.status = IMPROVED
     else:
         c.status = PASS
+    if c.coverage_fail:
+        value_part = f" (value test: {c.status}{'; ' + c.reason if c.reason else ''})"
+        c.status, c.reason = REGRESSION, c.coverage_fail + value_part
 
 
 def holm(checks: list[MetricCheck], level: float) -> None:
@@ -328,17 +462,22 @@ def holm(checks: list[MetricCheck], level: float) -> None:
 
 def check(result: Result, baseline: Result, *, tolerances: dict[str, Tolerance] | None = None,
           default: Tolerance | None = None, level: float = 0.05, n_boot: int = DEFAULT_BOOT,
-          seed: int = 0, pairing: str = "auto", correction: str = "none",
-          metrics: list[str] | None = None) -> CheckReport:
+          seed: int = 0, pairing: str = "auto", correction: str = "holm",
+          metrics: list[str] | None = None, coverage_tol: float = DEFAULT_COVERAGE_TOL,
+          strict: bool = False) -> CheckReport:
     """Gate ``result`` against ``baseline`` (see module docstring)."""
     if not 0 < level < 1:
         raise UserError(f"--level {level}: must be between 0 and 1")
+    if not 0 <= coverage_tol <= 1:
+        raise UserError(f"--coverage-tolerance {coverage_tol}: must be between 0 and 1")
+    if not 1 <= n_boot <= MAX_BOOT:
+        raise UserError(f"--n-boot {n_boot}: must be between 100 and {MAX_BOOT}")
     if pairing not in ("auto", "paired", "unpaired"):
         raise UserError(f"--pairing {pairing!r}: use auto, paired or unpaired")
     tolerances = tolerances or {}
     default = default or Tolerance("abs", 0.0)
     rep = CheckReport(result=str(result.path), baseline=str(baseline.path), level=level,
-                      checks=[])
+                      checks=[], strict=strict)
     known = set(result.metrics) | set(baseline.metrics)
     unknown = sorted(set(tolerances) - known)
     if unknown:
@@ -361,7 +500,8 @@ def check(result: Result, baseline: Result, *, tolerances: dict[str, Tolerance] 
             continue
         tol = tolerances.get(name, default)
         rep.checks.append(compare_metric(baseline, result, name, tol, level=level,
-                                         n_boot=n_boot, seed=seed, pairing=pairing))
+                                         n_boot=n_boot, seed=seed, pairing=pairing,
+                                         coverage_tol=coverage_tol))
     if correction == "holm":
         holm(rep.checks, level)
     elif correction != "none":
@@ -380,9 +520,13 @@ def check(result: Result, baseline: Result, *, tolerances: dict[str, Tolerance] 
 
 
 def write_junit(report: CheckReport, path: str | Path) -> Path:
+    """Write the JUnit XML atomically; a path that cannot be written is a user error."""
+    from vidbench.fileio import atomic_write_bytes
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(report.to_junit(), encoding="utf-8")
-    tmp.replace(p)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(p, report.to_junit().encode("utf-8"))
+    except OSError as e:
+        raise UserError(f"--junit {path}: cannot write ({e.strerror or e})") from None
     return p

@@ -23,11 +23,26 @@ FORMATS = ("md", "csv", "html", "tex")
 
 
 def _write(path: Path, text: str) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    from vidbench.fileio import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
     return str(path)
+
+
+def _out_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` (before any work): a path that cannot be a folder is a user error."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create the output folder "
+                        f"({e.strerror or e})") from None
+    if not out.is_dir():
+        raise UserError(f"--out {out}: not a folder")
+    return out
 
 
 def parse_formats(spec: str | Sequence[str]) -> tuple[str, ...]:
@@ -54,8 +69,8 @@ def build_leaderboard(result_paths: Sequence[str | Path], out_dir: str | Path,
     from vidbench.leaderboard.totals import load_config
 
     fmts = parse_formats(formats)
-    out = Path(out_dir)
     results = load_results(list(result_paths))
+    out = _out_dir(out_dir)
     cfg = load_config(totals_config)
     lb = build_table(results, force=force, totals_config=cfg)
     plot_paths: dict[str, dict[str, str]] = {}
@@ -101,7 +116,7 @@ def _clean(x):
 def summary_table(result: dict) -> str:
     """A short terminal table of one result dict (as written to result.json)."""
     metrics = result.get("metrics") or {}
-    rows = [("metric", "value", "95% CI", "n", "failed", "")]
+    rows = [("metric", "value", "95% CI", "n", "failed", "n/a", "")]
     for name, m in metrics.items():
         def num(x):
             try:
@@ -113,15 +128,21 @@ def summary_table(result: dict) -> str:
         ci = m.get("ci95") or [None, None]
         flags = ("↑" if m.get("higher_is_better", True) else "↓") + (
             "" if m.get("comparable", True) else " not comparable (random weights)")
+        na = m.get("n_not_applicable")
         rows.append((name, num(m.get("value")), f"[{num(ci[0])}, {num(ci[1])}]",
-                     str(m.get("n", "")), str(m.get("n_failed", 0)), flags))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+                     str(m.get("n", "")), str(m.get("n_failed", 0)),
+                     "" if na is None else str(na), flags))
+    k = len(rows[0]) - 1
+    widths = [max(len(r[i]) for r in rows) for i in range(k)]
     lines = [f"{result.get('model', '?')} on {result.get('suite', '?')}"]
-    for k, r in enumerate(rows):
+    for j, r in enumerate(rows):
         lines.append("  ".join(r[i].ljust(widths[i]) if i == 0 else r[i].rjust(widths[i])
-                               for i in range(5)) + ("  " + r[5] if r[5] else ""))
-        if k == 0:
+                               for i in range(k)) + ("  " + r[k] if r[k] else ""))
+        if j == 0:
             lines.append("  ".join("-" * w for w in widths))
+    skipped = result.get("skipped") or {}
+    if skipped:
+        lines.append(f"not measured: {', '.join(sorted(skipped))} (reasons in result.json)")
     errs = result.get("errors") or []
     if errs:
         lines.append(f"{len(errs)} error(s); see result.json")
@@ -147,6 +168,17 @@ def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
+    """Build the leaderboard; an unexpected failure is a one-line error (exit 2)."""
+    try:
+        return _run_leaderboard(args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        raise UserError(f"leaderboard failed unexpectedly: {type(e).__name__}: "
+                        f"{str(e)[:200]} (rerun with --debug for the traceback)") from e
+
+
+def _run_leaderboard(args: argparse.Namespace) -> int:
     info = build_leaderboard(args.results, args.out, parse_formats(args.format),
                              force=args.force, plots=not args.no_plots,
                              totals_config=args.totals_config, title=args.title)
@@ -176,18 +208,43 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="significance level of the one-sided test (default 0.05)")
     parser.add_argument("--junit", default=None, metavar="FILE", help="write JUnit XML here")
     parser.add_argument("--pairing", default="auto", choices=("auto", "paired", "unpaired"))
-    parser.add_argument("--correction", default="none", choices=("none", "holm"),
-                        help="multiple-testing correction over metrics (default none)")
+    parser.add_argument("--correction", default="holm", choices=("none", "holm"),
+                        help="multiple-testing correction over metrics (default holm: the "
+                             "false-alarm rate of the whole gate stays at --level)")
     parser.add_argument("--metrics", default=None,
                         help="comma-separated metrics to gate on (default: all shared)")
-    parser.add_argument("--n-boot", type=int, default=10000, help="bootstrap resamples")
+    parser.add_argument("--n-boot", type=int, default=10000,
+                        help="bootstrap resamples (100 to 1000000; default 10000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--coverage-tolerance", type=float, default=0.1, metavar="X",
+                        help="allowed absolute drop of a metric's coverage (share of videos "
+                             "it produced a value for) before it counts (default 0.1)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail (exit 1) when any metric is untested (no data to decide)")
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """0 pass, 1 regression, 2 cannot compare. Prints a markdown summary to stdout and
-    writes JUnit XML when ``--junit`` is given (also when the results cannot be compared)."""
-    from vidbench.leaderboard.check import CheckReport, check, parse_tolerance, write_junit
+    """0 pass, 1 regression (only), 2 cannot compare or any error. Prints a markdown summary
+    to stdout and writes JUnit XML when ``--junit`` is given (also when the results cannot
+    be compared). An unexpected failure is reported as an error (exit 2), never as exit 1,
+    which means "regression" to CI."""
+    try:
+        return _run_check(args)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # a crash must not read as "regression" (exit 1)
+        raise UserError(f"check failed unexpectedly: {type(e).__name__}: {str(e)[:200]} "
+                        "(rerun with --debug for the traceback)") from e
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from vidbench.leaderboard.check import (
+        MAX_BOOT,
+        CheckReport,
+        check,
+        parse_tolerance,
+        write_junit,
+    )
     from vidbench.leaderboard.load import load_result
 
     tols = {}
@@ -198,8 +255,17 @@ def run_check(args: argparse.Namespace) -> int:
             default = tol
         else:
             tols[metric] = tol
-    if args.n_boot < 100:
-        raise UserError(f"--n-boot {args.n_boot}: use at least 100 resamples")
+    if not 100 <= args.n_boot <= MAX_BOOT:
+        raise UserError(f"--n-boot {args.n_boot}: use 100 to {MAX_BOOT} resamples")
+    cov_tol = getattr(args, "coverage_tolerance", 0.1)
+    if not (math.isfinite(cov_tol) and 0 <= cov_tol <= 1):
+        raise UserError(f"--coverage-tolerance {cov_tol}: must be between 0 and 1")
+    if args.junit:
+        try:
+            Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--junit {args.junit}: cannot create its folder "
+                            f"({e.strerror or e})") from None
     try:
         res = load_result(args.result)
         base = load_result(args.baseline)
@@ -210,7 +276,8 @@ def run_check(args: argparse.Namespace) -> int:
         metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
         rep = check(res, base, tolerances=tols, default=default, level=args.level,
                     n_boot=args.n_boot, seed=args.seed, pairing=args.pairing,
-                    correction=args.correction, metrics=metrics)
+                    correction=args.correction, metrics=metrics, coverage_tol=cov_tol,
+                    strict=getattr(args, "strict", False))
     sys.stdout.write(rep.to_markdown())
     if args.junit:
         write_junit(rep, args.junit)

@@ -15,6 +15,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vidbench.leaderboard.escape import clean_text
 from vidbench.leaderboard.table import Leaderboard, arrow, fmt
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -90,7 +91,9 @@ def _num_attr(x: float) -> str:
 def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None, *,
                 title: str = "vidbench leaderboard") -> str:
     """The page as one string (see module docstring)."""
-    e = html.escape
+    def e(x: object) -> str:
+        return html.escape(clean_text(x))
+
     cols = lb.columns
     # header row 1: groups; header row 2: sortable columns
     g1 = ['<th class="grp" colspan="3"></th>']
@@ -142,6 +145,7 @@ def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None,
                     f'src="data:image/png;base64,{b64}"><figcaption>'
                     f'{e(captions.get(name, name))}</figcaption></figure>')
     notes = "".join(f"<li>{e(n)}</li>" for n in lb.notes)
+    not_measured = "".join(f"<li>{e(n)}</li>" for n in lb.not_measured())
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sources = ", ".join(e(f"{r.label}: {r.suite}") for r in lb.results)
     tc_line = ""
@@ -157,11 +161,14 @@ def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None,
 <body>
 <h1>{e(title)}</h1>
 <div class="meta">{len(lb.models)} models · generated {created} · suites: {sources}{tc_line}<br>
-values: mean ± half-width of the 95% bootstrap CI; (k) = rank in that column; click a
-header to sort</div>
+values: mean ± half-width of the 95% bootstrap CI; (k) = rank in that column; [k/N] = a
+value for k of N videos; – (n=0) = no value (why: under "Not measured"); click a header to
+sort</div>
 <div class="wrap"><table class="lb" id="leaderboard">
 <thead><tr>{''.join(g1)}</tr><tr>{''.join(g2)}</tr></thead>
 <tbody>{''.join(body)}</tbody></table></div>
+{'<h2>Not measured</h2><ul class="not-measured">' + not_measured + '</ul>'
+ if not_measured else ''}
 {'<h2>Notes</h2><ul class="notes">' + notes + '</ul>' if notes else ''}
 <div class="plots">{''.join(figs)}</div>
 <script>{_JS}</script>

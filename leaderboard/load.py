@@ -22,29 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import UserError
+from vidbench.results import (  # noqa: F401  (SCHEMA re-exported for readers)
+    SCHEMA,
+    MetricRecord,
+    ResultRecord,
+    VideoLine,
+    json_number,
+    short_repr,
+    written_nonfinite,
+)
 
-SCHEMA = "vidbench.result/1"
+#: result.json larger than this is refused before it is read (a result is a few KB)
+MAX_RESULT_BYTES = 64 * 2**20
+#: videos.jsonl larger than this is refused before it is read
+MAX_VIDEOS_BYTES = 1024 * 2**20
 
 
-@dataclass
-class MetricEntry:
-    """One metric of one result: the aggregate plus the fields that decide comparability."""
-
-    name: str
-    value: float
-    ci95: tuple[float, float]
-    n: int
-    n_failed: int
-    mode: str
-    version: str
-    higher_is_better: bool
-    comparable: bool
-    protocol: str | None
-    weights: dict[str, str | None]
-
-    def fingerprint(self) -> tuple:
-        """What must be equal for two entries to be compared: protocol, weights, comparable."""
-        return (self.protocol, tuple(sorted(self.weights.items())), self.comparable)
+#: one metric of one result: the contract's :class:`vidbench.results.MetricRecord`
+MetricEntry = MetricRecord
 
 
 @dataclass
@@ -56,6 +51,13 @@ class VideoRecord:
     prompt: str
     scores: dict[str, float]
     error: str | None
+    #: numeric/boolean fields of ``details`` per metric (e.g. ``{"dynamic_degree":
+    #: {"dynamic": 1.0}}``), for metrics whose headline is the mean of such a field
+    units: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: ``details[metric]["reason"]`` where the metric gave no value (why it did not apply)
+    reasons: dict[str, str] = field(default_factory=dict)
+    #: metrics whose score was written as a non-finite number rather than null
+    nonfinite: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -75,137 +77,151 @@ class Result:
     videos: list[VideoRecord] | None = None
     notes: list[str] = field(default_factory=list)
     label: str = ""
+    #: metrics the run did not measure at all, with the reason (missing weights, ...)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def unit_source(self, metric: str) -> str | None:
+        """Where the per-video unit of ``metric`` whose mean reproduces the reported value
+        lives: ``"scores"``, ``"details.KEY"``, or None when no per-video field does (the
+        aggregate is not a mean over videos, e.g. a frame-weighted ratio)."""
+        e = self.metrics.get(metric)
+        if e is None or not self.videos or not math.isfinite(e.value):
+            return None
+        cands = [e.per_video] if e.per_video else []
+        cands += ["scores"]
+        keys = sorted({k for rec in self.videos for k in rec.units.get(metric, {})})
+        cands += [f"details.{k}" for k in keys]
+        for src in dict.fromkeys(cands):
+            vals = [v for v in (self._unit(rec, metric, src) for rec in self.videos)
+                    if v is not None]
+            if vals and abs(math.fsum(vals) / len(vals) - e.value) <= 1e-9 * max(
+                    1.0, abs(e.value)):
+                return src
+        return None
+
+    @staticmethod
+    def _unit(rec: VideoRecord, metric: str, src: str) -> float | None:
+        if rec.error is not None:
+            return None
+        v = rec.scores.get(metric, math.nan)
+        if not math.isfinite(v):
+            return None  # not applicable / failed: not part of the aggregate
+        if src == "scores":
+            return v
+        x = rec.units.get(metric, {}).get(src[len("details."):])
+        return x if x is not None and math.isfinite(x) else None
+
+    def coverage_counts(self, metric: str) -> tuple[int, int] | None:
+        """(videos with a value, videos asked) for ``metric``: from the entry's counts, else
+        from videos.jsonl; None when neither says."""
+        e = self.metrics.get(metric)
+        if e is None:
+            return None
+        if e.n_total is not None:
+            return e.n, e.n_total
+        if self.videos:
+            return e.n, max(len(self.videos), e.n + e.n_failed)
+        return None
+
+    def na_reasons(self, metric: str) -> dict[str, int]:
+        """Why ``metric`` gave no value, counted over videos (``{"dynamic": 12}``)."""
+        out: dict[str, int] = {}
+        for rec in self.videos or []:
+            if rec.error is not None:
+                out["video failed to decode"] = out.get("video failed to decode", 0) + 1
+            elif not math.isfinite(rec.scores.get(metric, math.nan)):
+                r = rec.reasons.get(metric) or "no reason given"
+                out[r] = out.get(r, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def per_video_matches(self, metric: str) -> bool:
-        """Whether the finite per-video scores of ``metric`` average to the reported value.
-        False for metrics that aggregate their own way (e.g. a per-video motion magnitude
-        reported as a fraction of dynamic videos): their per-video scores cannot stand in
-        for the headline number in a bootstrap."""
-        e = self.metrics.get(metric)
-        if e is None or not self.videos:
-            return False
-        vals = [rec.scores[metric] for rec in self.videos
-                if math.isfinite(rec.scores.get(metric, math.nan))]
-        if not vals or not math.isfinite(e.value):
-            return False
-        mean = math.fsum(vals) / len(vals)
-        return abs(mean - e.value) <= 1e-9 * max(1.0, abs(e.value))
+        """Whether some per-video field (the scores, or a numeric field of the details such
+        as dynamic_degree's ``dynamic`` flag) averages to the reported value, so that
+        per-video resampling tests the headline number itself."""
+        return self.unit_source(metric) is not None
 
     def per_item(self, metric: str) -> dict[str, float]:
-        """Finite per-video values of ``metric`` averaged per item (item id, or the video
-        path when a record has no item). Empty when there are no per-video data, or when
-        they do not average to the reported value (see :meth:`per_video_matches`; a note
+        """Per-video units of ``metric`` (see :meth:`unit_source`) averaged per item (item
+        id, or the video path when a record has no item). Empty when there are no
+        per-video data, or when no per-video field averages to the reported value (a note
         says so)."""
         if not self.videos:
             return {}
         cache = self.__dict__.setdefault("_per_item", {})
         if metric in cache:
             return dict(cache[metric])
-        if not self.per_video_matches(metric):
+        src = self.unit_source(metric)
+        if src is None:
             if any(math.isfinite(rec.scores.get(metric, math.nan)) for rec in self.videos):
                 self.notes.append(
-                    f"{self.path}: {metric}: per-video scores do not average to the reported "
+                    f"{self.path}: {metric}: no per-video field averages to the reported "
                     "value (the metric aggregates its own way); its value and CI from "
                     "result.json are used instead of per-video resampling")
             cache[metric] = {}
             return {}
         acc: dict[str, list[float]] = {}
         for rec in self.videos:
-            v = rec.scores.get(metric)
-            if v is None or not math.isfinite(v):
+            v = self._unit(rec, metric, src)
+            if v is None:
                 continue
             acc.setdefault(rec.item or rec.video, []).append(v)
-        cache[metric] = {k: float(sum(vs) / len(vs)) for k, vs in acc.items()}
+        cache[metric] = {k: float(math.fsum(vs) / len(vs)) for k, vs in acc.items()}
         return dict(cache[metric])
 
 
-def _num(x: Any, where: str, *, allow_none: bool = True) -> float:
-    if x is None and allow_none:
-        return float("nan")
-    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
-        raise UserError(f"{where}: expected a number, got {x!r}")
-    if isinstance(x, str):  # "NaN"/"Infinity" written as strings by some tools
-        try:
-            return float(x)
-        except ValueError:
-            raise UserError(f"{where}: expected a number, got {x!r}") from None
-    return float(x)
-
-
-def _metric_entry(name: str, m: Any, prov: dict, where: str) -> MetricEntry:
-    if not isinstance(m, dict):
-        raise UserError(f"{where}: expected an object, got {type(m).__name__}")
-    for key in ("value", "ci95", "n", "higher_is_better"):
-        if key not in m:
-            raise UserError(f"{where}: missing required key {key!r}")
-    ci = m["ci95"]
-    if ci is None:
-        ci = [None, None]
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
-        raise UserError(f"{where}.ci95: expected [lo, hi], got {ci!r}")
-    lo, hi = (_num(c, f"{where}.ci95") for c in ci)
-    if not isinstance(m["higher_is_better"], bool):
-        raise UserError(f"{where}.higher_is_better: expected true/false, got "
-                        f"{m['higher_is_better']!r}")
-    n = m["n"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise UserError(f"{where}.n: expected a non-negative integer, got {n!r}")
-    n_failed = m.get("n_failed", 0)
-    if isinstance(n_failed, bool) or not isinstance(n_failed, int) or n_failed < 0:
-        raise UserError(f"{where}.n_failed: expected a non-negative integer, got {n_failed!r}")
-    comparable = m.get("comparable", True)
-    if not isinstance(comparable, bool):
-        raise UserError(f"{where}.comparable: expected true/false, got {comparable!r}")
-    protocol = m.get("protocol")
-    if protocol is None:
-        protocol = (prov.get("protocol") or {}).get(name) if isinstance(
-            prov.get("protocol"), dict) else None
-    if isinstance(protocol, dict):  # a full protocol description: hash it canonically
-        import hashlib
-
-        protocol = hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
-    if protocol is not None and not isinstance(protocol, str):
-        raise UserError(f"{where}.protocol: expected a hash string, got {protocol!r}")
-    weights = m.get("weights")
-    if weights is None:
-        pw = prov.get("weights")
-        weights = pw.get(name) if isinstance(pw, dict) else None
-    weights = weights or {}
-    if not isinstance(weights, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in weights.items()):
-        raise UserError(f"{where}.weights: expected {{name: sha256 or null}}, got {weights!r}")
-    return MetricEntry(name=name, value=_num(m["value"], f"{where}.value"), ci95=(lo, hi),
-                       n=n, n_failed=n_failed, mode=str(m.get("mode", "default")),
-                       version=str(m.get("version", "")),
-                       higher_is_better=m["higher_is_better"], comparable=comparable,
-                       protocol=protocol, weights=dict(weights))
+_num = json_number
+_nonfinite = written_nonfinite
+_short = short_repr
 
 
 def parse_result(data: Any, path: str | Path = "<result>") -> Result:
-    """Validate a loaded ``result.json`` object; errors name ``path`` and the key."""
+    """Validate a loaded ``result.json`` object through the typed contract
+    (:class:`vidbench.results.ResultRecord`, after :func:`~vidbench.results.migrate`);
+    errors name ``path`` and the key."""
     p = Path(path)
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: expected a JSON object at top level, got {type(data).__name__}")
-    schema = data.get("schema")
-    if schema != SCHEMA:
-        raise UserError(f"{p}: schema is {schema!r}, expected {SCHEMA!r} (is this a vidbench "
-                        "result.json?)")
-    for key in ("model", "metrics"):
-        if key not in data:
-            raise UserError(f"{p}: missing required key {key!r}")
-    if not isinstance(data["metrics"], dict):
-        raise UserError(f"{p}: metrics: expected an object {{name: {{...}}}}")
-    prov = data.get("provenance") or {}
-    if not isinstance(prov, dict):
-        raise UserError(f"{p}: provenance: expected an object")
-    metrics = {name: _metric_entry(name, m, prov, f"{p}: metrics.{name}")
-               for name, m in data["metrics"].items()}
-    errors = data.get("errors") or []
-    if not isinstance(errors, list):
-        raise UserError(f"{p}: errors: expected a list")
-    return Result(path=p, schema=schema, model=str(data["model"]),
-                  suite=str(data.get("suite", "")), created=str(data.get("created", "")),
-                  metrics=metrics, provenance=prov, errors=errors, raw=data)
+    rec = ResultRecord.from_json(data, str(p))
+    return Result(path=p, schema=rec.schema, model=rec.model, suite=rec.suite,
+                  created=rec.created, metrics=rec.metrics, provenance=rec.provenance,
+                  errors=rec.errors, raw=data, skipped=rec.skipped)
+
+
+def _read_text(p: Path, limit: int, what: str) -> str:
+    """The text of a regular file no larger than ``limit`` bytes; anything else (a folder, a
+    FIFO, a device, too large, not UTF-8, unreadable) is a one-line user error."""
+    import stat
+
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise UserError(f"{p}: cannot read {what} ({e.strerror or e})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{p}: {what} is not a regular file")
+    if st.st_size > limit:
+        raise UserError(f"{p}: {what} is {st.st_size} bytes, over the {limit}-byte limit")
+    try:
+        with open(p, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise UserError(f"{p}: cannot read {what} ({e.strerror or e})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(f"{p}:{line}: not UTF-8 text") from None
+
+
+def _json(text: str, where: str, *, lineno: bool = True) -> Any:
+    """``json.loads`` whose failures (syntax, nesting too deep, integers over Python's
+    digit limit) are one-line user errors naming ``where``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        at = f"{where}:{e.lineno}" if lineno else where
+        raise UserError(f"{at}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise UserError(f"{where}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. "Exceeds the limit (4300 digits) for integer string"
+        raise UserError(f"{where}: unreadable JSON number ({str(e)[:80]})") from None
 
 
 def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
@@ -213,7 +229,7 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
     earlier ones (a resumed run). A malformed line is an error naming file:line, except a
     truncated final line, which is skipped with a note."""
     p = Path(path)
-    lines = p.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(p, MAX_VIDEOS_BYTES, "videos.jsonl").splitlines()
     notes: list[str] = []
     by_video: dict[str, VideoRecord] = {}
     last = max((i for i, s in enumerate(lines) if s.strip()), default=-1)
@@ -222,39 +238,43 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
             continue
         where = f"{p}:{i + 1}"
         try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
+            d = _json(line, where, lineno=False)
+        except UserError:
             if i == last:
                 notes.append(f"{where}: skipped a truncated last line (interrupted run?)")
                 continue
-            raise UserError(f"{where}: not valid JSON ({e.msg})") from None
-        if not isinstance(d, dict) or "video" not in d:
-            raise UserError(f"{where}: expected an object with a 'video' key")
-        scores = d.get("scores") or {}
-        if not isinstance(scores, dict):
-            raise UserError(f"{where}: scores: expected {{metric: number or null}}")
-        clean = {str(k): _num(v, f"{where}: scores.{k}") for k, v in scores.items()}
-        rec = VideoRecord(video=str(d["video"]), item=str(d.get("item") or ""),
-                          prompt=str(d.get("prompt") or ""), scores=clean,
-                          error=None if d.get("error") is None else str(d["error"]))
+            raise
+        line = VideoLine.from_json(d, where)
+        scores = line.scores
+        clean = {k: _num(v, where) for k, v in scores.items()}
+        units: dict[str, dict[str, float]] = {}
+        reasons: dict[str, str] = {}
+        details = line.details
+        for k, det in details.items():
+            u = {}
+            for dk, dv in det.items():
+                if isinstance(dv, float) or (isinstance(dv, int) and abs(dv) < 2**53):
+                    u[str(dk)] = float(dv)
+            units[k] = u
+            if isinstance(det.get("reason"), str):
+                reasons[k] = det["reason"][:200]
+        rec = VideoRecord(video=line.video, item=line.item, prompt=line.prompt, scores=clean,
+                          error=line.error,
+                          units=units, reasons=reasons,
+                          nonfinite={str(k) for k, v in scores.items() if _nonfinite(v)})
         by_video[rec.video] = rec
     return list(by_video.values()), notes
 
 
 def load_result(path: str | Path, *, videos: bool = True) -> Result:
     """Read ``path`` (a result.json, or a folder holding one) and, when ``videos`` is true,
-    the ``videos.jsonl`` beside it if present."""
+    the ``videos.jsonl`` beside it if present. Every failure is a one-line user error."""
     p = Path(path)
     if p.is_dir():
         p = p / "result.json"
     if not p.exists():
         raise UserError(f"{p}: no such result file")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{p}: not a UTF-8 text file") from None
+    data = _json(_read_text(p, MAX_RESULT_BYTES, "result.json"), str(p))
     res = parse_result(data, p)
     vj = p.parent / "videos.jsonl"
     if videos and vj.exists():
@@ -263,11 +283,14 @@ def load_result(path: str | Path, *, videos: bool = True) -> Result:
 
 
 def load_results(paths: list[str | Path], *, videos: bool = True) -> list[Result]:
-    """Load several results and give each a unique display ``label`` (the model name,
-    with the suite and then the folder added when two results share it)."""
+    """Load several results, in a canonical order (model, suite, path) so that the input
+    order never matters, and give each a unique display ``label`` (the model name, with
+    the suite and then the folder added when two results share it)."""
     if not paths:
         raise UserError("no result files given")
     results = [load_result(p, videos=videos) for p in paths]
+    # the same set of files in any order gives the same labels (and so the same table)
+    results.sort(key=lambda r: (r.model, r.suite, str(r.path)))
     labels = [r.model for r in results]
 
     def clashing(labs: list[str]) -> set[str]:

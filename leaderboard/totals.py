@@ -7,10 +7,22 @@ Formula (per result)::
     group_g  = sum_{d in g} w_d * norm_d / sum_{d in g} w_d
     Total    = sum_g W_g * group_g / sum_g W_g           (groups with W_g > 0)
 
-Range: [0, 1] when every value lies inside its [min, max] (values outside are not clipped
-unless the config says ``"clip": true``, as in VBench). Direction: higher is better.
+Range: [0, 1]. Normalised values outside [0, 1] (a value beyond VBench's calibrated max,
+e.g. a physics ground truth smoother than any model) are clipped, and each clipping is
+counted in the output (``clipped``: dimension -> the unclipped normalised value), so a
+Total never exceeds 1. Direction: higher is better.
 
-The config (default: ``totals_vbench_style_v1.json`` beside this module, VBench's published
+Units: each dimension may declare ``"units"`` (text) and ``"range"`` ([lo, hi], the values
+the metric can take in those units, e.g. clip_score is ``100*cos`` in [0, 100]). At load
+the config's min/max must lie inside that range; at compute time a value outside it means
+the metric and the config disagree on units, and the dimension is left out of the total
+(``out_of_range``) instead of being normalised into nonsense.
+
+Common dimension set: the leaderboard computes every row's total over the same dimensions
+(``dims=``: those every row has a value for), so totals of different rows always mean the
+same thing; the dimensions left out are named in its notes.
+
+The config (default: ``totals_vbench_style_v2.json`` beside this module, VBench's published
 constants) is never hard-wired: pass any file with the same schema. Its canonical sha256 is
 carried in the output (``config.hash``), so two totals computed with different configs are
 never mistaken for each other. ``on_missing`` decides what a missing dimension does:
@@ -40,7 +52,7 @@ import numpy as np
 from vidbench.errors import UserError
 from vidbench.leaderboard.load import MetricEntry, Result
 
-DEFAULT_CONFIG = Path(__file__).with_name("totals_vbench_style_v1.json")
+DEFAULT_CONFIG = Path(__file__).with_name("totals_vbench_style_v2.json")
 TOTALS_SCHEMA = "vidbench.totals/1"
 ON_MISSING = ("renormalize", "nan", "zero")
 
@@ -62,6 +74,21 @@ class TotalsConfig:
     @property
     def short(self) -> str:
         return f"{self.name} v{self.version} ({self.hash[:8]})"
+
+    def weighted_dims(self) -> list[str]:
+        """Dimensions that can move the Total: weight > 0 in a group of weight > 0."""
+        return [d for d, sp in self.dimensions.items()
+                if sp["weight"] > 0 and self.groups[sp["group"]]["weight"] > 0]
+
+    def restricted(self, dims: list[str] | set[str]) -> TotalsConfig:
+        """The same config over ``dims`` only (groups left without a dimension dropped);
+        ``hash`` stays the full config's, so the source config is still identified."""
+        keep = {d: sp for d, sp in self.dimensions.items() if d in set(dims)}
+        groups = {g: sp for g, sp in self.groups.items()
+                  if any(d["group"] == g for d in keep.values())}
+        return TotalsConfig(raw=self.raw, path=self.path, name=self.name,
+                            version=self.version, hash=self.hash, groups=groups,
+                            dimensions=keep, on_missing=self.on_missing, clip=True)
 
 
 def config_hash(raw: dict) -> str:
@@ -106,6 +133,16 @@ def parse_config(raw: Any, path: str = "<totals config>") -> TotalsConfig:
                             f"({spec['min']})")
         if spec["weight"] < 0:
             raise UserError(f"{where}.weight: must be >= 0")
+        rng = spec.get("range")
+        if rng is not None:
+            if (not isinstance(rng, list) or len(rng) != 2 or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool)
+                    and math.isfinite(x) for x in rng) or rng[1] <= rng[0]):
+                raise UserError(f"{where}.range: expected [lo, hi] with lo < hi, got {rng!r}")
+            if not (rng[0] <= spec["min"] and spec["max"] <= rng[1]):
+                raise UserError(f"{where}: min/max [{spec['min']}, {spec['max']}] lie outside "
+                                f"the metric's range {rng} in {spec.get('units', 'its units')}"
+                                " (units mismatch?)")
     on_missing = raw.get("on_missing", "renormalize")
     if on_missing not in ON_MISSING:
         raise UserError(f"{path}: on_missing: {on_missing!r} is not one of {ON_MISSING}")
@@ -202,21 +239,39 @@ def _combine_arrays(norm: dict[str, np.ndarray], cfg: TotalsConfig, size: int
     return out
 
 
+def in_range(value: float, spec: dict) -> bool:
+    """Whether ``value`` lies in the dimension's declared ``range`` (True without one)."""
+    rng = spec.get("range")
+    return rng is None or (rng[0] <= value <= rng[1])
+
+
 def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: int = 2000,
-                   seed: int = 0) -> dict:
-    """Quality/Semantic/.../Total of one result under ``cfg``.
+                   seed: int = 0, dims: list[str] | set[str] | None = None) -> dict:
+    """Quality/Semantic/.../Total of one result under ``cfg`` (over ``dims`` only, when
+    given: see "Common dimension set" in the module docstring).
 
     Returns ``{"config": {name, version, hash, path}, "normalised": {dim: x},
+    "clipped": {dim: unclipped x}, "out_of_range": {dim: value}, "dims": [...],
     "groups": {group: {value, ci95, dims_used, dims_missing, complete}},
     "total": {value, ci95, groups_used, complete}, "comparable": bool}``."""
     cfg = cfg or load_config()
+    if dims is not None:
+        cfg = cfg.restricted(dims)
     norm: dict[str, float] = {}
+    clipped: dict[str, float] = {}
+    out_of_range: dict[str, float] = {}
     comparable = True
     for d, spec in cfg.dimensions.items():
         m = result.metrics.get(d)
         if m is None or not math.isfinite(m.value):
             continue
-        norm[d] = normalise(m.value, spec, m.higher_is_better, cfg.clip)
+        if not in_range(m.value, spec):
+            out_of_range[d] = m.value
+            continue
+        x = normalise(m.value, spec, m.higher_is_better, False)
+        if not 0.0 <= x <= 1.0:
+            clipped[d] = x
+        norm[d] = min(max(x, 0.0), 1.0)
         comparable &= m.comparable
     out = _combine(norm, cfg)
     keys = [*cfg.groups, "total"]
@@ -248,7 +303,7 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
                 spec, hib = cfg.dimensions[d], result.metrics[d].higher_is_better
                 x = (means[:, j] - spec["min"]) / (spec["max"] - spec["min"])
                 x = x if hib else 1.0 - x
-                nb[d] = np.clip(x, 0.0, 1.0) if cfg.clip else x
+                nb[d] = np.clip(x, 0.0, 1.0)
             boots = _combine_arrays(nb, cfg, n_boot)
             for k in keys:
                 v = boots[k][np.isfinite(boots[k])]
@@ -256,7 +311,8 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
                     out[k]["ci95"] = [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]
     return {"config": {"name": cfg.name, "version": cfg.version, "hash": cfg.hash,
                        "path": cfg.path},
-            "normalised": norm, "groups": {g: out[g] for g in cfg.groups},
+            "normalised": norm, "clipped": clipped, "out_of_range": out_of_range,
+            "dims": list(cfg.dimensions), "groups": {g: out[g] for g in cfg.groups},
             "total": out["total"], "comparable": comparable}
 
 
@@ -270,7 +326,8 @@ def totals_entries(result: Result, cfg: TotalsConfig, totals: dict | None = None
     out: dict[str, MetricEntry] = {}
     n = max((len(result.per_item(d)) for d in totals["normalised"]), default=0)
     named = [("total", totals["total"], list(totals["normalised"]))]
-    named += [(g, totals["groups"][g], totals["groups"][g]["dims_used"]) for g in cfg.groups]
+    named += [(g, totals["groups"][g], totals["groups"][g]["dims_used"])
+              for g in totals["groups"]]
     for name, t, used in named:
         if not used or not math.isfinite(t["value"]):
             continue
@@ -282,10 +339,13 @@ def totals_entries(result: Result, cfg: TotalsConfig, totals: dict | None = None
         weights: dict[str, str | None] = {}
         for d in used:
             weights.update(result.metrics[d].weights)
+        parts = {d: {"protocol": result.metrics[d].protocol,
+                     "weights": dict(sorted(result.metrics[d].weights.items())),
+                     "comparable": result.metrics[d].comparable} for d in sorted(used)}
         out[name] = MetricEntry(
             name=name, value=float(t["value"]), ci95=(float(t["ci95"][0]), float(t["ci95"][1])),
             n=n, n_failed=0, mode="totals", version=f"{cfg.name}/v{cfg.version}",
             higher_is_better=True, comparable=all(result.metrics[d].comparable for d in used),
             protocol=hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16],
-            weights=weights)
+            weights=weights, parts=parts)
     return out

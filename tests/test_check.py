@@ -215,8 +215,8 @@ def test_holm_correction(tmp_path):
     new = {k: list(np.asarray(v) - 0.004 + rng.normal(0, 0.01, 30)) for k, v in base.items()}
     b = load_result(write_from_values(tmp_path / "b", "x", base))
     r = load_result(write_from_values(tmp_path / "r", "x", new))
-    plain = check(r, b, n_boot=4000)
-    adj = check(r, b, n_boot=4000, correction="holm")
+    plain = check(r, b, n_boot=4000, correction="none")
+    adj = check(r, b, n_boot=4000)  # holm is the default
     n_plain = sum(c.status == REGRESSION for c in plain.checks)
     n_adj = sum(c.status == REGRESSION for c in adj.checks)
     assert n_adj < n_plain
@@ -302,12 +302,20 @@ def test_missing_value_after_failures_is_a_regression(tmp_path):
     dead = load_result(write_result(tmp_path / "r", "m", {"m": metric_entry(
         value=float("nan"), n_failed=N)}, {"m": [float("nan")] * N}))
     c = check(dead, base).checks[0]
-    assert c.status == REGRESSION and f"{N} failed videos" in c.reason
+    assert c.status == REGRESSION and f"({N} failed" in c.reason
+    assert "coverage fell to zero" in c.reason
+    # the metric applied to no video now (all NaN by design) where it applied to all before:
+    # a coverage regression with its own message, not "untested"
     na = load_result(write_result(tmp_path / "n", "m", {"m": metric_entry(
-        value=float("nan"))}, {"m": [float("nan")] * N}))
+        value=float("nan"), n_not_applicable=N)}, {"m": [float("nan")] * N}))
     c = check(na, base).checks[0]
-    assert c.status == "untested"
+    assert c.status == REGRESSION and "coverage fell to zero" in c.reason
+    assert f"{N} not applicable" in c.reason and c.coverage == f"{N}/{N} -> 0/{N}"
     assert check(base, na).checks[0].status == SKIPPED
+    # no counts and no videos.jsonl: nothing tells coverage, so it stays untested
+    bare = load_result(write_result(tmp_path / "u", "m", {"m": metric_entry(
+        value=float("nan"))}, videos=False))
+    assert check(bare, base).checks[0].status == "untested"
 
 
 def test_metrics_filter(tmp_path):
@@ -342,3 +350,163 @@ def test_through_the_vidbench_cli(tmp_path):
     assert "REGRESSION" in p.stdout and (tmp_path / "j.xml").exists()
     p = run(tmp_path / "nope.json", "--baseline", b)
     assert p.returncode == 2 and "no such result file" in p.stderr
+
+
+# ------------------------------------------------------------ issue 15: gate on collapse
+
+def _flags(tmp_path, name, flags, *, motion=None):
+    """A dynamic_degree-style result: per-video scores are motion magnitudes, the headline
+    is the fraction of videos whose details.dynamic is true."""
+    motion = motion if motion is not None else [10.0 if f else 0.5 for f in flags]
+    frac = float(np.mean(flags))
+    ent = metric_entry(value=frac, ci95=(max(0.0, frac - 0.1), min(1.0, frac + 0.1)),
+                       n=len(flags), n_not_applicable=0)
+    return load_result(write_result(tmp_path / name, "m", {"dynamic_degree": ent},
+                                    {"dynamic_degree": motion},
+                                    details={"dynamic_degree": [{"dynamic": bool(f)}
+                                                                for f in flags]}))
+
+
+def test_aggregate_only_metric_is_compared_per_video(tmp_path):
+    """dynamic_degree's headline (fraction of dynamic videos) is not the mean of its
+    per-video scores; the gate finds the per-video flag that reproduces it and pairs it."""
+    base = _flags(tmp_path, "b", [True] * 12)
+    frozen = _flags(tmp_path, "r", [False] * 12)
+    assert base.unit_source("dynamic_degree") == "details.dynamic"
+    c = check(frozen, base, n_boot=2000).checks[0]
+    assert c.status == REGRESSION and c.method.startswith("paired bootstrap")
+    assert "details.dynamic" in c.method and c.delta == -1.0
+    same = check(_flags(tmp_path, "s", [True] * 12), base, n_boot=2000)
+    assert same.exit_code == 0 and same.checks[0].status == PASS
+    one = check(_flags(tmp_path, "o", [True] * 11 + [False]), base, n_boot=2000).checks[0]
+    assert one.status == DROP_NS  # one video of 12 is noise, not a collapse
+
+
+def test_worst_videos_turning_nan_cannot_look_better(tmp_path):
+    """Leaving NaNs out raises the mean of the remaining videos; the coverage test makes
+    that a regression, whatever the value test says."""
+    x = np.sort(_base(seed=3))
+    honest = load_result(write_from_values(tmp_path / "b", "model", {"m": list(x)}))
+    cheat = x.copy()
+    cheat[: N // 3] = np.nan  # the worst third become "not applicable"
+    gamed = load_result(write_from_values(tmp_path / "r", "model", {"m": list(cheat)}))
+    assert gamed.metrics["m"].value > honest.metrics["m"].value  # looks better ...
+    c = check(gamed, honest, n_boot=2000).checks[0]
+    assert c.status == REGRESSION and "coverage fell from 40/40" in c.reason  # ... but fails
+    assert c.coverage == f"{N}/{N} -> {N - N // 3}/{N}"
+
+
+def test_coverage_within_tolerance_and_false_alarms(tmp_path):
+    """Random not-applicable videos at the same rate on both sides rarely fail the coverage
+    test (one-sided Fisher exact at level 0.05: at most ~5%, in practice fewer)."""
+    from vidbench.leaderboard.check import coverage_test
+
+    rng = np.random.default_rng(7)
+    alarms, trials = 0, 60
+    for t in range(trials):
+        vals = []
+        for side in ("b", "r"):
+            v = _base(seed=100 + 2 * t + (side == "r"))
+            v[rng.random(N) < 0.25] = np.nan
+            vals.append(load_result(write_from_values(tmp_path / f"{side}{t}", "model",
+                                                      {"m": list(v)})))
+        _, fail = coverage_test(vals[0], vals[1], "m", 0.1, 0.05)
+        alarms += bool(fail)
+    assert alarms / trials <= 0.1
+    x = _base()
+    y = x.copy()
+    y[:2] = np.nan  # 40/40 -> 38/40: within the 0.1 tolerance
+    r = load_result(write_from_values(tmp_path / "y", "model", {"m": list(y)}))
+    b = load_result(write_from_values(tmp_path / "x", "model", {"m": list(x)}))
+    assert coverage_test(b, r, "m", 0.1, 0.05)[1] == ""
+
+
+@pytest.mark.parametrize("literal", ["-Infinity", "NaN", "Infinity", "1e999"])
+def test_non_finite_value_is_a_failure_never_a_pass(tmp_path, literal):
+    x = list(_base())
+    base = write_result(tmp_path / "b", "m", {"m": metric_entry(x)}, {"m": x})
+    bad = write_result(tmp_path / "r", "m", {"m": metric_entry(x)}, {"m": x})
+    txt = bad.read_text()
+    d = json.loads(txt)
+    d["metrics"]["m"]["value"] = "@@"
+    bad.write_text(json.dumps(d).replace('"@@"', literal))
+    rep = check(load_result(bad), load_result(base))
+    assert rep.checks[0].status == REGRESSION and "non-finite" in rep.checks[0].reason
+    assert rep.exit_code == 1
+    # the same number in the baseline makes the gate unable to vouch: exit 2
+    assert check(load_result(base), load_result(bad)).exit_code == 2
+
+
+def test_non_finite_per_video_score_fails(tmp_path):
+    x = list(_base())
+    base = write_result(tmp_path / "b", "m", {"m": metric_entry(x)}, {"m": x})
+    r = write_result(tmp_path / "r", "m", {"m": metric_entry(x)}, {"m": x})
+    vj = r.parent / "videos.jsonl"
+    lines = vj.read_text().splitlines()
+    d = json.loads(lines[5])
+    d["scores"]["m"] = "@@"
+    lines[5] = json.dumps(d).replace('"@@"', "-Infinity")
+    vj.write_text("\n".join(lines) + "\n")
+    c = check(load_result(r), load_result(base)).checks[0]
+    assert c.status == REGRESSION and "1 per-video score(s) are non-finite" in c.reason
+
+
+def test_strict_turns_untested_into_failure(tmp_path, capsys):
+    def summary_only(folder, v):
+        return write_result(tmp_path / folder, "m", {"fvd": metric_entry(
+            value=v, higher_is_better=False)}, videos=False)
+
+    b, r = summary_only("b", 100.0), summary_only("r", 130.0)  # no CI, no per-video data
+    rep = check(load_result(r), load_result(b))
+    assert rep.checks[0].status == "untested" and rep.exit_code == 0
+    assert "**Untested**" in rep.to_markdown() and "fvd" in rep.to_markdown()
+    assert check(load_result(r), load_result(b), strict=True).exit_code == 1
+    assert main(["check", str(r), "--baseline", str(b), "--strict"]) == 1
+    assert main(["check", str(r), "--baseline", str(b)]) == 0
+
+
+def test_family_wise_false_alarm_rate_of_a_rerun(tmp_path):
+    """A rerun with no real change, gated on 4 metrics at once, fails in at most ~level of
+    the runs with the default Holm correction (per-metric testing would fail in ~4x as
+    many)."""
+    rng = np.random.default_rng(11)
+    trials, fails, fails_plain = 40, 0, 0
+    for t in range(trials):
+        per_item = {f"m{k}": rng.normal(0.6, 0.1, 20) for k in range(4)}
+        base = {k: list(v + rng.normal(0, 0.02, 20)) for k, v in per_item.items()}
+        new = {k: list(v + rng.normal(0, 0.02, 20)) for k, v in per_item.items()}
+        b = load_result(write_from_values(tmp_path / f"b{t}", "x", base))
+        r = load_result(write_from_values(tmp_path / f"r{t}", "x", new))
+        fails += check(r, b, n_boot=500, seed=t).exit_code == 1
+        fails_plain += check(r, b, n_boot=500, seed=t, correction="none").exit_code == 1
+    assert fails / trials <= 0.125
+    assert fails <= fails_plain
+
+
+@pytest.mark.slow
+def test_collapse_is_caught_end_to_end_on_physics_mini(tmp_path, capsys):
+    """The real runner on physics-mini (no pretrained weights needed): a frozen model
+    (baseline:copy-last) gated against the analytic ground truth fails naming
+    dynamic_degree (paired per video through details.dynamic) and physics_consistency
+    (coverage fell to zero); the ground truth against itself passes; the leaderboard of
+    both lists the metrics that were not measured."""
+    from vidbench.cli import main as vidbench_main
+
+    for model, name in (("physics-gt", "gt"), ("baseline:copy-last", "frozen")):
+        assert vidbench_main(["run", "--model", model, "--suite", "physics-mini",
+                              "--out", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    rc = vidbench_main(["check", str(tmp_path / "frozen"), "--baseline", str(tmp_path / "gt")])
+    out = capsys.readouterr().out
+    assert rc == 1
+    regressed = out.split("**Regressed:**")[1].splitlines()[0]
+    assert "dynamic\\_degree" in regressed and "physics\\_consistency" in regressed
+    assert "coverage fell to zero" in out and "details.dynamic" in out
+    assert vidbench_main(["check", str(tmp_path / "gt"), "--baseline", str(tmp_path / "gt")]) == 0
+    capsys.readouterr()
+    assert vidbench_main(["leaderboard", str(tmp_path / "gt"), str(tmp_path / "frozen"),
+                          "--out", str(tmp_path / "board"), "--no-plots"]) == 0
+    md = (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")
+    saved = json.loads((tmp_path / "gt" / "result.json").read_text())
+    for skipped in saved["skipped"]:
+        assert skipped.replace("_", "\\_") + ": not run" in md

@@ -134,13 +134,14 @@ class CDP:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    """Four models whose order by ``sorter`` differs from the page's default order (by
-    Total); per-video data so all four plots are drawn."""
+    """Five models whose order by ``sorter`` differs from the page's default order (by
+    Total); per-video data and >= 5 models so all four plots (the correlation heatmap
+    included) are drawn."""
     tmp = tmp_path_factory.mktemp("html")
     rng = np.random.default_rng(3)
     dims = ["subject_consistency", "background_consistency", "temporal_flicker",
             "motion_smoothness", "aesthetic_quality", "clip_score"]
-    sorter = {"m-a": 0.2, "m-b": 0.9, "m-c": 0.5, "m-d": 0.7}
+    sorter = {"m-a": 0.2, "m-b": 0.9, "m-c": 0.5, "m-d": 0.7, "m-e": 0.35}
     paths = []
     for k, name in enumerate(sorter):
         pv = {d: list(np.clip(rng.normal(0.5 + 0.1 * k, 0.02, 12), 0, 1)) for d in dims}

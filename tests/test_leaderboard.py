@@ -25,7 +25,7 @@ from vidbench.leaderboard.cli import (
 )
 from vidbench.leaderboard.load import load_result, load_results
 from vidbench.leaderboard.plots import correlation_matrix
-from vidbench.leaderboard.table import build_table
+from vidbench.leaderboard.table import TOTAL_NAMES, build_table
 from vidbench.leaderboard.testing import metric_entry, write_from_values, write_result
 from vidbench.leaderboard.totals import (
     DEFAULT_CONFIG,
@@ -195,7 +195,13 @@ def test_renderers(tmp_path):
     for m in ("m1", "m2", "m3"):
         assert f"| {m} |" in md
     mean = np.mean(vals["m3"]["clip_score"])
-    assert f"{mean:.3f} ±" in md
+    cell = lb.cell("m3", "clip_score")
+    v, hw = cell.split(" ± ")
+    # value and half-width to the same decimals, the half-width to 2 significant digits
+    assert len(v.split(".")[1]) == len(hw.split(".")[1])
+    assert len(hw.lstrip("0.").replace(".", "")) == 2
+    assert float(v) == pytest.approx(mean, abs=10 ** -len(v.split(".")[1]))
+    assert f"{v} ± {hw}" in md
     # CSV is tidy and numeric: read it back
     df = pd.read_csv(io.StringIO(lb.to_csv()))
     assert len(df) == 9 and set(df.columns) >= {"model", "metric", "value", "ci95_lo",
@@ -279,9 +285,12 @@ def test_totals_ci_from_items_and_table_column(tmp_path):
     assert lo < t["total"]["value"] < hi
     assert t["groups"]["semantic"]["dims_used"] == ["clip_score"]
     lb = build_table(load_results(paths), totals_config=cfg)
-    assert lb.columns[0].key == "total" and lb.columns[0].group == "totals"
+    # several of the config's dimensions are missing in every row: the total is the
+    # explicitly named common-subset total, over the same dimensions for every row
+    assert lb.columns[0].key == "total (common)" and lb.columns[0].group == "totals"
     assert lb.models == ["m3", "m2", "m1"]  # ordered by Total
-    assert "†" in lb.cell("m3", "total")  # several quality dimensions are missing
+    assert any("Total (common) is computed for every row over the same 2" in n
+               and "subject_consistency, clip_score" in n for n in lb.notes)
     assert cfg.hash[:16] in lb.to_markdown()
     # identical items: every bootstrap replicate equals the point estimate, so the
     # vectorised replicate formula must reproduce the scalar one exactly
@@ -323,8 +332,10 @@ def test_totals_from_different_protocols_do_not_share_a_column(tmp_path):
     b = write_result(tmp_path / "b", "B", {"clip_score": metric_entry([0.2, 0.3],
                                                                       protocol="p2")})
     lb = build_table(load_results([a, b]))
-    totals = [c for c in lb.columns if c.metric == "total"]
+    totals = [c for c in lb.columns if c.metric in TOTAL_NAMES]
     assert len(totals) == 2
+    # the note names the field that differs, not just "protocol"
+    assert any("protocol of dimension clip_score differs" in n for n in lb.notes)
 
 
 # ------------------------------------------------------------------------------ plots
@@ -349,7 +360,14 @@ def test_plots_written_png_and_svg(tmp_path):
 
     paths, _ = three_models(tmp_path)
     info = build_leaderboard(paths, tmp_path / "out", formats=("md",))
-    assert set(info["plots"]) == {"radar", "bars", "correlation", "distributions"}
+    # three models: a rank correlation over 3 points means little, so no heatmap, and why
+    assert set(info["plots"]) == {"radar", "bars", "distributions"}
+    assert any("needs >= 5 models to mean anything, have 3" in n for n in info["notes"])
+    five = [write_from_values(tmp_path / f"f{k}", f"f{k}", {
+        "a": [0.1 * k, 0.2], "b": [0.3, 0.1 * k ** 2], "c": [0.5, 0.4 - 0.05 * k]})
+        for k in range(5)]
+    assert "correlation" in build_leaderboard(five, tmp_path / "out5", formats=("md",))[
+        "plots"]
     for kinds in info["plots"].values():
         with Image.open(kinds["png"]) as im:
             assert im.size[0] > 100 and im.size[1] > 100
@@ -359,7 +377,7 @@ def test_plots_written_png_and_svg(tmp_path):
     two, _ = three_models(tmp_path / "nov", videos=False)
     info = build_leaderboard(two[:2], tmp_path / "out2", formats=("md",))
     assert "correlation" not in info["plots"] and "distributions" not in info["plots"]
-    assert any("needs >= 3 models" in n for n in info["notes"])
+    assert any("needs >= 5 models" in n for n in info["notes"])
     assert any("no videos.jsonl" in n for n in info["notes"])
 
 
@@ -406,3 +424,187 @@ def test_random_weight_dry_run_still_ranks(tmp_path):
     assert all("random weights" in c.group for c in lb.columns)
     assert lb.models == ["hi", "lo"] and lb.mean_rank["hi"] == 1.0
     assert any("smoke test" in n for n in lb.notes)
+
+
+# ----------------------------------------------- issue 15: totals, ranks, not measured
+
+def _physics_like(tmp_path):
+    """dit / copy-last / gt as on physics-mini: copy-last has temporal_flicker (only it is
+    static) and no physics_consistency (not applicable to a frozen clip); gt's smoothness
+    is above the config's max."""
+    rng = np.random.default_rng(0)
+    n = 12
+    nan = [float("nan")] * n
+
+    def vals(mu, sd=0.02):
+        return list(np.clip(rng.normal(mu, sd, n), 0, 1))
+
+    specs = {
+        "dit": {"motion_smoothness": vals(0.995, 0.001), "dynamic_degree": [1.0] * n,
+                "physics_consistency": vals(0.36, 0.1), "physics_scenario": vals(0.44, 0.1),
+                "temporal_flicker": nan},
+        "copy-last": {"motion_smoothness": vals(0.9994, 0.0002), "dynamic_degree": [0.0] * n,
+                      "physics_consistency": nan, "physics_scenario": vals(0.32, 0.1),
+                      "temporal_flicker": vals(0.9997, 0.0001)},
+        "gt": {"motion_smoothness": vals(0.9985, 0.0005), "dynamic_degree": [1.0] * n,
+               "physics_consistency": vals(0.8, 0.05), "physics_scenario": vals(0.94, 0.02),
+               "temporal_flicker": nan},
+    }
+    skipped = {"clip_score": "weights 'clip-vit-b-32-openai' not found",
+               "subject_consistency": "weights 'dino-vitb16' not found"}
+    paths = []
+    for name, pv in specs.items():
+        details = {"temporal_flicker": [{"reason": "dynamic"} if np.isnan(v) else {}
+                                        for v in pv["temporal_flicker"]],
+                   "physics_consistency": [{"reason": "static"} if np.isnan(v) else {}
+                                           for v in pv["physics_consistency"]]}
+        metrics = {m: metric_entry(v, protocol=f"p-{m}") for m, v in pv.items()}
+        paths.append(write_result(tmp_path / name, name, metrics, pv, details=details,
+                                  skipped=skipped, suite="physics-mini"))
+    return paths
+
+
+def test_totals_use_the_same_dimensions_for_every_row(tmp_path):
+    paths = _physics_like(tmp_path)
+    lb = build_table(load_results(paths))
+    tot = [c for c in lb.columns if c.metric in TOTAL_NAMES]
+    assert len(tot) == 1 and tot[0].key == "total (common)"  # one Total column, named
+    dims = {lab: sorted(t["normalised"]) for lab, t in lb.totals.items()}
+    assert len({tuple(d) for d in dims.values()}) == 1  # same dimension set in every row
+    assert set(dims["dit"]) == {"motion_smoothness", "dynamic_degree", "physics_scenario"}
+    note = "\n".join(lb.notes)
+    assert "left out of the Total: temporal_flicker (dit: no value: dynamic" in note
+    assert "left out of the Total: physics_consistency (copy-last: no value: static" in note
+    # clipping: gt's smoothness is above VBench's max; clipped to 1, and counted
+    assert "motion_smoothness" in lb.totals["gt"]["clipped"]
+    assert lb.totals["gt"]["normalised"]["motion_smoothness"] == 1.0
+    assert all(0 <= lb.value.at[m, tot[0].key] <= 1 for m in lb.models)
+    assert any(n.startswith("gt: motion_smoothness") and "clipped" in n for n in lb.notes)
+    # physics takes part in the physics suite's total (weight 1 in the v2 config)
+    assert "physics" in lb.totals["dit"]["total"]["groups_used"]
+    assert lb.models[0] == "gt" and lb.models[-1] == "copy-last"
+
+
+def test_mean_rank_is_not_gamed_by_absence(tmp_path):
+    paths = _physics_like(tmp_path)
+    lb = build_table(load_results(paths), with_totals=False)
+    # temporal_flicker (only copy-last) and physics_consistency (copy-last lacks it) are
+    # shown but left out of the mean rank
+    assert lb.value.at["copy-last", "temporal_flicker"] > 0.99
+    ranked = ["dynamic_degree", "motion_smoothness", "physics_scenario"]
+    for m in lb.models:
+        assert lb.mean_rank[m] == pytest.approx(lb.rank.loc[m, ranked].mean())
+    assert any(n.startswith("not in the mean rank") and "temporal_flicker" in n
+               for n in lb.notes)
+
+
+def test_same_inputs_in_any_order_give_the_same_table(tmp_path):
+    import random
+
+    paths = _physics_like(tmp_path)
+    # a tie: a fourth row identical to dit under another name
+    twin = tmp_path / "dit-twin"
+    import shutil
+
+    shutil.copytree(paths[0].parent, twin)
+    d = json.loads((twin / "result.json").read_text())
+    d["model"] = "dit-twin"
+    (twin / "result.json").write_text(json.dumps(d))
+    paths.append(twin / "result.json")
+    ref = None
+    for seed in range(4):
+        order = list(paths)
+        random.Random(seed).shuffle(order)
+        info = build_leaderboard(order, tmp_path / f"out{seed}", formats=("md", "csv", "tex"),
+                                 plots=False)
+        files = {k: open(v, encoding="utf-8").read() for k, v in info["files"].items()
+                 if k != "totals"}
+        if ref is None:
+            ref = files
+            lb_models = info["models"]
+        assert files == ref
+    assert lb_models.index("dit") < lb_models.index("dit-twin")  # tie broken by name
+
+
+def test_not_measured_is_listed_with_reasons(tmp_path):
+    paths = _physics_like(tmp_path)
+    info = build_leaderboard(paths, tmp_path / "out", formats=("md", "html"), plots=False)
+    md = open(info["files"]["md"], encoding="utf-8").read()
+    html = open(info["files"]["html"], encoding="utf-8").read()
+    block = md.split("**Not measured**")[1].split("**Notes**")[0]
+    assert "clip\\_score: not run for every row: weights 'clip-vit-b-32-openai' not found" in block
+    assert "subject\\_consistency: not run for every row" in block
+    assert "temporal\\_flicker for dit: no value: dynamic in 12 of 12 videos" in block
+    assert "physics\\_consistency for copy-last: no value: static in 12 of 12" in block
+    assert "– (n=0)" in md  # the empty cell says there is no value, the list says why
+    assert "Not measured" in html and "dino-vitb16" in html
+
+
+def test_cells_show_coverage_below_100_percent(tmp_path):
+    v = [0.5] * 9 + [float("nan")] * 3
+    p = write_from_values(tmp_path / "a", "a", {"m": v})
+    lb = build_table(load_results([p]), with_totals=False)
+    assert lb.cell("a", "m").endswith("[9/12]")
+    full = write_from_values(tmp_path / "b", "b", {"m": [0.5] * 12})
+    assert "[" not in build_table(load_results([full]), with_totals=False).cell("b", "m")
+
+
+def test_units_mismatch_is_caught(tmp_path):
+    raw = _config()
+    raw["dimensions"]["s1"].update(units="cos", range=[0.0, 1.0])
+    cfg = parse_config(raw)
+    # a clip score reported x100 cannot be normalised with cosine bounds
+    a = write_result(tmp_path / "a", "A", {"q1": metric_entry([0.8, 0.9]),
+                                            "s1": metric_entry([30.0, 31.0])})
+    b = write_result(tmp_path / "b", "B", {"q1": metric_entry([0.7, 0.9]),
+                                            "s1": metric_entry([0.3, 0.31])})
+    lb = build_table(load_results([a, b]), totals_config=cfg)
+    assert all("s1" not in t["normalised"] for t in lb.totals.values())
+    assert any("s1 (A: value 30.5 outside the config's declared range" in n
+               and "units mismatch" in n for n in lb.notes)
+    bad = _config()
+    bad["dimensions"]["s1"].update(units="cos", range=[0.0, 1.0], max=36.4)
+    with pytest.raises(UserError, match="units mismatch"):
+        parse_config(bad)
+    shipped = load_config()
+    assert shipped.dimensions["clip_score"]["units"] == "100*cos"
+    assert shipped.dimensions["clip_score"]["max"] == pytest.approx(36.4)
+
+
+def test_plots_distinguish_missing_from_zero_and_keep_names_whole(tmp_path):
+    """A 0 and a missing value must not look the same in bars.svg, and long model names
+    are wrapped, not cut (the SVG keeps text as text: svg.fonttype none)."""
+    long = "baseline:constant-velocity-with-a-long-name"
+    paths = [write_from_values(tmp_path / "a", long, {"m": [0.0, 0.0], "k": [0.5, 0.6]}),
+             write_from_values(tmp_path / "b", "other", {"k": [0.4, 0.5]})]
+    info = build_leaderboard(paths, tmp_path / "out", formats=("md",))
+    svg = open(info["plots"]["bars"]["svg"], encoding="utf-8").read()
+    assert "no value" in svg  # "other" has no m: a hatched marker, not an empty bar
+    assert ">0<" in svg or ">0 <" in svg or "0</text>" in svg  # the 0 bar is labelled 0
+    assert "…" not in svg  # nothing truncated
+    text = re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", svg))
+    assert long in text  # wrapped over lines, every character kept
+
+
+def test_nan_exclusion_cannot_buy_a_better_rank_or_total(tmp_path):
+    """A model whose worst videos became NaN ("not applicable") has a higher mean over what
+    is left; its coverage differs from the honest model's, so that metric is neither in
+    the mean rank nor in the Total, and a note says why."""
+    rng = np.random.default_rng(5)
+    honest = np.sort(rng.normal(0.9, 0.03, 40))
+    gamed = honest.copy()
+    gamed[:15] = np.nan
+    other = list(rng.normal(0.5, 0.05, 40))
+    a = write_from_values(tmp_path / "a", "honest", {"motion_smoothness": list(honest),
+                                                     "dynamic_degree": other})
+    b = write_from_values(tmp_path / "b", "gamed", {"motion_smoothness": list(gamed),
+                                                    "dynamic_degree": other})
+    lb = build_table(load_results([a, b]))
+    assert lb.value.at["gamed", "motion_smoothness"] > lb.value.at["honest", "motion_smoothness"]
+    assert lb.mean_rank["gamed"] == lb.mean_rank["honest"]  # only dynamic_degree is ranked
+    assert any("not in the mean rank: motion_smoothness" in n and "gamed: 25/40" in n
+               for n in lb.notes)
+    assert all("motion_smoothness" not in t["normalised"] for t in lb.totals.values())
+    assert any("left out of the Total: motion_smoothness (coverage differs" in n
+               for n in lb.notes)
+    assert lb.cell("gamed", "motion_smoothness").endswith("[25/40]")
