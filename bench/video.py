@@ -455,27 +455,17 @@ def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
-X264_DETERMINISTIC = {"threads": "1", "x264-params": "sync-lookahead=0"}
-"""libx264 options that make its output a function of its input alone: one encoding thread and
-no threaded lookahead. With x264's defaults the lookahead runs in a thread of its own, and the
-same 12 physics-mini clips encoded 6 times in one process gave 2 different files for one clip
-in each of 4 runs (decoded pixels up to 19 levels apart); with these options, 1 file per clip
-in every run (and under valgrind, which serialises threads, the defaults were stable too: a
-race). The automatic thread count also follows the machine's cores, which would make the bytes
-differ between machines. Cost: encoding on one core, small next to sampling a video."""
-
-
-def _encoder_frame(rgb: np.ndarray, pix_fmt: str):
-    """An encoder-ready frame in ``pix_fmt`` built from (H, W, 3) uint8 RGB, converted here
-    rather than inside ``stream.encode``. PyAV's encode-time conversion of an rgb24 frame made
-    libx264's output depend on earlier heap use (measured with PyAV 18.1: the same frames
-    encoded 12 times in one process, with a decode between encodes, gave 5 different files
-    and decoded pixels up to 25 levels apart); converting first and handing the encoder a
-    frame built from the converted planes gave one file in 12 (``tests/test_video.py``)."""
-    import av
-
-    planes = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
-    return av.VideoFrame.from_ndarray(planes.to_ndarray(), format=pix_fmt)
+X264_DETERMINISTIC = {"threads": "1", "x264-params": "sync-lookahead=0:mbtree=0"}
+"""libx264 options that make its output a function of its input alone: no macroblock-tree
+rate control, one encoding thread, no threaded lookahead. Measured with PyAV 18.1 (x264 core
+165) on the 12 physics-mini clips of the reference DiT, each encoded 6 times in each of 10
+processes: with mbtree on (x264's default), 3 of the 12 clips came out as 2-3 different
+files (decoded pixels up to 19 levels apart), with or without threads; with ``mbtree=0``,
+one file per clip, whether PyAV or the caller converts RGB to YUV. (Under valgrind, which
+serialises threads, mbtree was stable too; the cause inside x264 was not pinned down.) The
+automatic thread count would also follow the machine's cores, so bytes would differ between
+machines. Cost: encoding on one core, small next to sampling a video; without mbtree, CRF 18
+spends a few more bits."""
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
@@ -517,7 +507,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
             if timestamps is not None:
                 stream.codec_context.time_base = Fraction(1, 1000)
             for i in range(t):
-                frame = _encoder_frame(frames[i], pix_fmt)
+                frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
                 if timestamps is not None:
                     frame.pts = int(round(float(timestamps[i]) * 1000))
                     frame.time_base = Fraction(1, 1000)
