@@ -4,8 +4,9 @@ Every fenced ``bash`` block preceded by an ``<!-- runnable -->`` line in README.
 is run, command by command, in one scratch folder, in document order (README first, then docs
 in name order), so later blocks can use what earlier ones wrote, as a newcomer following the
 README would. ``vidbench`` and ``.venv/bin/vidbench`` run as ``python -m vidbench`` with this
-interpreter. A command must exit 0, except ``vidbench check``, which may exit 1 (a regression
-is a verdict, not a failure of the command); 2 is always a failure.
+interpreter. A command whose comment says ``exit N`` must exit N; any other must
+exit 0, except ``vidbench check``, which may exit 1 (a regression is a verdict, not a failure of
+the command); 2 is a failure unless a comment asks for it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,13 @@ def runnable_blocks(path: Path) -> list[tuple[int, list[str]]]:
             body.append(lines[j])
             j += 1
         joined = re.sub(r"\\\n\s*", " ", "\n".join(body))
-        cmds = [c for c in (shlex.split(x, comments=True) for x in joined.splitlines()) if c]
-        blocks.append((i + 2, [shlex.join(c) for c in cmds]))
+        cmds = []
+        for x in joined.splitlines():
+            words = shlex.split(x, comments=True)
+            if words:
+                m = re.search(r"#.*\bexit\s+(\d+)\b", x)
+                cmds.append((shlex.join(words), int(m.group(1)) if m else None))
+        blocks.append((i + 2, cmds))
     return blocks
 
 
@@ -54,7 +60,9 @@ def test_runnable_blocks_are_found_and_well_formed():
     readme = found["README.md"]
     assert len(readme) >= 2, "README lost its runnable blocks"
     for _, cmds in readme:
-        assert all(shlex.split(c)[0] in ("vidbench", ".venv/bin/vidbench") for c in cmds)
+        assert all(shlex.split(c)[0] in ("vidbench", ".venv/bin/vidbench") for c, _ in cmds)
+    ci = found["ci.md"]
+    assert ci and any(code == 1 for _, cmds in ci for _, code in cmds)
 
 
 def _argv(cmd: str, cwd: Path) -> list[str]:
@@ -78,14 +86,17 @@ def test_readme_commands_run_as_written(tmp_path):
     ran = 0
     for doc in documents():
         for line, cmds in runnable_blocks(doc):
-            for cmd in cmds:
+            for cmd, code in cmds:
                 r = subprocess.run(_argv(cmd, tmp_path), cwd=tmp_path, env=env,
                                    capture_output=True, text=True, timeout=900)
-                allowed = (0, 1) if shlex.split(cmd)[1] == "check" else (0,)
+                if code is not None:
+                    allowed: tuple[int, ...] = (code,)
+                else:
+                    allowed = (0, 1) if shlex.split(cmd)[1] == "check" else (0,)
                 assert r.returncode in allowed, (
                     f"{doc.name}:{line}: `{cmd}` exited {r.returncode}\n{r.stderr[-3000:]}")
                 ran += 1
-    assert ran >= 6
+    assert ran >= 12
     # the README's reruns are byte-identical, so its `check` passes
     main, new = tmp_path / "runs" / "main", tmp_path / "runs" / "new"
     for v in sorted((main / "videos").iterdir()):
