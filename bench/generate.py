@@ -233,12 +233,16 @@ def _place_file(src: Path, dest: Path, *, move: bool) -> None:
         raise
 
 
+_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".m4v", ".avi", ".gif")
+
+
 def _is_within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies strictly inside ``folder``."""
     try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
+        rel = path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):
         return False
+    return rel != Path(".")
 
 
 def _jsonable(x: Any) -> Any:
@@ -477,12 +481,21 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
         facts = {"frames": t, "height": h, "width": w, "fps": float(gen.fps)}
     elif gen.path is not None:
         src = Path(gen.path)
+        staging = out_dir / STAGING_DIR
+        staged = _is_within(src, staging)
+        if getattr(adapter, "stages_downloads", False) and not staged:
+            # an adapter that downloads (server-named files) must hand back files in the
+            # staging folder; anything else is refused, never moved, linked or copied
+            raise ValueError(f"adapter returned {str(src)[:200]!r}, which is not inside the "
+                             f"staging folder {staging}; refused")
+        if not src.is_file():
+            raise ValueError(f"adapter returned {str(src)[:200]!r}, which is not a regular "
+                             f"file")
         facts = video_facts(src)
-        suffix = src.suffix.lower() or ".mp4"
+        suffix = src.suffix.lower() if src.suffix.lower() in _VIDEO_SUFFIXES else ".mp4"
         dest = out_dir / VIDEOS_DIR / f"{stem}{suffix}"
         if src.resolve() != dest.resolve():
-            staging = out_dir / STAGING_DIR
-            _place_file(src, dest, move=_is_within(src, staging))
+            _place_file(src, dest, move=staged)
     else:
         raise ValueError("adapter returned neither frames nor a path")
     params = _jsonable(dict(gen.params))
