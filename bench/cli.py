@@ -7,6 +7,7 @@ the traceback); a regression found by ``check`` exits 1.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
@@ -40,9 +41,23 @@ def _add_score_options(p: argparse.ArgumentParser) -> None:
                    help="build learned backbones from a fixed-seed random init (tests, dry "
                    "runs); results are marked not comparable")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--seed", type=_seed, default=0, help="bootstrap seed (0 to 2**32-1)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the "
                    "feature cache")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="score videos that are symbolic links leading outside the manifest "
+                   "folder (refused by default; see docs/security.md)")
+
+
+def _seed(text: str) -> int:
+    """A seed numpy accepts, checked before any video is scored."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"{v} is out of range; use 0 to 2**32-1")
+    return v
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -124,7 +139,7 @@ def _score_config(args: argparse.Namespace, **extra):
     return ScoreConfig(metrics=_metric_list(args.metrics), mode=args.mode,
                        reference=args.reference, random_weights=args.random_weights,
                        device=args.device, seed=args.seed, feature_cache=not args.no_cache,
-                       **extra)
+                       follow_symlinks=getattr(args, "follow_symlinks", False), **extra)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -246,6 +261,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG, errno.EACCES,
+                   errno.EFBIG}
+
+
 def _command_of(argv: list[str]) -> str | None:
     for a in argv:
         if not a.startswith("-"):
@@ -270,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"vidbench: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # the disk or the file system refused (disk full, quota, read-only, name too long):
+        # the user's to fix; writers are atomic, so nothing half-written was left
+        if debug or e.errno not in _USER_OS_ERRORS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"vidbench: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vidbench: interrupted", file=sys.stderr)

@@ -33,7 +33,7 @@ from vidbench import video as video_io
 from vidbench import weights as weights_mod
 from vidbench.errors import MissingWeightsError, UserError, VideoDecodeError
 from vidbench.fileio import atomic_write_bytes, sha256_file
-from vidbench.manifest import Manifest, ManifestEntry, read_manifest
+from vidbench.manifest import Manifest, ManifestEntry, read_manifest, regular_file_problem
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
 from vidbench.registry import metric_names as all_metric_names
 from vidbench.results import (
@@ -64,6 +64,7 @@ class ScoreConfig:
     suite: str | None = None
     progress: bool | None = None
     feature_cache: bool = True
+    follow_symlinks: bool = False  # accept videos linked in from outside the manifest folder
 
 
 @dataclass
@@ -217,6 +218,11 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
         rec["error"] = entry.problem
         return _Plan(entry, rec, [], False)
     pending: list[SetMetric] = []
+    # regular file first: hashing or decoding a FIFO or /dev/zero would never end
+    problem = regular_file_problem(entry.path)
+    if problem:
+        rec["error"] = f"{entry.where}: {problem}" if entry.line else problem
+        return _Plan(entry, rec, [], False)
     if set_metrics:
         try:
             sha = sha256_file(entry.path)
@@ -373,7 +379,7 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     cfg = cfg or ScoreConfig()
     rank, world = _dist_info()
     dist = _init_dist(world, cfg.device)
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(manifest_path, follow_symlinks=cfg.follow_symlinks)
     if not manifest.entries:
         raise UserError(f"{manifest_path}: no videos to score")
     sel = select_metrics(cfg, manifest)
