@@ -213,7 +213,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 0
     names = [args.name] if args.name else [r["name"] for r in w.status() if r["present"]]
     for n in names:
-        print(f"{n}: ok ({w.verify(n)})")
+        p = w.check_loadable(n)
+        prov = w.provenance(n)
+        print(f"{n}: {'ok' if prov['trust'] != 'unpinned' else 'unpinned'} "
+              f"(sha256 {prov['sha256']}, trust {prov['trust']}; {p})")
     if not names:
         print("no weights present")
     return 0

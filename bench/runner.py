@@ -31,7 +31,12 @@ import numpy as np
 
 from vidbench import video as video_io
 from vidbench import weights as weights_mod
-from vidbench.errors import MissingWeightsError, UserError, VideoDecodeError
+from vidbench.errors import (
+    MissingWeightsError,
+    UserError,
+    VideoDecodeError,
+    WeightsChecksumError,
+)
 from vidbench.fileio import atomic_write_bytes, sha256_file
 from vidbench.manifest import Manifest, ManifestEntry, read_manifest, regular_file_problem
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
@@ -124,16 +129,24 @@ def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
 
 
 def weights_provenance(m: Metric) -> dict[str, str | None]:
-    """{weights name: sha256 of the file used} ("random-init" for test backbones)."""
-    out: dict[str, str | None] = {}
+    """{weights name: sha256 of the file verified and used in this process, never a hash
+    copied from the manifest} ("random-init" for test backbones)."""
+    return {w: v["sha256"] for w, v in weights_trust(m).items()}
+
+
+def weights_trust(m: Metric) -> dict[str, dict[str, str | None]]:
+    """{weights name: {"sha256", "trust"}}: trust is ``publisher`` (the manifest's hash
+    matched), ``first-use`` (matched the hash pinned at its first successful load),
+    ``unpinned`` (no hash to check against yet) or ``random-init``."""
+    out: dict[str, dict[str, str | None]] = {}
     for w in m.required_weights():
         if m.random_weights:
-            out[w] = "random-init"
+            out[w] = {"sha256": "random-init", "trust": "random-init"}
             continue
         try:
-            out[w] = weights_mod.spec(w).sha256 or sha256_file(weights_mod.path(w))
+            out[w] = dict(weights_mod.provenance(w))
         except (UserError, OSError):
-            out[w] = None
+            out[w] = {"sha256": None, "trust": None}
     return out
 
 
@@ -238,6 +251,9 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
     return _Plan(entry, rec, pending, bool(per_video or pending))
 
 
+_FATAL = (MissingWeightsError, WeightsChecksumError, weights_mod.WeightsLoadError)
+
+
 def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
                  per_video: list[PerVideoMetric], cache: FeatureCache, device: str,
                  timings: dict[str, float]) -> dict:
@@ -264,6 +280,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
             s = m.score(ctx)
             rec["scores"][m.name] = float(s.value)
             rec["details"][m.name] = s.details
+        except _FATAL:
+            raise  # weights that cannot be used fail the run (exit 2), not each video
         except Exception as e:  # a metric failing on one video is recorded, not fatal
             rec["scores"][m.name] = None
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
@@ -274,6 +292,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
             feats = np.asarray(m.features(ctx))
             cache.put(m, rec["sha256"], feats)
             rec["details"][m.name] = {"feature_sha256": rec["sha256"], "cached": False}
+        except _FATAL:
+            raise
         except Exception as e:
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
         timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
@@ -430,6 +450,7 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
                                                                 if e.seed is not None})},
         "protocol": {m.name: m.protocol() for m in sel.metrics},
         "weights": {m.name: weights_provenance(m) for m in sel.metrics},
+        "weights_trust": {m.name: weights_trust(m) for m in sel.metrics},
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "wall_s": round(time.perf_counter() - t_start, 3),
     })
