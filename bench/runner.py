@@ -399,6 +399,7 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     cfg = cfg or ScoreConfig()
     rank, world = _dist_info()
     dist = _init_dist(world, cfg.device)
+    video_io.max_decode_bytes()  # a bad VIDBENCH_MAX_DECODE_GB fails before any work
     manifest = read_manifest(manifest_path, follow_symlinks=cfg.follow_symlinks)
     if not manifest.entries:
         raise UserError(f"{manifest_path}: no videos to score")
