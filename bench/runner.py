@@ -10,6 +10,15 @@ resumed, give the same result.
 The next video is decoded in a background thread while the metrics run on the current one
 (:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once.
 
+Resume: a record already in ``videos.jsonl`` is reused only while it still describes the
+same thing: the video's content sha256, the metric set and each metric's protocol hash
+(stored per record as ``protocols``). A video whose content changed or that was missing and
+is back is scored again; a metric added to the selection, or whose protocol changed, is run
+on the videos that lack it (and only that metric). What is reused and what is redone is
+said on stderr. One ``score`` at a time per output folder: it holds ``.vidbench.lock``
+(``fcntl.flock``, released when the process ends however it ends); a second run names the
+holder and stops.
+
 Set-level metrics (FVD family) store per-video features in a content-addressed cache under
 ``VIDBENCH_HOME/cache/features/<protocol>/<video sha256>.npy``, so a second run with another
 reference or metric selection reuses them.
@@ -221,10 +230,14 @@ class _Plan:
     rec: dict[str, Any]
     pending_sets: list[SetMetric]
     decode: bool
+    per_video: list[PerVideoMetric] | None = None  # None: every selected per-video metric
 
 
 def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
-               set_metrics: list[SetMetric], cache: FeatureCache) -> _Plan:
+               set_metrics: list[SetMetric], cache: FeatureCache,
+               prev: dict | None = None) -> _Plan:
+    """What ``entry`` needs. ``prev``: its record from an earlier run, reused for every
+    per-video metric whose score it holds under the same protocol for the same content."""
     rec: dict[str, Any] = {"video": entry.video, "item": entry.item, "prompt": entry.prompt,
                            "scores": {}, "details": {}, "error": None}
     if entry.problem:
@@ -236,19 +249,48 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
     if problem:
         rec["error"] = f"{entry.where}: {problem}" if entry.line else problem
         return _Plan(entry, rec, [], False)
-    if set_metrics:
-        try:
-            sha = sha256_file(entry.path)
-        except OSError as e:  # a directory named x.mp4, unreadable file
-            rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
-            return _Plan(entry, rec, [], False)
-        rec["sha256"] = sha
-        for m in set_metrics:
-            if cache.get(m, sha) is None:
-                pending.append(m)
-            else:
-                rec["details"][m.name] = {"feature_sha256": sha, "cached": True}
-    return _Plan(entry, rec, pending, bool(per_video or pending))
+    try:
+        sha = sha256_file(entry.path)
+    except OSError as e:  # unreadable file
+        rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
+        return _Plan(entry, rec, [], False)
+    rec["sha256"] = sha
+    todo = list(per_video)
+    if prev is not None and prev.get("sha256") == sha:
+        if prev.get("error") is not None:  # the same bytes failed before: same answer
+            return _Plan(entry, dict(prev), [], False, [])
+        old = prev.get("protocols") or {}
+        todo = [m for m in per_video if m.name not in (prev.get("scores") or {})
+                or old.get(m.name) != m.protocol_hash()]
+        rec["scores"] = dict(prev.get("scores") or {})
+        rec["details"] = dict(prev.get("details") or {})
+        rec["protocols"] = dict(old)
+        for k in ("source",):
+            if k in prev:
+                rec[k] = prev[k]
+    for m in set_metrics:
+        if cache.get(m, sha) is None:
+            pending.append(m)
+        else:
+            rec["details"][m.name] = {"feature_sha256": sha, "cached": True}
+    return _Plan(entry, rec, pending, bool(todo or pending), todo)
+
+
+def _resume_reason(prev: dict | None, plan: _Plan, per_video: list[PerVideoMetric]) -> str:
+    """Why a video is (re)scored: new, changed content, back from an error, or which
+    metrics it lacks or holds under another protocol."""
+    if prev is None:
+        return "new"
+    if plan.rec.get("sha256") != prev.get("sha256"):
+        if plan.entry.problem or plan.rec.get("error"):
+            return "now unreadable"
+        if prev.get("sha256"):
+            return "content changed"
+        return "back after an error" if prev.get("error") else "no content hash on record"
+    if plan.per_video is None or not plan.decode:
+        return "unchanged"
+    return "stale metrics: " + ",".join(m.name for m in plan.per_video) if plan.per_video \
+        else "set-metric features missing"
 
 
 _FATAL = (MissingWeightsError, WeightsChecksumError, weights_mod.WeightsLoadError)
@@ -259,6 +301,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
                  timings: dict[str, float]) -> dict:
     """Run every metric on one decoded video; never raises for a bad video or metric."""
     entry, rec = plan.entry, plan.rec
+    if plan.per_video is not None:
+        per_video = plan.per_video
     if not plan.decode:
         return rec
     if isinstance(clip, VideoDecodeError):
@@ -276,6 +320,7 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
             rec["details"][m.name] = {"error": f"{entry.where}: empty prompt; {m.name} needs "
                                                f"the video's prompt"}
             continue
+        rec.setdefault("protocols", {})[m.name] = m.protocol_hash()
         try:
             s = m.score(ctx)
             rec["scores"][m.name] = float(s.value)
@@ -334,11 +379,87 @@ def _merge_records(out_dir: Path, manifest: Manifest, world: int) -> list[dict]:
     return ordered
 
 
-def _done_keys(out_dir: Path) -> set[str]:
-    keys = {record_key(r) for r in read_video_records(out_dir / "videos.jsonl")}
-    for p in out_dir.glob("videos.rank*.jsonl"):
-        keys |= {record_key(r) for r in read_video_records(p)}
-    return keys
+def _read_records(p: Path) -> list[dict]:
+    """Records of one videos*.jsonl in ``--out``; a corrupt line in the middle (or one the
+    JSON parser cannot take) is a one-line UserError naming it."""
+    problem = regular_file_problem(p) if p.exists() or p.is_symlink() else None
+    if problem:
+        raise UserError(problem)
+    try:
+        recs = read_video_records(p)
+    except RecursionError:
+        raise UserError(f"{p}: a record is nested too deeply; move the file away to start "
+                        f"over") from None
+    except ValueError as e:
+        raise UserError(f"{str(e).splitlines()[0][:300]}; fix or delete that line (or move "
+                        f"the file away) to resume") from None
+    return [r for r in recs if isinstance(r, dict)]
+
+
+def _previous_records(out_dir: Path) -> dict[str, dict]:
+    """The latest record per (item, video) from videos.jsonl and any rank files."""
+    by_key: dict[str, dict] = {}
+    for p in [out_dir / "videos.jsonl", *sorted(out_dir.glob("videos.rank*.jsonl"))]:
+        for r in _read_records(p):
+            by_key[record_key(r)] = r
+    return by_key
+
+
+class OutLock:
+    """An exclusive ``fcntl.flock`` on ``OUT/.vidbench.lock`` (per rank under torchrun),
+    holding who took it; released when closed or when the process dies."""
+
+    def __init__(self, out_dir: Path, rank: int = 0) -> None:
+        name = ".vidbench.lock" if rank == 0 else f".vidbench.rank{rank}.lock"
+        self.path = out_dir / name
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutLock:
+        import fcntl
+        import socket
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 4096).decode("utf-8", "replace").strip()
+            finally:
+                os.close(fd)
+            raise UserError(f"{self.path.parent}: another vidbench run is writing here "
+                            f"({holder or 'holder unknown'}); wait for it, or use another "
+                            f"--out") from None
+        info = f"pid {os.getpid()} on {socket.gethostname()}, since {now_iso()}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+
+
+def _append(log: VideoLog, rec: dict) -> None:
+    """Append one record; if the write fails (disk full), cut the file back to where it
+    was, so no torn line is left behind, and re-raise."""
+    try:
+        size = log.path.stat().st_size
+    except FileNotFoundError:
+        size = 0
+    try:
+        log.append(rec)
+    except OSError:
+        try:
+            os.truncate(log.path, size)
+        except OSError:
+            pass
+        raise
 
 
 def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
@@ -407,12 +528,41 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     per_video = [m for m in sel.metrics if isinstance(m, PerVideoMetric)]
     set_metrics = [m for m in sel.metrics if isinstance(m, SetMetric)]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create ({e.strerror or e})") from None
+    with OutLock(out, rank):
+        return _score_locked(manifest, out, cfg, sel, per_video, set_metrics, rank, world,
+                             dist)
+
+
+def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selection,
+                  per_video: list[PerVideoMetric], set_metrics: list[SetMetric], rank: int,
+                  world: int, dist: Any) -> dict | None:
     # --no-cache: neither read nor fill the shared cache; features live in the run folder.
     cache = FeatureCache(None if cfg.feature_cache else out / "features")
-    done = _done_keys(out)
+    previous = _previous_records(out)
     shard = manifest.entries[rank::world]
-    todo = [e for e in shard if record_key({"item": e.item, "video": e.video}) not in done]
+    plans: list[_Plan] = []
+    reasons: dict[str, int] = {}
+    for e in shard:
+        prev = previous.get(record_key({"item": e.item, "video": e.video}))
+        plan = plan_entry(e, per_video, set_metrics, cache, prev)
+        if prev is not None and not plan.decode and (
+                plan.rec == prev or ("sha256" in prev
+                                     and plan.rec.get("sha256") == prev["sha256"])):
+            continue  # same content, every metric there under the same protocol: reused
+        why = _resume_reason(prev, plan, per_video)
+        reasons[why] = reasons.get(why, 0) + 1
+        plans.append(plan)
+    if previous:
+        n_reused = len(shard) - len(plans)
+        redo = "; ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
+        _note(sel.notes, f"resuming {out}: {n_reused} of {len(shard)} videos reused; "
+                         f"scoring {len(plans)}" + (f" ({redo})" if redo else ""))
     log = VideoLog(out / ("videos.jsonl" if world == 1 else f"videos.rank{rank}.jsonl"))
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -420,12 +570,11 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     if _show_progress(cfg) and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), desc="scoring", unit="video")
-    plans = [plan_entry(e, per_video, set_metrics, cache) for e in todo]
+        bar = tqdm(total=len(plans), desc="scoring", unit="video")
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
                                     decoder=_timed_decode(timings))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
-        log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
+        _append(log, finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip
         if bar is not None:
             bar.update(1)
