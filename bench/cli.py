@@ -81,6 +81,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--allow-missing", action="store_true",
                    help="folder adapter: suite items without a video are not an error")
     p.add_argument("--no-resume", action="store_true", help="regenerate every item")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that is not a vidbench run of this "
+                   "suite (refused by default)")
 
     p = sub.add_parser("score", help="score a manifest or folder of videos")
     p.add_argument("manifest", help="manifest.jsonl, or a folder of videos")
@@ -176,7 +179,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from vidbench.suites import get_suite
 
     report = generate(get_model(args.model), get_suite(args.suite), Path(args.out),
-                      resume=not args.no_resume, allow_missing=args.allow_missing)
+                      resume=not args.no_resume, allow_missing=args.allow_missing,
+                      overwrite=args.overwrite)
     print(f"generated {report.n_ok}, skipped {report.n_skipped}, failed {report.n_failed}: "
           f"{report.manifest}")
     for err in report.errors:

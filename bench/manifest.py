@@ -323,7 +323,21 @@ def append_manifest(path: str | os.PathLike, entry: ManifestEntry | dict) -> Non
     :func:`read_manifest` reports; rewrite with :func:`write_manifest` to compact)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "a", encoding="utf-8") as f:
-        f.write(dumps_line(entry) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    data = (dumps_line(entry) + "\n").encode("utf-8")
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        except OSError:  # disk full mid-line: cut back, leave no torn line
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
