@@ -141,6 +141,68 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
+_SOCKETS = threading.local()  # the sockets the current thread's request opened
+
+
+def _track(sock: Any) -> None:
+    lst = getattr(_SOCKETS, "open", None)
+    if lst is not None:
+        lst.append(sock)
+
+
+class _TrackedHTTP(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPS(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):  # type: ignore[override]
+        return self.do_open(_TrackedHTTP, req)
+
+
+class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):  # type: ignore[override]
+        return self.do_open(_TrackedHTTPS, req, context=self._context)
+
+
+class _Watchdog:
+    """Shut down every socket the current thread opens once ``seconds`` have passed: a
+    server dripping its status line or headers one byte at a time (each read within
+    ``timeout_s``) cannot hold the request past the job's deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        self.socks: list[Any] = []
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        import socket
+
+        for sk in list(self.socks):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> _Watchdog:
+        _SOCKETS.open = self.socks
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._timer.cancel()
+        _SOCKETS.open = None
+
+
 @dataclass
 class _Response:
     status: int
@@ -369,7 +431,8 @@ class HttpAdapter(Adapter):
             self._token = tok
         self._auth_header = auth.get("header", "Authorization")
         self._auth_format = auth.get("format", "Bearer {token}")
-        self._opener = urllib.request.build_opener(_SafeRedirects(self._auth_header))
+        self._opener = urllib.request.build_opener(
+            _SafeRedirects(self._auth_header), _TrackedHTTPHandler(), _TrackedHTTPSHandler())
         base = urllib.parse.urlparse(self.cfg["base_url"])
         self._api_host = (base.scheme, base.netloc)
         self._journal = JobJournal(None)
@@ -488,17 +551,21 @@ class HttpAdapter(Adapter):
         with self._cool_lock:
             until = self._cool_until
         if until > self._deadline():
-            raise HttpJobError(f"rate limited (HTTP 429) past this job's deadline "
-                               f"({self.limits['deadline_s']:.0f} s)")
+            raise self._deadline_error("rate limited (HTTP 429) past the deadline", sent=False)
         delay = until - time.monotonic()
         if delay > 0:
             self._sleep(delay)
 
+    def _deadline_error(self, what: str, *, sent: bool) -> HttpJobError:
+        return HttpJobError(
+            f"{what}: the job's deadline ({self.limits['deadline_s']:g} s) was reached; a "
+            f"submitted job's id is kept in jobs.jsonl, so rerunning polls it again without "
+            f"paying twice", maybe_created=sent)
+
     def _remaining(self, what: str, *, sent: bool = False) -> float:
         left = self._deadline() - time.monotonic()
         if left <= 0:
-            raise HttpJobError(f"{what}: deadline reached ({self.limits['deadline_s']:.0f} s)",
-                               maybe_created=sent)
+            raise self._deadline_error(what, sent=sent)
         return left
 
     def _request(self, method: str, url: str, *, body: bytes | None = None,
@@ -508,9 +575,10 @@ class HttpAdapter(Adapter):
         self._wait_cooldown()
         req = urllib.request.Request(url, data=body, method=method,
                                      headers=self._headers(url, headers))
-        timeout = min(float(self.limits["timeout_s"]), self._remaining(f"{method} {url}"))
+        left = self._remaining(f"{method} {url}")
+        timeout = min(float(self.limits["timeout_s"]), left)
         try:
-            with self._opener.open(req, timeout=timeout) as r:
+            with _Watchdog(left), self._opener.open(req, timeout=timeout) as r:
                 status, hdrs = r.status, r.headers
                 if stream_to is None:
                     data = self._read_body(r, f"{method} {url}")
@@ -519,13 +587,20 @@ class HttpAdapter(Adapter):
         except urllib.error.HTTPError as e:
             status, hdrs = e.code, e.headers
             try:
-                data = e.read()
+                with _Watchdog(self._remaining(f"{method} {url}")):
+                    data = self._read_body(e, f"{method} {url}")
+            except HttpJobError:
+                raise
             except Exception:
                 data = b""
         except http.client.HTTPException as e:  # IncompleteRead, RemoteDisconnected, ...
+            if self._deadline() <= time.monotonic():
+                raise self._deadline_error(f"{method} {url}", sent=True) from None
             raise _Transient(self._redact(f"{method} {url} failed ({type(e).__name__})")
                              ) from None
         except (TimeoutError, OSError, urllib.error.URLError) as e:
+            if self._deadline() <= time.monotonic():
+                raise self._deadline_error(f"{method} {url}", sent=True) from None
             reason = getattr(e, "reason", e)
             refused = isinstance(reason, ConnectionRefusedError)
             kind = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(

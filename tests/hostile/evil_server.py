@@ -24,6 +24,7 @@ class EvilAPI:
         self.retry_after: str | None = None
         self.drip_poll = 0.0
         self.drip_download = 0.0
+        self.drip_headers = 0.0
         self.video_url: str | None = None
         self.paths: list[str] = []
         self.__dict__.update(knobs)
@@ -68,8 +69,23 @@ class EvilAPI:
                 except OSError:
                     pass
 
+            def _drip_headers(self) -> None:
+                """Status line and headers one byte at a time, then hang up."""
+                raw = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 4000 + b"\r\n\r\n"
+                try:
+                    for b in raw:
+                        self.wfile.write(bytes([b]))
+                        self.wfile.flush()
+                        time.sleep(api.drip_headers)
+                except OSError:
+                    pass
+                self.close_connection = True
+
             def _gate(self) -> bool:
                 api.paths.append(self.path)
+                if api.drip_headers and self.command == "GET":
+                    self._drip_headers()
+                    return False
                 if api.retry_after is not None:
                     self._send(429, b"{}", headers={"Retry-After": api.retry_after})
                     return False

@@ -137,9 +137,10 @@ def test_retry_after_storm_respects_the_deadline(tmp_path: Path, mp4: bytes) -> 
     assert rep.n_failed == 8 and took < 6, took
 
 
-@pytest.mark.parametrize("phase", ["poll", "download"])
+@pytest.mark.parametrize("phase", ["poll", "download", "headers"])
 def test_slow_drip_is_cut_at_the_deadline(tmp_path: Path, mp4: bytes, phase: str) -> None:
-    knobs = {"drip_poll": 0.05} if phase == "poll" else {"drip_download": 0.05}
+    knobs = {"poll": {"drip_poll": 0.05}, "download": {"drip_download": 0.05},
+             "headers": {"drip_headers": 0.05}}[phase]
     with EvilAPI(mp4, **knobs) as api:
         t0 = time.monotonic()
         rep, out = _run(tmp_path, api, 2, limits={**config("")["limits"], "deadline_s": 1.5})
