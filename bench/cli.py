@@ -219,8 +219,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
     for n in names:
         p = w.check_loadable(n)
         prov = w.provenance(n)
-        print(f"{n}: {'ok' if prov['trust'] != 'unpinned' else 'unpinned'} "
-              f"(sha256 {prov['sha256']}, trust {prov['trust']}; {p})")
+        state = "ok" if prov["trust"] != "unpinned" else (
+            "unpinned: no publisher hash; pinned when a metric first loads it into its model")
+        print(f"{n}: {state} (sha256 {prov['sha256']}, trust {prov['trust']}; {p})")
     if not names:
         print("no weights present")
     return 0

@@ -445,6 +445,20 @@ class OutLock:
             self._fd = None
 
 
+def _pin_used_weights(records: list[dict], metrics: Iterable[Metric]) -> None:
+    """Trust on first use: weights without a publisher hash that gave at least one score
+    (or set-metric features) in this run loaded into their model; pin their sha256."""
+    for m in metrics:
+        if m.random_weights or not m.required_weights():
+            continue
+        worked = any((r.get("scores") or {}).get(m.name) is not None or
+                     "feature_sha256" in ((r.get("details") or {}).get(m.name) or {})
+                     for r in records if r.get("error") is None)
+        if worked:
+            for w in m.required_weights():
+                weights_mod.pin_verified(w)
+
+
 def _append(log: VideoLog, rec: dict) -> None:
     """Append one record; if the write fails (disk full), cut the file back to where it
     was, so no torn line is left behind, and re-raise."""
@@ -561,7 +575,8 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
     if previous:
         n_reused = len(shard) - len(plans)
         redo = "; ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
-        _note(sel.notes, f"resuming {out}: {n_reused} of {len(shard)} videos reused; "
+        who = f" (rank {rank})" if world > 1 else ""
+        _note(sel.notes, f"resuming {out}{who}: {n_reused} of {len(shard)} videos reused; "
                          f"scoring {len(plans)}" + (f" ({redo})" if redo else ""))
     log = VideoLog(out / ("videos.jsonl" if world == 1 else f"videos.rank{rank}.jsonl"))
     timings: dict[str, float] = {}
@@ -587,6 +602,7 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
             dist.barrier()
         return None
     records = _merge_records(out, manifest, world)
+    _pin_used_weights(records, sel.metrics)
     metrics, agg_notes = aggregate(records, sel.metrics, cfg, cache)
     errors = [{"video": r["video"], "item": r["item"], "error": r["error"]}
               for r in records if r.get("error")]

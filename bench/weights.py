@@ -12,9 +12,11 @@ Integrity (docs/security.md):
   on disk can make vidbench skip that. The ``.verified`` stamp beside a file records the
   content sha256 it was verified with, for people to read; it is never trusted.
 - A manifest sha256 (the publisher's) must match. Where the publisher gives none, the hash
-  is pinned on first use: the first time the file loads successfully (safe loading only),
-  its sha256 is written to ``VIDBENCH_HOME/weights/pins.json``; from then on a different
-  file under that name is refused (delete the pin to accept a new file on purpose).
+  is pinned on first use: the first time the file is loaded successfully into its model
+  (safe loading, and :func:`state_dict_mismatch` finds every key and shape as expected, or
+  a scoring run got at least one score out of it: :func:`pin_verified`), its sha256 is
+  written to ``VIDBENCH_HOME/weights/pins.json``; from then on a different file under that
+  name is refused (delete the pin to accept a new file on purpose).
 - :func:`provenance` gives the sha256 of the file actually verified and how it is trusted
   (``publisher``, ``first-use`` or ``unpinned``); result.json records both.
 - A file that cannot be loaded safely is a :class:`WeightsLoadError` (a user error, exit 2).
@@ -194,7 +196,8 @@ def verify(name: str, manifest: dict[str, WeightSpec] | None = None) -> Path:
 
 def check_loadable(name: str) -> Path:
     """Verify ``name`` and, for plain checkpoints, load it safely once (a pickle with
-    code or a foreign file is a :class:`WeightsLoadError`; success pins an unpinned hash)."""
+    code or a foreign file is a :class:`WeightsLoadError`). This does not pin: only a load
+    into the model does."""
     p = verify(name)
     if spec(name).format in ("state_dict", "safetensors"):
         load_state_dict(p)
@@ -227,17 +230,35 @@ def _name_of(p: Path) -> str | None:
 
 
 def loaded(p: str | os.PathLike) -> None:
-    """Record that the weights file ``p`` loaded successfully: an unpinned file verified in
-    this process gets its sha256 pinned (trust on first use). Loaders that do not go
-    through :func:`load_state_dict` (TorchScript, open_clip) call this after loading."""
+    """Record that the weights file ``p`` was loaded into its model successfully: an
+    unpinned file verified in this process gets its sha256 pinned (trust on first use)."""
     p = Path(p)
     name = _name_of(p)
-    if name is None:
-        return
+    if name is not None:
+        pin_verified(name)
+
+
+def pin_verified(name: str) -> bool:
+    """Pin the sha256 this process verified for ``name`` if it has no publisher hash and no
+    pin yet, and the file is unchanged since. Returns whether a pin was written."""
     with _LOCK:
-        _, digest, _ = _VERIFIED[name]
-    if _digest(p) == digest:
-        _pin(name, p.name, digest)
+        hit = _VERIFIED.get(name)
+    if hit is None or hit[2] != "unpinned":
+        return False
+    p, digest, _ = hit
+    try:
+        if _digest(p) != digest:
+            return False
+    except OSError:
+        return False
+    _pin(name, p.name, digest)
+    with _LOCK:
+        _VERIFIED[name] = (p, digest, "first-use")
+    return True
+
+
+# id of a state dict returned by load_state_dict -> (its path, its number of keys)
+_LOADED_FROM: dict[int, tuple[Path, int]] = {}
 
 
 def resolve(name: str) -> Path:
@@ -322,7 +343,8 @@ def load_state_dict(p: str | os.PathLike) -> dict[str, Any]:
             obj = obj[key]
     if not isinstance(obj, dict):
         raise WeightsLoadError(f"{p}: holds a {type(obj).__name__}, not a state dict")
-    loaded(p)
+    with _LOCK:
+        _LOADED_FROM[id(obj)] = (p, len(obj))
     return obj
 
 
@@ -336,6 +358,11 @@ def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
               if k in found and hasattr(found[k], "shape")
               and tuple(found[k].shape) != tuple(v.shape)]
     parts = []
+    if not (missing or unexpected or shapes):
+        with _LOCK:
+            src = _LOADED_FROM.pop(id(found), None)
+        if src is not None and src[1] == len(found):
+            loaded(src[0])  # the checkpoint fits its model: trust it from now on
     for label, items in (("missing", missing), ("unexpected", unexpected),
                          ("shape mismatches", shapes)):
         if items:

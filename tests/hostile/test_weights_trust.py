@@ -48,7 +48,11 @@ def test_first_use_pins_and_a_swapped_file_is_refused(_isolated_home: Path) -> N
     p = _place("dino-vitb16", {"w": torch.arange(4.0)})
     weights.verify("dino-vitb16")
     assert weights.provenance("dino-vitb16") == {"sha256": _sha(p), "trust": "unpinned"}
-    weights.load_state_dict(weights.resolve("dino-vitb16"))  # first successful load pins
+    sd = weights.load_state_dict(weights.resolve("dino-vitb16"))
+    assert not weights.pins_path().exists()  # read is not enough: it must fit its model
+    assert weights.state_dict_mismatch({"w": torch.zeros(5)}, sd)  # a misfit pins nothing
+    assert not weights.pins_path().exists()
+    assert weights.state_dict_mismatch({"w": torch.zeros(4)}, sd) == ""  # fits: pinned
     pins = json.loads(weights.pins_path().read_text())
     assert pins["dino-vitb16"]["sha256"] == _sha(p)
     assert weights.provenance("dino-vitb16")["trust"] == "first-use"
@@ -63,6 +67,25 @@ def test_forged_stamp_does_not_skip_the_hash(_isolated_home: Path) -> None:
     weights._stamp(p).write_text(f"{st.st_size}:{st.st_mtime_ns}")  # the old stamp format
     with pytest.raises(WeightsChecksumError, match="does not match"):
         weights.verify("clip-vit-b-32-openai")
+
+
+def test_scoring_run_pins_weights_that_gave_scores(_isolated_home: Path) -> None:
+    from vidbench.runner import _pin_used_weights
+
+    class _M:
+        name = "m"
+        random_weights = False
+
+        def required_weights(self):
+            return ("amt-s",)
+
+    p = _place("amt-s", {"w": torch.ones(2)})
+    weights.verify("amt-s")
+    _pin_used_weights([{"scores": {"m": None}, "details": {"m": {"error": "x"}},
+                        "error": None}], [_M()])
+    assert not weights.pins_path().exists()  # every video failed: nothing pinned
+    _pin_used_weights([{"scores": {"m": 0.5}, "error": None}], [_M()])
+    assert json.loads(weights.pins_path().read_text())["amt-s"]["sha256"] == _sha(p)
 
 
 def test_stamp_holds_the_content_hash(_isolated_home: Path) -> None:
