@@ -510,6 +510,9 @@ class HttpAdapter(Adapter):
             if not re.match(r"^https?://", path_or_url, re.I) else path_or_url
         if urllib.parse.urlparse(url).scheme.lower() not in ("http", "https"):
             raise HttpJobError(f"refusing the non-http(s) URL {_snippet(url.encode(), 80)}")
+        if len(url) > 8192 or re.search(r"[\x00-\x20\x7f]", url):
+            raise HttpJobError(f"refusing a URL with control characters, spaces or over 8192 "
+                               f"characters: {_snippet(url.encode(), 80)}")
         return url
 
     def _path_env(self, env: dict) -> dict:
@@ -832,8 +835,8 @@ class HttpAdapter(Adapter):
                 return data
             if group == "failed":
                 reason = json_path(data, self.cfg.get("error")) if self.cfg.get("error") else None
-                raise HttpJobError(f"{what} failed on the server (state {raw!r}): "
-                                   f"{self._redact(str(reason)) if reason else 'no reason given'}",
+                why = self._snip(str(reason).encode()) if reason else "no reason given"
+                raise HttpJobError(f"{what} failed on the server (state {raw!r}): {why}",
                                    job_failed=True)
             if time.monotonic() + interval > deadline:
                 raise HttpJobError(

@@ -26,6 +26,7 @@ class EvilAPI:
         self.drip_download = 0.0
         self.drip_headers = 0.0
         self.video_url: str | None = None
+        self.fail_reason: str | None = None  # the job fails with this error message
         self.paths: list[str] = []
         self.__dict__.update(knobs)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -105,6 +106,10 @@ class EvilAPI:
                     return
                 if self.path.startswith("/cdn/") or self.path.endswith("/content"):
                     self._send(200, api.video, "video/mp4", drip=api.drip_download)
+                    return
+                if api.fail_reason is not None:
+                    self._send(200, json.dumps({"status": "failed", "error": {
+                        "message": api.fail_reason}}).encode())
                     return
                 url = api.video_url or f"{api.base_url.rsplit('/v1', 1)[0]}/cdn/v.mp4"
                 body = json.dumps({"status": "completed", "video": {"url": url},

@@ -80,6 +80,27 @@ def test_file_url_from_server_is_refused(tmp_path: Path, mp4: bytes) -> None:
     assert not _files(out / "videos")
 
 
+def test_server_failure_reason_is_bounded_escaped_and_redacted(tmp_path: Path, mp4: bytes,
+                                                                capsys: pytest.CaptureFixture
+                                                                ) -> None:
+    reason = "\x1b[2J\x1b]0;owned\x07" + TOKEN[2:20] + "x" * 1_000_000
+    with EvilAPI(mp4, fail_reason=reason) as api:
+        rep, out = _run(tmp_path, api, 1, error="error.message")
+    (err,) = rep.errors
+    assert len(err["error"]) < 1000 and "\x1b" not in err["error"]
+    assert not _fragments(err["error"]) and not _fragments(capsys.readouterr().err)
+    assert "\x1b" not in (out / "generate-errors.json").read_text()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:1/a b.mp4", "http://127.0.0.1:1/\x1b[2J.mp4",
+                                 "http://127.0.0.1:1/" + "a" * 9000])
+def test_server_url_with_control_characters_is_refused(tmp_path: Path, mp4: bytes, url: str
+                                                       ) -> None:
+    with EvilAPI(mp4, video_url=url) as api:
+        rep, _ = _run(tmp_path, api, 1)
+    assert rep.n_failed == 1 and "refusing a URL" in rep.errors[0]["error"]
+
+
 class _Escaper(Adapter):
     """An adapter that stages downloads but hands back a file elsewhere."""
 
