@@ -450,8 +450,13 @@ def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, di
         s.thread_type = "AUTO"
         fps = float(s.average_rate) if s.average_rate else 0.0
         rotation = 0
+        dw, dh = int(s.codec_context.width or 0), int(s.codec_context.height or 0)
+        if dw * dh * 3 > limit:  # one declared frame is over budget: do not decode it
+            _check_budget(p, 1, dh, dw, limit)
         try:
             for frame in container.decode(s):
+                if buf is None and frame.width * frame.height * 3 > limit:
+                    _check_budget(p, 1, frame.height, frame.width, limit)
                 arr = frame.to_ndarray(format="rgb24")
                 if buf is None:
                     rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360

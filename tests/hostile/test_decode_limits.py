@@ -114,6 +114,24 @@ def test_decode_budget_is_checked_before_the_array(tmp_path: Path) -> None:
     assert video_io.decode(p, max_bytes=16 * 32 * 32 * 3).num_frames == 16
 
 
+def test_frame_size_is_checked_before_the_first_frame_is_converted(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    import av
+
+    p = clip(tmp_path / "a.mp4", n=2)
+    calls = []
+    real = av.VideoFrame.to_ndarray
+
+    def spy(self, *a, **kw):
+        calls.append(1)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(av.VideoFrame, "to_ndarray", spy)
+    with pytest.raises(video_io.VideoDecodeError, match="over the limit"):
+        video_io.decode(p, max_bytes=32 * 32 * 3 - 1)
+    assert not calls  # refused from the declared size, no frame materialised
+
+
 @pytest.mark.parametrize("value", ["abc", "nan", "inf", "1e400", "", "-1", "0"])
 def test_bad_max_decode_gb_is_a_user_error(monkeypatch: pytest.MonkeyPatch, value: str
                                            ) -> None:
