@@ -70,6 +70,7 @@ def test_link_to_etc_passwd_is_never_hashed(tmp_path: Path) -> None:
     assert "sha256" not in recs[0] and "outside the folder" in recs[0]["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("special", ["fifo", "devzero"])
 def test_special_files_do_not_hang_the_run(tmp_path: Path, special: str) -> None:
     d = tmp_path / "d"
@@ -81,16 +82,31 @@ def test_special_files_do_not_hang_the_run(tmp_path: Path, special: str) -> None
     manifest(d, ["ok.mp4", "x.mp4"])
     (tmp_path / "ref").mkdir()
     clip(tmp_path / "ref" / "r.mp4")
-    for metrics, extra in ((METRIC, []),
-                           (["test_mean_colour_distance"], ["--reference", str(tmp_path / "ref")])):
-        out = tmp_path / f"out-{metrics[0]}"
-        args = ["score", str(d), "--out", str(out), "--metrics", ",".join(metrics), *extra]
-        if special == "devzero":
-            args.append("--follow-symlinks")  # even followed, a device is not a video
-        proc = vidbench(args, tmp_path, timeout=90)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        err = _errors(out)["x.mp4"]
-        assert err and "not a regular file" in err
+    # a per-video metric (decode) and a set metric (content hash) in one run
+    out = tmp_path / "out"
+    args = ["score", str(d), "--out", str(out), "--metrics",
+            "test_mean_luma,test_mean_colour_distance", "--reference", str(tmp_path / "ref")]
+    if special == "devzero":
+        args.append("--follow-symlinks")  # even followed, a device is not a video
+    proc = vidbench(args, tmp_path, timeout=90)  # the old code never returned
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    errs = _errors(out)
+    assert errs["ok.mp4"] is None and errs["x.mp4"] and "not a regular file" in errs["x.mp4"]
+
+
+def test_special_files_are_planned_as_errors_without_reading(tmp_path: Path) -> None:
+    """The fast in-process twin of the test above: planning never opens the file."""
+    from vidbench.runner import FeatureCache, plan_entry
+
+    d = tmp_path / "d"
+    d.mkdir()
+    os.mkfifo(d / "x.mp4")
+    (d / "z.mp4").symlink_to("/dev/zero")
+    manifest(d, ["x.mp4", "z.mp4"])
+    for e in read_manifest(d, follow_symlinks=True):
+        e.problem = None  # as if the manifest check had been passed: plan_entry re-checks
+        plan = plan_entry(e, [], [], FeatureCache(tmp_path / "cache"))
+        assert not plan.decode and "not a regular file" in plan.rec["error"]
 
 
 def test_long_video_name_is_a_per_video_error(tmp_path: Path) -> None:
