@@ -128,6 +128,10 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         self.auth_header = auth_header.lower()
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if urllib.parse.urlparse(target).scheme.lower() not in ("http", "https"):
+            raise urllib.error.HTTPError(req.full_url, code, "redirect to a non-http(s) URL "
+                                         "refused", headers, fp)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             old_host = urllib.parse.urlparse(req.full_url)[:2]

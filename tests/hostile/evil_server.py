@@ -25,6 +25,7 @@ class EvilAPI:
         self.drip_poll = 0.0
         self.drip_download = 0.0
         self.drip_headers = 0.0
+        self.redirect_download: str | None = None  # /cdn/ answers 302 to this URL
         self.video_url: str | None = None
         self.fail_reason: str | None = None  # the job fails with this error message
         self.paths: list[str] = []
@@ -103,6 +104,10 @@ class EvilAPI:
 
             def do_GET(self) -> None:
                 if not self._gate():
+                    return
+                if self.path.startswith("/cdn/") and api.redirect_download:
+                    self._send(302, b"", "text/plain",
+                               headers={"Location": api.redirect_download})
                     return
                 if self.path.startswith("/cdn/") or self.path.endswith("/content"):
                     self._send(200, api.video, "video/mp4", drip=api.drip_download)

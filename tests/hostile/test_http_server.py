@@ -101,6 +101,15 @@ def test_server_url_with_control_characters_is_refused(tmp_path: Path, mp4: byte
     assert rep.n_failed == 1 and "refusing a URL" in rep.errors[0]["error"]
 
 
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1:1/v.mp4"])
+def test_redirect_to_a_non_http_url_is_refused(tmp_path: Path, mp4: bytes, target: str
+                                               ) -> None:
+    with EvilAPI(mp4, redirect_download=target) as api:
+        rep, out = _run(tmp_path, api, 1)
+    assert rep.n_failed == 1 and "HTTP 302" in rep.errors[0]["error"]
+    assert not _files(out / "videos")
+
+
 class _Escaper(Adapter):
     """An adapter that stages downloads but hands back a file elsewhere."""
 
