@@ -87,6 +87,9 @@ class Manifest:
 
 
 MAX_SIDE_FILE_BYTES = 64 * 2**20  # manifest.jsonl / prompts.json larger than this: refused
+#: A video file larger than this is refused before it is hashed or decoded (a sparse file of
+#: a terabyte costs no disk but would take half an hour to hash).
+MAX_VIDEO_BYTES = 16 * 2**30
 
 
 def loads_json(text: str | bytes, where: str) -> Any:
@@ -161,7 +164,7 @@ def video_problem(entry: ManifestEntry, follow_symlinks: bool) -> str | None:
         p = symlink_problem(entry.root, entry.video)
         if p:
             return f"{entry.where}: {p}"
-    p = regular_file_problem(entry.path)
+    p = regular_file_problem(entry.path, limit=MAX_VIDEO_BYTES)
     if p is None:
         return None
     if p.endswith(": not found"):

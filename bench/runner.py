@@ -47,7 +47,13 @@ from vidbench.errors import (
     WeightsChecksumError,
 )
 from vidbench.fileio import atomic_write_bytes, sha256_file
-from vidbench.manifest import Manifest, ManifestEntry, read_manifest, regular_file_problem
+from vidbench.manifest import (
+    MAX_VIDEO_BYTES,
+    Manifest,
+    ManifestEntry,
+    read_manifest,
+    regular_file_problem,
+)
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
 from vidbench.registry import metric_names as all_metric_names
 from vidbench.results import (
@@ -245,7 +251,7 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
         return _Plan(entry, rec, [], False)
     pending: list[SetMetric] = []
     # regular file first: hashing or decoding a FIFO or /dev/zero would never end
-    problem = regular_file_problem(entry.path)
+    problem = regular_file_problem(entry.path, limit=MAX_VIDEO_BYTES)
     if problem:
         rec["error"] = f"{entry.where}: {problem}" if entry.line else problem
         return _Plan(entry, rec, [], False)

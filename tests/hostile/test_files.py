@@ -109,6 +109,21 @@ def test_special_files_are_planned_as_errors_without_reading(tmp_path: Path) -> 
         assert not plan.decode and "not a regular file" in plan.rec["error"]
 
 
+def test_sparse_terabyte_video_is_refused_not_hashed(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    clip(d / "ok.mp4")
+    with open(d / "big.mp4", "wb") as f:
+        f.truncate(2**40)  # sparse: no disk used, 1 TiB to read
+    manifest(d, ["ok.mp4", "big.mp4"])
+    (tmp_path / "ref").mkdir()
+    clip(tmp_path / "ref" / "r.mp4")
+    cfg = ScoreConfig(metrics=["test_mean_luma", "test_mean_colour_distance"],
+                      reference=str(tmp_path / "ref"))
+    score(d, tmp_path / "out", cfg)
+    errs = _errors(tmp_path / "out")
+    assert errs["ok.mp4"] is None and "larger than the limit" in errs["big.mp4"]
+
+
 def test_long_video_name_is_a_per_video_error(tmp_path: Path) -> None:
     d = tmp_path / "d"
     clip(d / "ok.mp4")

@@ -139,7 +139,8 @@ def _fragments(text: str, n: int = 6) -> list[str]:
 
 @pytest.mark.parametrize("echo", [TOKEN, TOKEN[:-1], TOKEN[3:25], TOKEN[-9:]])
 def test_token_echo_is_redacted_before_the_cut(tmp_path: Path, mp4: bytes,
-                                               capsys: pytest.CaptureFixture, echo: str
+                                               capsys: pytest.CaptureFixture,
+                                               caplog: pytest.LogCaptureFixture, echo: str
                                                ) -> None:
     body = ("x" * 153 + " invalid token: " + echo).encode()
     with EvilAPI(mp4, submit_status=400, submit_body=body) as api:
@@ -147,9 +148,10 @@ def test_token_echo_is_redacted_before_the_cut(tmp_path: Path, mp4: bytes,
     assert rep.n_failed == 2
     disk = b"".join(p.read_bytes() for p in _files(out)).decode("utf-8", "replace")
     err = capsys.readouterr().err
-    for where, text in (("disk", disk), ("stderr", err), ("report", json.dumps(rep.errors))):
+    for where, text in (("disk", disk), ("stderr", err), ("log", caplog.text),
+                        ("report", json.dumps(rep.errors))):
         assert not _fragments(text), (where, _fragments(text))
-    assert "***" in json.dumps(rep.errors)
+    assert "***" in json.dumps(rep.errors) and "failed" in caplog.text
 
 
 def test_redact_keeps_other_text() -> None:
