@@ -11,13 +11,13 @@ The next video is decoded in a background thread while the metrics run on the cu
 (:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once.
 
 Resume: a record already in ``videos.jsonl`` is reused only while it still describes the
-same thing: the video's content sha256, the metric set and each metric's protocol hash
-(stored per record as ``protocols``). A video whose content changed or that was missing and
-is back is scored again; a metric added to the selection, or whose protocol changed, is run
-on the videos that lack it (and only that metric). What is reused and what is redone is
-said on stderr. One ``score`` at a time per output folder: it holds ``.vidbench.lock``
-(``fcntl.flock``, released when the process ends however it ends); a second run names the
-holder and stops.
+same thing: the video's content sha256, its prompt and meta (``inputs``, a hash), the
+metric set and each metric's protocol hash (stored per record as ``protocols``). A video
+whose content, prompt or meta changed, or that was missing and is back, is scored again;
+a metric added to the selection, or whose protocol changed, is run on the videos that lack
+it (and only that metric). What is reused and what is redone is said on stderr. One
+``score`` at a time per output folder: it holds ``.vidbench.lock`` (``fcntl.flock``,
+released when the process ends however it ends); a second run names the holder and stops.
 
 Set-level metrics (FVD family) store per-video features in a content-addressed cache under
 ``VIDBENCH_HOME/cache/features/<protocol>/<video sha256>.npy``, so a second run with another
@@ -261,8 +261,9 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
         rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
         return _Plan(entry, rec, [], False)
     rec["sha256"] = sha
+    rec["inputs"] = _inputs_hash(entry)
     todo = list(per_video)
-    if prev is not None and prev.get("sha256") == sha:
+    if prev is not None and prev.get("sha256") == sha and prev.get("inputs") == rec["inputs"]:
         if prev.get("error") is not None:  # the same bytes failed before: same answer
             return _Plan(entry, dict(prev), [], False, [])
         old = prev.get("protocols") or {}
@@ -282,6 +283,12 @@ def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
     return _Plan(entry, rec, pending, bool(todo or pending), todo)
 
 
+def _inputs_hash(entry: ManifestEntry) -> str:
+    """What a score depends on besides the video's bytes: its prompt and metadata."""
+    blob = json.dumps([entry.prompt, entry.meta], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def _resume_reason(prev: dict | None, plan: _Plan, per_video: list[PerVideoMetric]) -> str:
     """Why a video is (re)scored: new, changed content, back from an error, or which
     metrics it lacks or holds under another protocol."""
@@ -293,6 +300,8 @@ def _resume_reason(prev: dict | None, plan: _Plan, per_video: list[PerVideoMetri
         if prev.get("sha256"):
             return "content changed"
         return "back after an error" if prev.get("error") else "no content hash on record"
+    if plan.rec.get("inputs") != prev.get("inputs"):
+        return "prompt or meta changed"
     if plan.per_video is None or not plan.decode:
         return "unchanged"
     return "stale metrics: " + ",".join(m.name for m in plan.per_video) if plan.per_video \
@@ -574,7 +583,7 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
         if prev is not None and not plan.decode and (
                 plan.rec == prev or ("sha256" in prev
                                      and plan.rec.get("sha256") == prev["sha256"])):
-            continue  # same content, every metric there under the same protocol: reused
+            continue  # same content and inputs, every metric there, same protocols: reused
         why = _resume_reason(prev, plan, per_video)
         reasons[why] = reasons.get(why, 0) + 1
         plans.append(plan)

@@ -77,6 +77,21 @@ def test_protocol_change_rescores(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert video_io.DECODE_COUNT - before == 3
 
 
+def test_changed_prompt_rescores_that_video(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    d, out = _setup(tmp_path), tmp_path / "out"
+    score(d, out, ScoreConfig(metrics=["test_mean_luma"]))
+    lines = [json.loads(x) for x in (d / "manifest.jsonl").read_text().splitlines()]
+    lines[2]["prompt"] = "another prompt"
+    (d / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    before = video_io.DECODE_COUNT
+    score(d, out, ScoreConfig(metrics=["test_mean_luma"]))
+    assert video_io.DECODE_COUNT - before == 1
+    assert "1 prompt or meta changed" in capsys.readouterr().err
+    recs = {r["video"]: r for r in read_video_records(out / "videos.jsonl")}
+    assert recs["v2.mp4"]["prompt"] == "another prompt"
+
+
 def test_out_that_is_a_file(tmp_path: Path) -> None:
     d = _setup(tmp_path, 1)
     (tmp_path / "f").write_text("x")
