@@ -43,6 +43,7 @@ from vidbench.fileio import atomic_write_bytes, sha256_file
 
 MANIFEST_PATH = Path(__file__).with_name("weights.json")
 PINS_NAME = "pins.json"
+MAX_WEIGHTS_BYTES = 64 * 2**30  # a download without a known size stops here
 
 
 class WeightsLoadError(UserError):
@@ -290,10 +291,15 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
             try:
                 with urllib.request.urlopen(src, timeout=timeout) as resp:
                     expected = resp.headers.get("Content-Length")
+                    cap = s.size or MAX_WEIGHTS_BYTES
                     while block := resp.read(1 << 20):
                         out.write(block)
                         h.update(block)
                         got += len(block)
+                        if got > cap:  # a server (or /dev/zero) that never stops
+                            raise WeightsChecksumError(
+                                f"fetching {name} from {src}: more than {cap} bytes"
+                                + (" (the manifest's size)" if s.size else ""))
             except urllib.error.HTTPError as e:
                 raise UserError(f"fetching {name} from {src}: HTTP {e.code} {e.reason}") from None
             except (urllib.error.URLError, OSError, ValueError) as e:

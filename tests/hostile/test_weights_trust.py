@@ -125,6 +125,16 @@ def test_fetch_with_a_bad_url_is_one_line(tmp_path: Path, url: str) -> None:
     assert "URL" in line or "url" in line
 
 
+def test_fetch_that_never_ends_is_cut(monkeypatch: pytest.MonkeyPatch,
+                                      _isolated_home: Path, tmp_path: Path) -> None:
+    monkeypatch.setenv("VIDBENCH_OFFLINE", "0")
+    monkeypatch.setattr(weights, "MAX_WEIGHTS_BYTES", 3 * 2**20)
+    with pytest.raises(WeightsChecksumError, match="more than"):
+        weights.fetch("dino-vitb16", url="file:///dev/zero")
+    assert not [p for p in weights.path("dino-vitb16").parent.iterdir()
+                if p.name != "pins.json"]
+
+
 @pytest.mark.slow
 def test_unloadable_weights_fail_the_run_with_exit_2(tmp_path: Path,
                                                      _isolated_home: Path) -> None:
