@@ -7,6 +7,7 @@ the traceback); a regression found by ``check`` exits 1.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import os
@@ -61,10 +62,24 @@ def _add_score_options(p: argparse.ArgumentParser) -> None:
                    help="build learned backbones from a fixed-seed random init (tests, dry "
                    "runs); results are marked not comparable")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--seed", type=_seed, default=0, help="bootstrap seed (0 to 2**32-1)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the "
                    "feature cache")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="score videos that are symbolic links leading outside the manifest "
+                   "folder (refused by default; see docs/security.md)")
     _add_quiet(p)
+
+
+def _seed(text: str) -> int:
+    """A seed numpy accepts, checked before any video is scored."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"{v} is out of range; use 0 to 2**32-1")
+    return v
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -93,6 +108,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--allow-missing", action="store_true",
                    help="folder adapter: suite items without a video are not an error")
     p.add_argument("--no-resume", action="store_true", help="regenerate every item")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that is not a vidbench run of this "
+                   "suite (refused by default)")
     _add_quiet(p)
 
     p = sub.add_parser("score", help="score a manifest or folder of videos")
@@ -155,7 +173,7 @@ def _score_config(args: argparse.Namespace, **extra):
     return ScoreConfig(metrics=_metric_list(args.metrics), mode=args.mode,
                        reference=args.reference, random_weights=args.random_weights,
                        device=args.device, seed=args.seed, feature_cache=not args.no_cache,
-                       **extra)
+                       follow_symlinks=getattr(args, "follow_symlinks", False), **extra)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -192,7 +210,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from vidbench.suites import get_suite
 
     report = generate(get_model(args.model), get_suite(args.suite), Path(args.out),
-                      resume=not args.no_resume, allow_missing=args.allow_missing)
+                      resume=not args.no_resume, allow_missing=args.allow_missing,
+                      overwrite=args.overwrite)
     print(f"generated {report.n_ok}, skipped {report.n_skipped}, failed {report.n_failed}: "
           f"{report.manifest}")
     for err in report.errors:
@@ -229,7 +248,11 @@ def cmd_weights(args: argparse.Namespace) -> int:
         return 0
     names = [args.name] if args.name else [r["name"] for r in w.status() if r["present"]]
     for n in names:
-        print(f"{n}: ok ({w.verify(n)})")
+        p = w.check_loadable(n)
+        prov = w.provenance(n)
+        state = "ok" if prov["trust"] != "unpinned" else (
+            "unpinned: no publisher hash; pinned when a metric first loads it into its model")
+        print(f"{n}: {state} (sha256 {prov['sha256']}, trust {prov['trust']}; {p})")
     if not names:
         print("no weights present")
     return 0
@@ -276,6 +299,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+_USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG, errno.EACCES,
+                   errno.EFBIG}
+
+
 def _command_of(argv: list[str]) -> str | None:
     for a in argv:
         if not a.startswith("-"):
@@ -304,6 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print(f"vidbench: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # the disk or the file system refused (disk full, quota, read-only, name too long):
+        # the user's to fix; writers are atomic, so nothing half-written was left
+        if debug or e.errno not in _USER_OS_ERRORS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"vidbench: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vidbench: interrupted", file=sys.stderr)

@@ -233,12 +233,16 @@ def _place_file(src: Path, dest: Path, *, move: bool) -> None:
         raise
 
 
+_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".m4v", ".avi", ".gif")
+
+
 def _is_within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies strictly inside ``folder``."""
     try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
+        rel = path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):
         return False
+    return rel != Path(".")
 
 
 def _jsonable(x: Any) -> Any:
@@ -302,7 +306,8 @@ def _error_record(item: SuiteItem, exc: BaseException | str, kind: str | None = 
 
 
 def generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool = True,
-             allow_missing: bool = False, progress: bool = True) -> GenerateReport:
+             allow_missing: bool = False, progress: bool = True, overwrite: bool = False
+             ) -> GenerateReport:
     """Generate every item of ``suite`` with ``adapter`` into ``out_dir``.
 
     Writes ``out_dir/manifest.jsonl`` (one line per video, see the module docstring) and
@@ -310,9 +315,23 @@ def generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool = Tr
     run (duplicate item ids, an ``out_dir`` holding another model's videos, a folder that
     does not cover the suite without ``allow_missing``, another process generating into the
     same folder); per-item failures are reported, not raised.
+
+    A non-empty ``out_dir`` must be a vidbench run of this suite (files vidbench writes, a
+    manifest whose every line came from ``generate`` for ``suite``): anything else (a
+    user's own manifest or videos) is refused unless ``overwrite``.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a folder")
+    src = getattr(adapter, "root", None)  # an adapter reading a folder (folder:DIR)
+    if isinstance(src, Path) and out_dir.exists() and _same_dir(src, out_dir):
+        raise UserError(f"the output folder {out_dir} is the source folder of the "
+                        f"{adapter.scheme} adapter; use another --out")
+    _check_out_dir(out_dir, suite, overwrite)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out_dir}: cannot create ({e.strerror or e})") from None
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(out_dir / LOCK_NAME))
@@ -324,13 +343,61 @@ def generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool = Tr
                         f"folder") from None
     try:
         return _generate(adapter, suite, out_dir, resume=resume, allow_missing=allow_missing,
-                         progress=progress)
+                         progress=progress, overwrite=overwrite)
     finally:
         lock.release()
 
 
+#: What vidbench itself writes into a run folder (generate, score, run, leaderboard).
+_OWN_NAMES = {MANIFEST_NAME, VIDEOS_DIR, JOBS_NAME, ERRORS_NAME, STAGING_DIR, LOCK_NAME,
+              "videos.jsonl", "result.json", "leaderboard", "features", ".vidbench.lock"}
+_OWN_PATTERN = re.compile(r"^(videos\.rank\d+\.jsonl|\.vidbench\.rank\d+\.lock|\..+\.tmp)$")
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _check_out_dir(out_dir: Path, suite: Suite, overwrite: bool) -> None:
+    """Refuse (unless ``overwrite``) a non-empty folder that is not a vidbench run of
+    ``suite``: its files would be overwritten or dropped from the manifest."""
+    if overwrite or not out_dir.is_dir():
+        return
+    try:
+        names = sorted(os.listdir(out_dir))
+    except OSError as e:
+        raise UserError(f"--out {out_dir}: cannot list ({e.strerror or e})") from None
+    foreign = [n for n in names if n not in _OWN_NAMES and not _OWN_PATTERN.match(n)]
+    reason = None
+    if foreign:
+        reason = f"it holds {', '.join(repr(n) for n in foreign[:3])}, not written by vidbench"
+    else:
+        entries, _ = read_previous(out_dir / MANIFEST_NAME)
+        listed = {e.video for e in entries.values()}
+        for e in entries.values():
+            if not isinstance(e.meta.get("generation"), dict):
+                reason = (f"{e.where}: {e.video!r} was not written by `vidbench generate`")
+                break
+            if e.suite != suite.name:
+                reason = f"it is a run of suite {e.suite!r}, not {suite.name!r}"
+                break
+        vids = out_dir / VIDEOS_DIR
+        if reason is None and vids.is_dir():
+            extra = sorted(p.relative_to(out_dir).as_posix() for p in vids.rglob("*")
+                           if not p.is_dir() and not p.name.startswith("."))
+            extra = [v for v in extra if v not in listed]
+            if extra and not (out_dir / MANIFEST_NAME).exists():
+                reason = f"{VIDEOS_DIR}/ holds {extra[0]!r} but there is no manifest"
+    if reason:
+        raise UserError(f"--out {out_dir} is not empty and {reason}; use an empty folder, "
+                        f"or pass --overwrite to write into it anyway")
+
+
 def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
-              allow_missing: bool, progress: bool) -> GenerateReport:
+              allow_missing: bool, progress: bool, overwrite: bool = False) -> GenerateReport:
     t_start = time.perf_counter()
     manifest_path = out_dir / MANIFEST_NAME
     model_id = adapter.model_id
@@ -348,10 +415,10 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
         for w in warnings:
             log.warning("%s", w)
         others = sorted({e.model for e in previous.values() if e.model and e.model != model_id})
-        if others and resume:
+        if others and resume and not overwrite:
             raise UserError(f"{out_dir} already holds videos of model {others[0]!r}, not "
                             f"{model_id!r}; use another output folder, or turn resuming off "
-                            f"to overwrite it")
+                            f"(--no-resume) to overwrite it")
     if not resume:
         previous = {}
 
@@ -465,12 +532,21 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
         facts = {"frames": t, "height": h, "width": w, "fps": float(gen.fps)}
     elif gen.path is not None:
         src = Path(gen.path)
+        staging = out_dir / STAGING_DIR
+        staged = _is_within(src, staging)
+        if getattr(adapter, "stages_downloads", False) and not staged:
+            # an adapter that downloads (server-named files) must hand back files in the
+            # staging folder; anything else is refused, never moved, linked or copied
+            raise ValueError(f"adapter returned {str(src)[:200]!r}, which is not inside the "
+                             f"staging folder {staging}; refused")
+        if not src.is_file():
+            raise ValueError(f"adapter returned {str(src)[:200]!r}, which is not a regular "
+                             f"file")
         facts = video_facts(src)
-        suffix = src.suffix.lower() or ".mp4"
+        suffix = src.suffix.lower() if src.suffix.lower() in _VIDEO_SUFFIXES else ".mp4"
         dest = out_dir / VIDEOS_DIR / f"{stem}{suffix}"
         if src.resolve() != dest.resolve():
-            staging = out_dir / STAGING_DIR
-            _place_file(src, dest, move=_is_within(src, staging))
+            _place_file(src, dest, move=staged)
     else:
         raise ValueError("adapter returned neither frames nor a path")
     params = _jsonable(dict(gen.params))

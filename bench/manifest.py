@@ -10,9 +10,16 @@ folder of videos is accepted too: prompts come from ``prompts.json`` (``{relativ
 prompt}``) or from VBench-style names ``{prompt}-{i}.mp4``.
 
 Structural problems (invalid JSON, non-UTF-8 bytes, a path escaping the folder, duplicate
-videos or item ids) raise :class:`ManifestError` naming the file and line. A listed video
-that does not exist is kept, with ``entry.problem`` set, so the run records an error for it
-and goes on with the rest.
+videos or item ids, numbers or nesting beyond what JSON parsing allows) raise
+:class:`ManifestError` naming the file and line. A listed video that does not exist, is not
+a regular file (a FIFO, a device, a folder) or is a symbolic link whose target lies outside
+the manifest's folder is kept, with ``entry.problem`` set, so the run records an error for
+it and goes on with the rest; it is never opened.
+
+Symbolic links (docs/security.md): a video path is resolved (every link followed) and must
+still lie inside the manifest's folder (itself resolved). ``follow_symlinks=True`` (the
+CLI's ``--follow-symlinks``) lifts that rule for the user who links videos in on purpose;
+the regular-file rule always holds.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +95,92 @@ class Manifest:
         return iter(self.entries)
 
 
+MAX_SIDE_FILE_BYTES = 64 * 2**20  # manifest.jsonl / prompts.json larger than this: refused
+#: A video file larger than this is refused before it is hashed or decoded (a sparse file of
+#: a terabyte costs no disk but would take half an hour to hash).
+MAX_VIDEO_BYTES = 16 * 2**30
+
+
+def loads_json(text: str | bytes, where: str) -> Any:
+    """``json.loads`` whose every failure is a one-line :class:`ManifestError` naming
+    ``where``: invalid JSON, an integer beyond Python's 4300-digit limit, nesting too deep
+    for the parser."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ManifestError(f"{where}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. "Exceeds the limit (4300 digits) for integer string ..."
+        raise ManifestError(f"{where}: invalid JSON ({str(e).splitlines()[0][:120]})"
+                            ) from None
+
+
+def read_side_file(p: Path, limit: int = MAX_SIDE_FILE_BYTES) -> bytes:
+    """The bytes of a small user file (manifest, prompts.json): a regular file no larger
+    than ``limit``, checked before it is opened (a FIFO or /dev/zero cannot hang or fill
+    memory)."""
+    problem = regular_file_problem(p, limit=limit)
+    if problem:
+        raise ManifestError(problem)
+    try:
+        with open(p, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise ManifestError(f"{p}: cannot read ({e.strerror or e})") from None
+    if len(data) > limit:
+        raise ManifestError(f"{p}: larger than {limit} bytes")
+    return data
+
+
+def regular_file_problem(p: str | os.PathLike, *, limit: int | None = None) -> str | None:
+    """None when ``p`` is a regular file (after following links) of at most ``limit``
+    bytes, else the reason, naming the path. Never opens ``p``: a FIFO or a device is
+    refused by its mode, before any read that could block or never end."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return f"{p}: not found"
+    except OSError as e:  # ENAMETOOLONG, ELOOP, EACCES, ...
+        return f"{p}: cannot access ({e.strerror or type(e).__name__})"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{p}: is a folder, not a video file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{p}: not a regular file (a FIFO, socket or device); refused"
+    if limit is not None and st.st_size > limit:
+        return f"{p}: {st.st_size} bytes, larger than the limit of {limit}"
+    return None
+
+
+def symlink_problem(root: Path, rel: str) -> str | None:
+    """None when ``root/rel`` with every symbolic link resolved still lies inside the
+    resolved ``root``; else the reason."""
+    try:
+        base = os.path.realpath(root)
+        full = os.path.realpath(os.path.join(root, rel))
+    except (OSError, ValueError) as e:
+        return f"{rel!r}: cannot resolve ({e})"
+    if full == base or full.startswith(base.rstrip(os.sep) + os.sep):
+        return None
+    return (f"video {rel!r} is a symbolic link (or lies under one) leading outside the "
+            f"folder {root} (to {full}); refused, pass --follow-symlinks to allow links")
+
+
+def video_problem(entry: ManifestEntry, follow_symlinks: bool) -> str | None:
+    """Why ``entry``'s video cannot be opened (not found, not a regular file, a link out of
+    the manifest folder), or None."""
+    if not follow_symlinks:
+        p = symlink_problem(entry.root, entry.video)
+        if p:
+            return f"{entry.where}: {p}"
+    p = regular_file_problem(entry.path, limit=MAX_VIDEO_BYTES)
+    if p is None:
+        return None
+    if p.endswith(": not found"):
+        return f"{entry.where}: video {entry.video!r} not found (looked for {entry.path})"
+    return f"{entry.where}: {p}"
+
+
 def _inside(root: Path, rel: str) -> bool:
     if os.path.isabs(rel):
         return False
@@ -95,7 +189,8 @@ def _inside(root: Path, rel: str) -> bool:
     return full == base or full.startswith(base + os.sep)
 
 
-def parse_manifest_lines(data: bytes, root: Path, source: str) -> list[ManifestEntry]:
+def parse_manifest_lines(data: bytes, root: Path, source: str, *,
+                         follow_symlinks: bool = False) -> list[ManifestEntry]:
     """Parse manifest bytes; raises ManifestError naming ``source:line``."""
     entries: list[ManifestEntry] = []
     seen_video: dict[str, int] = {}
@@ -108,11 +203,7 @@ def parse_manifest_lines(data: bytes, root: Path, source: str) -> list[ManifestE
         except UnicodeDecodeError as e:
             raise ManifestError(f"{source}:{no}: not valid UTF-8 (byte {e.start}: "
                                 f"{raw[e.start:e.start + 1]!r})") from None
-        try:
-            rec = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ManifestError(f"{source}:{no}: invalid JSON ({e.msg} at column {e.colno})"
-                                ) from None
+        rec = loads_json(text, f"{source}:{no}")
         if not isinstance(rec, dict):
             raise ManifestError(f"{source}:{no}: expected a JSON object, got "
                                 f"{type(rec).__name__}")
@@ -151,8 +242,7 @@ def parse_manifest_lines(data: bytes, root: Path, source: str) -> list[ManifestE
                               model=str(rec.get("model") or ""),
                               suite=str(rec.get("suite") or ""), item=item, meta=meta,
                               root=root, line=no, source=source)
-        if not entry.path.exists():
-            entry.problem = f"{entry.where}: video {video!r} not found (looked for {entry.path})"
+        entry.problem = video_problem(entry, follow_symlinks)
         entries.append(entry)
     return entries
 
@@ -165,21 +255,23 @@ def _vbench_prompt(stem: str) -> tuple[str, int | None]:
     return stem, None
 
 
-def scan_folder(folder: Path) -> Manifest:
+def scan_folder(folder: Path, *, follow_symlinks: bool = False) -> Manifest:
     """A folder without manifest.jsonl: every video file under it (sorted), with prompts
     from ``prompts.json`` when present, else from VBench-style file names."""
     folder = Path(folder)
     prompts: dict[str, str] | None = None
     pj = folder / "prompts.json"
-    if pj.is_file():
+    if pj.exists() or pj.is_symlink():
         try:
-            prompts = json.loads(pj.read_bytes().decode("utf-8"))
+            prompts = loads_json(read_side_file(pj).decode("utf-8"), str(pj))
         except UnicodeDecodeError as e:
             raise ManifestError(f"{pj}: not valid UTF-8 (byte {e.start})") from None
-        except json.JSONDecodeError as e:
-            raise ManifestError(f"{pj}:{e.lineno}: invalid JSON ({e.msg})") from None
         if not isinstance(prompts, dict):
             raise ManifestError(f"{pj}: expected an object {{relative_path: prompt}}")
+        bad = next((k for k, v in prompts.items() if not isinstance(v, str)), None)
+        if bad is not None:
+            raise ManifestError(f"{pj}: the prompt of {bad[:200]!r} is "
+                                f"{type(prompts[bad]).__name__}, expected a string")
     paths, skipped = [], []
     for p in sorted(folder.rglob("*")):
         if p.name.startswith("."):
@@ -201,9 +293,11 @@ def scan_folder(folder: Path) -> Manifest:
             prompt, idx = prompts.get(rel, ""), None
         else:
             prompt, idx = _vbench_prompt(p.stem)
-        entries.append(ManifestEntry(video=rel, prompt=prompt, seed=idx,
-                                     item=Path(rel).with_suffix("").as_posix(),
-                                     root=folder, source=str(folder)))
+        e = ManifestEntry(video=rel, prompt=prompt, seed=idx,
+                          item=Path(rel).with_suffix("").as_posix(), root=folder,
+                          source=str(folder))
+        e.problem = video_problem(e, follow_symlinks)
+        entries.append(e)
     if prompts is not None:
         listed = set(prompts) - {e.video for e in entries}
         for rel in sorted(listed):
@@ -211,23 +305,28 @@ def scan_folder(folder: Path) -> Manifest:
                 raise ManifestError(f"{pj}: path {rel!r} escapes the folder {folder}")
             e = ManifestEntry(video=rel, prompt=prompts[rel], item=rel, root=folder,
                               source=str(pj))
-            e.problem = f"{pj}: video {rel!r} not found"
+            e.problem = video_problem(e, follow_symlinks) or f"{pj}: video {rel!r} not found"
             entries.append(e)
     return Manifest(folder, entries, str(folder), notes)
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """A manifest file, a folder holding ``manifest.jsonl``, or a bare folder of videos."""
+def read_manifest(path: str | os.PathLike, *, follow_symlinks: bool = False) -> Manifest:
+    """A manifest file, a folder holding ``manifest.jsonl``, or a bare folder of videos.
+    ``follow_symlinks``: accept videos that are links leading outside the folder."""
     p = Path(path)
-    if p.is_dir():
-        if (p / MANIFEST_NAME).is_file():
-            p = p / MANIFEST_NAME
-        else:
-            return scan_folder(p)
-    if not p.is_file():
-        raise ManifestError(f"{p}: no such manifest file or folder")
+    try:
+        if p.is_dir():
+            if (p / MANIFEST_NAME).exists():
+                p = p / MANIFEST_NAME
+            else:
+                return scan_folder(p, follow_symlinks=follow_symlinks)
+        if not p.exists():
+            raise ManifestError(f"{p}: no such manifest file or folder")
+    except OSError as e:  # a name too long, a loop of links
+        raise ManifestError(f"{str(p)[:300]}: cannot access ({e.strerror or e})") from None
     root = p.parent
-    return Manifest(root, parse_manifest_lines(p.read_bytes(), root, str(p)), str(p))
+    return Manifest(root, parse_manifest_lines(read_side_file(p), root, str(p),
+                                               follow_symlinks=follow_symlinks), str(p))
 
 
 def dumps_line(entry: ManifestEntry | dict) -> str:
@@ -248,7 +347,21 @@ def append_manifest(path: str | os.PathLike, entry: ManifestEntry | dict) -> Non
     :func:`read_manifest` reports; rewrite with :func:`write_manifest` to compact)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    with open(p, "a", encoding="utf-8") as f:
-        f.write(dumps_line(entry) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    data = (dumps_line(entry) + "\n").encode("utf-8")
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        except OSError:  # disk full mid-line: cut back, leave no torn line
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)

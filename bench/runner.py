@@ -10,6 +10,15 @@ resumed, give the same result.
 The next video is decoded in a background thread while the metrics run on the current one
 (:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once.
 
+Resume: a record already in ``videos.jsonl`` is reused only while it still describes the
+same thing: the video's content sha256, its prompt and meta (``inputs``, a hash), the
+metric set and each metric's protocol hash (stored per record as ``protocols``). A video
+whose content, prompt or meta changed, or that was missing and is back, is scored again;
+a metric added to the selection, or whose protocol changed, is run on the videos that lack
+it (and only that metric). What is reused and what is redone is said on stderr. One
+``score`` at a time per output folder: it holds ``.vidbench.lock`` (``fcntl.flock``,
+released when the process ends however it ends); a second run names the holder and stops.
+
 Set-level metrics (FVD family) store per-video features in a content-addressed cache under
 ``VIDBENCH_HOME/cache/features/<protocol>/<video sha256>.npy``, so a second run with another
 reference or metric selection reuses them.
@@ -31,9 +40,20 @@ import numpy as np
 
 from vidbench import video as video_io
 from vidbench import weights as weights_mod
-from vidbench.errors import MissingWeightsError, UserError, VideoDecodeError
+from vidbench.errors import (
+    MissingWeightsError,
+    UserError,
+    VideoDecodeError,
+    WeightsChecksumError,
+)
 from vidbench.fileio import atomic_write_bytes, sha256_file
-from vidbench.manifest import Manifest, ManifestEntry, read_manifest
+from vidbench.manifest import (
+    MAX_VIDEO_BYTES,
+    Manifest,
+    ManifestEntry,
+    read_manifest,
+    regular_file_problem,
+)
 from vidbench.progress import Progress
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
 from vidbench.registry import metric_names as all_metric_names
@@ -68,6 +88,7 @@ class ScoreConfig:
     suite: str | None = None
     progress: bool | None = None
     feature_cache: bool = True
+    follow_symlinks: bool = False  # accept videos linked in from outside the manifest folder
 
 
 @dataclass
@@ -127,16 +148,24 @@ def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
 
 
 def weights_provenance(m: Metric) -> dict[str, str | None]:
-    """{weights name: sha256 of the file used} ("random-init" for test backbones)."""
-    out: dict[str, str | None] = {}
+    """{weights name: sha256 of the file verified and used in this process, never a hash
+    copied from the manifest} ("random-init" for test backbones)."""
+    return {w: v["sha256"] for w, v in weights_trust(m).items()}
+
+
+def weights_trust(m: Metric) -> dict[str, dict[str, str | None]]:
+    """{weights name: {"sha256", "trust"}}: trust is ``publisher`` (the manifest's hash
+    matched), ``first-use`` (matched the hash pinned at its first successful load),
+    ``unpinned`` (no hash to check against yet) or ``random-init``."""
+    out: dict[str, dict[str, str | None]] = {}
     for w in m.required_weights():
         if m.random_weights:
-            out[w] = "random-init"
+            out[w] = {"sha256": "random-init", "trust": "random-init"}
             continue
         try:
-            out[w] = weights_mod.spec(w).sha256 or sha256_file(weights_mod.path(w))
+            out[w] = dict(weights_mod.provenance(w))
         except (UserError, OSError):
-            out[w] = None
+            out[w] = {"sha256": None, "trust": None}
     return out
 
 
@@ -211,29 +240,79 @@ class _Plan:
     rec: dict[str, Any]
     pending_sets: list[SetMetric]
     decode: bool
+    per_video: list[PerVideoMetric] | None = None  # None: every selected per-video metric
 
 
 def plan_entry(entry: ManifestEntry, per_video: list[PerVideoMetric],
-               set_metrics: list[SetMetric], cache: FeatureCache) -> _Plan:
+               set_metrics: list[SetMetric], cache: FeatureCache,
+               prev: dict | None = None) -> _Plan:
+    """What ``entry`` needs. ``prev``: its record from an earlier run, reused for every
+    per-video metric whose score it holds under the same protocol for the same content."""
     rec: dict[str, Any] = {"video": entry.video, "item": entry.item, "prompt": entry.prompt,
                            "scores": {}, "details": {}, "error": None}
     if entry.problem:
         rec["error"] = entry.problem
         return _Plan(entry, rec, [], False)
     pending: list[SetMetric] = []
-    if set_metrics:
-        try:
-            sha = sha256_file(entry.path)
-        except OSError as e:  # a directory named x.mp4, unreadable file
-            rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
-            return _Plan(entry, rec, [], False)
-        rec["sha256"] = sha
-        for m in set_metrics:
-            if cache.get(m, sha) is None:
-                pending.append(m)
-            else:
-                rec["details"][m.name] = {"feature_sha256": sha, "cached": True}
-    return _Plan(entry, rec, pending, bool(per_video or pending))
+    # regular file first: hashing or decoding a FIFO or /dev/zero would never end
+    problem = regular_file_problem(entry.path, limit=MAX_VIDEO_BYTES)
+    if problem:
+        rec["error"] = f"{entry.where}: {problem}" if entry.line else problem
+        return _Plan(entry, rec, [], False)
+    try:
+        sha = sha256_file(entry.path)
+    except OSError as e:  # unreadable file
+        rec["error"] = f"{entry.where}: cannot read {entry.video} ({e.strerror or e})"
+        return _Plan(entry, rec, [], False)
+    rec["sha256"] = sha
+    rec["inputs"] = _inputs_hash(entry)
+    todo = list(per_video)
+    if prev is not None and prev.get("sha256") == sha and prev.get("inputs") == rec["inputs"]:
+        if prev.get("error") is not None:  # the same bytes failed before: same answer
+            return _Plan(entry, dict(prev), [], False, [])
+        old = prev.get("protocols") or {}
+        todo = [m for m in per_video if m.name not in (prev.get("scores") or {})
+                or old.get(m.name) != m.protocol_hash()]
+        rec["scores"] = dict(prev.get("scores") or {})
+        rec["details"] = dict(prev.get("details") or {})
+        rec["protocols"] = dict(old)
+        for k in ("source",):
+            if k in prev:
+                rec[k] = prev[k]
+    for m in set_metrics:
+        if cache.get(m, sha) is None:
+            pending.append(m)
+        else:
+            rec["details"][m.name] = {"feature_sha256": sha, "cached": True}
+    return _Plan(entry, rec, pending, bool(todo or pending), todo)
+
+
+def _inputs_hash(entry: ManifestEntry) -> str:
+    """What a score depends on besides the video's bytes: its prompt and metadata."""
+    blob = json.dumps([entry.prompt, entry.meta], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _resume_reason(prev: dict | None, plan: _Plan, per_video: list[PerVideoMetric]) -> str:
+    """Why a video is (re)scored: new, changed content, back from an error, or which
+    metrics it lacks or holds under another protocol."""
+    if prev is None:
+        return "new"
+    if plan.rec.get("sha256") != prev.get("sha256"):
+        if plan.entry.problem or plan.rec.get("error"):
+            return "now unreadable"
+        if prev.get("sha256"):
+            return "content changed"
+        return "back after an error" if prev.get("error") else "no content hash on record"
+    if plan.rec.get("inputs") != prev.get("inputs"):
+        return "prompt or meta changed"
+    if plan.per_video is None or not plan.decode:
+        return "unchanged"
+    return "stale metrics: " + ",".join(m.name for m in plan.per_video) if plan.per_video \
+        else "set-metric features missing"
+
+
+_FATAL = (MissingWeightsError, WeightsChecksumError, weights_mod.WeightsLoadError)
 
 
 def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
@@ -241,6 +320,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
                  timings: dict[str, float]) -> dict:
     """Run every metric on one decoded video; never raises for a bad video or metric."""
     entry, rec = plan.entry, plan.rec
+    if plan.per_video is not None:
+        per_video = plan.per_video
     if not plan.decode:
         return rec
     if isinstance(clip, VideoDecodeError):
@@ -258,10 +339,13 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
             rec["details"][m.name] = {"error": f"{entry.where}: empty prompt; {m.name} needs "
                                                f"the video's prompt"}
             continue
+        rec.setdefault("protocols", {})[m.name] = m.protocol_hash()
         try:
             s = m.score(ctx)
             rec["scores"][m.name] = float(s.value)
             rec["details"][m.name] = s.details
+        except _FATAL:
+            raise  # weights that cannot be used fail the run (exit 2), not each video
         except Exception as e:  # a metric failing on one video is recorded, not fatal
             rec["scores"][m.name] = None
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
@@ -272,6 +356,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
             feats = np.asarray(m.features(ctx))
             cache.put(m, rec["sha256"], feats)
             rec["details"][m.name] = {"feature_sha256": rec["sha256"], "cached": False}
+        except _FATAL:
+            raise
         except Exception as e:
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
         timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
@@ -312,11 +398,101 @@ def _merge_records(out_dir: Path, manifest: Manifest, world: int) -> list[dict]:
     return ordered
 
 
-def _done_keys(out_dir: Path) -> set[str]:
-    keys = {record_key(r) for r in read_video_records(out_dir / "videos.jsonl")}
-    for p in out_dir.glob("videos.rank*.jsonl"):
-        keys |= {record_key(r) for r in read_video_records(p)}
-    return keys
+def _read_records(p: Path) -> list[dict]:
+    """Records of one videos*.jsonl in ``--out``; a corrupt line in the middle (or one the
+    JSON parser cannot take) is a one-line UserError naming it."""
+    problem = regular_file_problem(p) if p.exists() or p.is_symlink() else None
+    if problem:
+        raise UserError(problem)
+    try:
+        recs = read_video_records(p)
+    except RecursionError:
+        raise UserError(f"{p}: a record is nested too deeply; move the file away to start "
+                        f"over") from None
+    except ValueError as e:
+        raise UserError(f"{str(e).splitlines()[0][:300]}; fix or delete that line (or move "
+                        f"the file away) to resume") from None
+    return [r for r in recs if isinstance(r, dict)]
+
+
+def _previous_records(out_dir: Path) -> dict[str, dict]:
+    """The latest record per (item, video) from videos.jsonl and any rank files."""
+    by_key: dict[str, dict] = {}
+    for p in [out_dir / "videos.jsonl", *sorted(out_dir.glob("videos.rank*.jsonl"))]:
+        for r in _read_records(p):
+            by_key[record_key(r)] = r
+    return by_key
+
+
+class OutLock:
+    """An exclusive ``fcntl.flock`` on ``OUT/.vidbench.lock`` (per rank under torchrun),
+    holding who took it; released when closed or when the process dies."""
+
+    def __init__(self, out_dir: Path, rank: int = 0) -> None:
+        name = ".vidbench.lock" if rank == 0 else f".vidbench.rank{rank}.lock"
+        self.path = out_dir / name
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutLock:
+        import fcntl
+        import socket
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.read(fd, 4096).decode("utf-8", "replace").strip()
+            finally:
+                os.close(fd)
+            raise UserError(f"{self.path.parent}: another vidbench run is writing here "
+                            f"({holder or 'holder unknown'}); wait for it, or use another "
+                            f"--out") from None
+        info = f"pid {os.getpid()} on {socket.gethostname()}, since {now_iso()}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            except OSError:
+                pass
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+
+
+def _pin_used_weights(records: list[dict], metrics: Iterable[Metric]) -> None:
+    """Trust on first use: weights without a publisher hash that gave at least one score
+    (or set-metric features) in this run loaded into their model; pin their sha256."""
+    for m in metrics:
+        if m.random_weights or not m.required_weights():
+            continue
+        worked = any((r.get("scores") or {}).get(m.name) is not None or
+                     "feature_sha256" in ((r.get("details") or {}).get(m.name) or {})
+                     for r in records if r.get("error") is None)
+        if worked:
+            for w in m.required_weights():
+                weights_mod.pin_verified(w)
+
+
+def _append(log: VideoLog, rec: dict) -> None:
+    """Append one record; if the write fails (disk full), cut the file back to where it
+    was, so no torn line is left behind, and re-raise."""
+    try:
+        size = log.path.stat().st_size
+    except FileNotFoundError:
+        size = 0
+    try:
+        log.append(rec)
+    except OSError:
+        try:
+            os.truncate(log.path, size)
+        except OSError:
+            pass
+        raise
 
 
 def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
@@ -384,7 +560,8 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     cfg = cfg or ScoreConfig()
     rank, world = _dist_info()
     dist = _init_dist(world, cfg.device)
-    manifest = read_manifest(manifest_path)
+    video_io.max_decode_bytes()  # a bad VIDBENCH_MAX_DECODE_GB fails before any work
+    manifest = read_manifest(manifest_path, follow_symlinks=cfg.follow_symlinks)
     if not manifest.entries:
         raise UserError(f"{manifest_path}: no videos to score"
                         + (f" ({'; '.join(manifest.notes)})" if manifest.notes else ""))
@@ -395,22 +572,51 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
     per_video = [m for m in sel.metrics if isinstance(m, PerVideoMetric)]
     set_metrics = [m for m in sel.metrics if isinstance(m, SetMetric)]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create ({e.strerror or e})") from None
+    with OutLock(out, rank):
+        return _score_locked(manifest, out, cfg, sel, per_video, set_metrics, rank, world,
+                             dist)
+
+
+def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selection,
+                  per_video: list[PerVideoMetric], set_metrics: list[SetMetric], rank: int,
+                  world: int, dist: Any) -> dict | None:
     # --no-cache: neither read nor fill the shared cache; features live in the run folder.
     cache = FeatureCache(None if cfg.feature_cache else out / "features")
-    done = _done_keys(out)
+    previous = _previous_records(out)
     shard = manifest.entries[rank::world]
-    todo = [e for e in shard if record_key({"item": e.item, "video": e.video}) not in done]
+    plans: list[_Plan] = []
+    reasons: dict[str, int] = {}
+    for e in shard:
+        prev = previous.get(record_key({"item": e.item, "video": e.video}))
+        plan = plan_entry(e, per_video, set_metrics, cache, prev)
+        if prev is not None and not plan.decode and (
+                plan.rec == prev or ("sha256" in prev
+                                     and plan.rec.get("sha256") == prev["sha256"])):
+            continue  # same content and inputs, every metric there, same protocols: reused
+        why = _resume_reason(prev, plan, per_video)
+        reasons[why] = reasons.get(why, 0) + 1
+        plans.append(plan)
+    if previous:
+        n_reused = len(shard) - len(plans)
+        redo = "; ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
+        who = f" (rank {rank})" if world > 1 else ""
+        _note(sel.notes, f"resuming {out}{who}: {n_reused} of {len(shard)} videos reused; "
+                         f"scoring {len(plans)}" + (f" ({redo})" if redo else ""))
     log = VideoLog(out / ("videos.jsonl" if world == 1 else f"videos.rank{rank}.jsonl"))
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    bar = Progress(len(todo), "score",
+    bar = Progress(len(plans), "score",
                    mode=None if _show_progress(cfg) and rank == 0 else "off")
-    plans = [plan_entry(e, per_video, set_metrics, cache) for e in todo]
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
                                     decoder=_timed_decode(timings))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
-        log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
+        _append(log, finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip
         bar.update(1)
     bar.close()
@@ -421,6 +627,7 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
             dist.barrier()
         return None
     records = _merge_records(out, manifest, world)
+    _pin_used_weights(records, sel.metrics)
     metrics, agg_notes = aggregate(records, sel.metrics, cfg, cache)
     errors = [{"video": r["video"], "item": r["item"], "error": r["error"]}
               for r in records if r.get("error")]
@@ -434,6 +641,7 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
                                                                 if e.seed is not None})},
         "protocol": {m.name: m.protocol() for m in sel.metrics},
         "weights": {m.name: weights_provenance(m) for m in sel.metrics},
+        "weights_trust": {m.name: weights_trust(m) for m in sel.metrics},
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "wall_s": round(time.perf_counter() - t_start, 3),
     })

@@ -5,6 +5,13 @@ Decoding uses PyAV by default (frames, per-frame presentation timestamps, rotati
 decord (``VIDBENCH_DECODER=decord``, cross-checked against PyAV); PyAV writes mp4 files. A view is
 resampled **by timestamps**, never by frame index, so that the container's fps does not move
 a score: the view's frame ``k`` is the source frame on screen at time ``t0 + k / fps``.
+
+Memory bounds (docs/security.md): nothing a file declares (frame count, size, duration,
+frame rate) sizes an allocation before it is checked. A decoded clip's frames are at most
+``VIDBENCH_MAX_DECODE_GB`` (default 4 GiB; the frames are written into one array allocated
+once, so that is also the decode's peak), a clip has at most :data:`MAX_FRAMES` frames, and
+a view at most :data:`MAX_FRAMES` frames whose uint8 pixels (gathered and resized) are each
+within the same budget.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidbench.errors import VideoDecodeError
+from vidbench.errors import UserError, VideoDecodeError
 
 #: Number of :func:`decode` calls in this process. Tests use it to assert one decode per video.
 DECODE_COUNT = 0
@@ -26,8 +33,32 @@ DECODE_COUNT = 0
 RESIZE_METHODS = ("area", "bilinear", "bicubic", "bilinear_aa", "bicubic_aa", "nearest")
 
 
-def _max_decode_bytes() -> int:
-    return int(float(os.environ.get("VIDBENCH_MAX_DECODE_GB", "4")) * 2**30)
+#: The most frames a clip or a view may have (about 55 minutes at 30 fps).
+MAX_FRAMES = 100_000
+
+
+def max_decode_bytes() -> int:
+    """``VIDBENCH_MAX_DECODE_GB`` (default 4) in bytes; anything but a finite positive number
+    of GiB (at most 1 TiB) is a one-line :class:`UserError`."""
+    raw = os.environ.get("VIDBENCH_MAX_DECODE_GB")
+    if raw is None:
+        return 4 * 2**30
+    try:
+        gb = float(raw)
+    except ValueError:
+        gb = math.nan
+    if not (math.isfinite(gb) and 0 < gb <= 1024):
+        raise UserError(f"VIDBENCH_MAX_DECODE_GB={raw[:40]!r}: give a number of GiB greater "
+                        f"than 0 and at most 1024, e.g. 4")
+    return int(gb * 2**30)
+
+
+_max_decode_bytes = max_decode_bytes
+
+
+class ViewTooLargeError(VideoDecodeError):
+    """A view would exceed the frame or memory bound (a file declaring an absurd duration or
+    frame rate)."""
 
 
 @dataclass
@@ -152,12 +183,14 @@ class View:
         return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
 
 
-def sample_indices(timestamps: np.ndarray, end_time: float, spec: ViewSpec
-                   ) -> tuple[np.ndarray, np.ndarray, float]:
+def sample_indices(timestamps: np.ndarray, end_time: float, spec: ViewSpec,
+                   max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, np.ndarray, float]:
     """Source frame indices, view timestamps and view fps for ``spec``.
 
     A view frame at time t shows the last source frame whose timestamp is <= t (what a
     player shows), so variable frame rates and any container fps map to the same content.
+    A view of more than ``max_frames`` frames raises :class:`ViewTooLargeError` before
+    anything of that length is allocated.
     """
     ts = np.asarray(timestamps, dtype=np.float64)
     n = len(ts)
@@ -171,7 +204,15 @@ def sample_indices(timestamps: np.ndarray, end_time: float, spec: ViewSpec
             k = spec.num_frames
         else:
             span = spec.duration if spec.duration is not None else end_time - t0
-            k = max(1, int(math.floor(span * fps + 1e-6)))
+            kf = span * fps + 1e-6
+            if not math.isfinite(kf) or kf > max_frames:
+                raise ViewTooLargeError(
+                    f"a view of {span:.6g} s at {fps:g} fps would have {kf:.6g} frames, "
+                    f"over the limit of {max_frames} (the file declares a duration of "
+                    f"{end_time - float(ts[0]):.6g} s for {n} frames)")
+            k = max(1, int(math.floor(kf)))
+        if k > max_frames:
+            raise ViewTooLargeError(f"a view of {k} frames is over the limit of {max_frames}")
         times = t0 + np.arange(k) / fps
         if not spec.pad:
             keep = times < end_time - eps
@@ -181,6 +222,8 @@ def sample_indices(timestamps: np.ndarray, end_time: float, spec: ViewSpec
         # Never more frames than the clip has unless padding is asked for: duplicated
         # frames would read as perfect temporal consistency.
         k = spec.num_frames if spec.pad else min(spec.num_frames, n)
+        if k > max_frames:
+            raise ViewTooLargeError(f"a view of {k} frames is over the limit of {max_frames}")
         last = float(ts[-1])
         times = np.linspace(t0, max(t0, last), k) if k > 1 else np.array([t0])
         fps = (k - 1) / (last - t0) if k > 1 and last > t0 else _source_fps(ts, end_time)
@@ -248,9 +291,21 @@ def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
     return frames[:, top:top + side, left:left + side]
 
 
-def make_view(clip: Clip, spec: ViewSpec) -> View:
-    """Resample ``clip`` by timestamps, then resize and crop, as ``spec`` says."""
+def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
+    """Resample ``clip`` by timestamps, then resize and crop, as ``spec`` says. The view's
+    frame count and its uint8 pixels before and after resizing are bounded (``max_bytes``,
+    default ``VIDBENCH_MAX_DECODE_GB``) before they are allocated."""
+    limit = max_decode_bytes() if max_bytes is None else max_bytes
+    h, w = clip.size
     idx, times, fps = sample_indices(clip.timestamps, float(clip.end_time), spec)
+    th, tw = _target_size(h, w, spec.size)
+    for what, (vh, vw) in (("gathered", (h, w)), ("resized", (th, tw))):
+        need = len(idx) * vh * vw * 3
+        if need > limit:
+            raise ViewTooLargeError(
+                f"{clip.path or 'clip'}: a view of {len(idx)} frames of {vw}x{vh} ({what}) "
+                f"needs {need / 2**30:.2f} GiB, over the limit of {limit / 2**30:.2f} GiB "
+                f"(VIDBENCH_MAX_DECODE_GB)")
     frames = clip.frames[idx]
     frames = resize_frames(frames, spec.size, spec.resize)
     if spec.crop == "center":
@@ -263,13 +318,23 @@ def make_view(clip: Clip, spec: ViewSpec) -> View:
 
 
 def _readable_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path if it is a non-empty regular file, else a VideoDecodeError."""
+    """``path`` as a Path if it is a non-empty regular file (links followed), else a
+    VideoDecodeError; checked by its mode before it is opened, so a FIFO or a device never
+    blocks or streams forever."""
+    import stat
+
     p = Path(path)
-    if p.is_dir():
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise VideoDecodeError(f"{p}: no such file") from None
+    except OSError as e:
+        raise VideoDecodeError(f"{p}: cannot access ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise VideoDecodeError(f"{p}: is a directory, not a video file")
-    if not p.exists():
-        raise VideoDecodeError(f"{p}: no such file")
-    if p.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise VideoDecodeError(f"{p}: not a regular file (a FIFO, socket or device)")
+    if st.st_size == 0:
         raise VideoDecodeError(f"{p}: empty file (0 bytes)")
     return p
 
@@ -326,6 +391,8 @@ def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndar
     n = len(vr)
     if n == 0:
         raise _DecordMismatch("no frames")
+    if n > MAX_FRAMES:
+        raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
     _check_budget(p, n, info["height"], info["width"], limit)
     frames = vr.get_batch(list(range(n))).asnumpy()
     ref = info["first_frame"]
@@ -337,18 +404,43 @@ def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndar
     return frames, stamps, float(vr.get_avg_fps())
 
 
-def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, dict]:
-    """All frames with PyAV in one pass over the container (frame-threaded decoding):
-    frames (T, H, W, 3) as stored, (T, 2) start/end times, average fps, and facts."""
+def _count_packets(p: Path, limit_frames: int) -> int:
+    """Video packets in the container (demuxed, not decoded: cheap), an upper bound on the
+    frames a decode yields for the codecs seen here. Stops counting past ``limit_frames``."""
     import av
 
-    frames: list[np.ndarray] = []
-    starts: list[float] = []
-    ends: list[float] = []
+    n = 0
+    with av.open(str(p)) as container:
+        vstreams = list(container.streams.video)
+        if not vstreams:
+            return 0
+        for pkt in container.demux(vstreams[0]):
+            if pkt.size:
+                n += 1
+                if n > limit_frames:
+                    break
+    return n
+
+
+def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """All frames with PyAV (frame-threaded decoding): frames (T, H, W, 3) upright
+    (rotation applied), (T, 2) start/end times, average fps, and facts.
+
+    Memory: the packets are counted first (demuxing only), the budget is checked against
+    that count and the first frame's real size, and the frames are written into one array
+    allocated once; a frame list and its stacked copy never coexist."""
+    import av
+
     try:
+        n_packets = _count_packets(p, MAX_FRAMES)
         container = av.open(str(p))
     except Exception as e:
         raise VideoDecodeError(f"{p}: not a readable video ({_short(e)})") from None
+    if n_packets > MAX_FRAMES:
+        raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
+    buf: np.ndarray | None = None
+    stamps = np.zeros((max(n_packets, 1), 2), np.float64)
+    n = 0
     with container:
         vstreams = list(container.streams.video)
         if not vstreams:
@@ -358,30 +450,42 @@ def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, di
         s.thread_type = "AUTO"
         fps = float(s.average_rate) if s.average_rate else 0.0
         rotation = 0
-        total = s.frames or 0
+        dw, dh = int(s.codec_context.width or 0), int(s.codec_context.height or 0)
+        if dw * dh * 3 > limit:  # one declared frame is over budget: do not decode it
+            _check_budget(p, 1, dh, dw, limit)
         try:
             for frame in container.decode(s):
+                if buf is None and frame.width * frame.height * 3 > limit:
+                    _check_budget(p, 1, frame.height, frame.width, limit)
                 arr = frame.to_ndarray(format="rgb24")
-                if not frames:
+                if buf is None:
                     rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
-                    _check_budget(p, max(total, 1), arr.shape[0], arr.shape[1], limit)
-                frames.append(arr)
-                t = float(frame.time) if frame.time is not None else len(starts) / (fps or 25.0)
+                    arr = _rotate(arr[None], rotation)[0]
+                    _check_budget(p, max(n_packets, 1), arr.shape[0], arr.shape[1], limit)
+                    buf = np.empty((max(n_packets, 1), *arr.shape), np.uint8)
+                else:
+                    arr = _rotate(arr[None], rotation)[0]
+                if arr.shape != buf.shape[1:]:
+                    raise VideoDecodeError(f"{p}: frame size changes mid-stream "
+                                           f"({buf.shape[2]}x{buf.shape[1]} to "
+                                           f"{arr.shape[1]}x{arr.shape[0]})")
+                if n == len(buf):  # more frames than packets: stop at the counted bound
+                    break
+                buf[n] = arr
+                t = float(frame.time) if frame.time is not None else n / (fps or 25.0)
                 dur = float(frame.duration * frame.time_base) if frame.duration else 0.0
-                starts.append(t)
-                ends.append(t + dur)
-                if len(frames) * arr.nbytes > limit:
-                    _check_budget(p, len(frames), arr.shape[0], arr.shape[1], limit)
+                stamps[n] = (t, t + dur)
+                n += 1
         except VideoDecodeError:
             raise
         except av.error.FFmpegError as e:
-            if not frames:  # a truncated tail is tolerated; nothing decodable is not
+            if not n:  # a truncated tail is tolerated; nothing decodable is not
                 raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
         info = {"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
-                "rotation": rotation}
-    if not frames:
+                "rotation": rotation, "rotated": True}
+    if buf is None or n == 0:
         raise VideoDecodeError(f"{p}: the video stream has no decodable frame")
-    return np.stack(frames), np.stack([starts, ends], axis=1), fps, info
+    return buf[:n], stamps[:n], fps, info
 
 
 def _check_budget(p: Path, n: int, h: int, w: int, limit: int) -> None:
@@ -414,7 +518,7 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     global DECODE_COUNT
     DECODE_COUNT += 1
     p = _readable_file(path)
-    limit = _max_decode_bytes() if max_bytes is None else max_bytes
+    limit = max_decode_bytes() if max_bytes is None else max_bytes
     decoder = _decoder()
     info: dict | None = None
     if decoder == "decord":
@@ -431,7 +535,8 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     if info is None:
         frames, stamps, fps, info = _decode_pyav(p, limit)
     n = len(frames)
-    frames = _rotate(frames, info["rotation"])
+    if not info.get("rotated"):
+        frames = _rotate(frames, info["rotation"])
     starts, ends = stamps[:, 0], stamps[:, 1]
     if n > 1 and not np.all(np.diff(starts) > 0):  # broken timestamps: use the average rate
         step = 1.0 / fps if fps > 0 else 1 / 25.0

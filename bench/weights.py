@@ -5,8 +5,21 @@ verification, and safe loading only (safetensors or ``torch.load(weights_only=Tr
 Nothing is ever downloaded implicitly while scoring: :func:`resolve` returns a verified
 local path or raises :class:`MissingWeightsError` naming the file, its URL and where to put
 it. ``vidbench weights fetch NAME`` downloads (refused when ``VIDBENCH_OFFLINE=1``).
-A file placed by hand is verified against the manifest's sha256 before first use (the
-verification is remembered in a ``.verified`` stamp keyed by size and mtime).
+
+Integrity (docs/security.md):
+
+- Every verification hashes the file's content (once per process and file state); nothing
+  on disk can make vidbench skip that. The ``.verified`` stamp beside a file records the
+  content sha256 it was verified with, for people to read; it is never trusted.
+- A manifest sha256 (the publisher's) must match. Where the publisher gives none, the hash
+  is pinned on first use: the first time the file is loaded successfully into its model
+  (safe loading, and :func:`state_dict_mismatch` finds every key and shape as expected, or
+  a scoring run got at least one score out of it: :func:`pin_verified`), its sha256 is
+  written to ``VIDBENCH_HOME/weights/pins.json``; from then on a different file under that
+  name is refused (delete the pin to accept a new file on purpose).
+- :func:`provenance` gives the sha256 of the file actually verified and how it is trusted
+  (``publisher``, ``first-use`` or ``unpinned``); result.json records both.
+- A file that cannot be loaded safely is a :class:`WeightsLoadError` (a user error, exit 2).
 """
 
 from __future__ import annotations
@@ -14,17 +27,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidbench.errors import MissingWeightsError, UserError, WeightsChecksumError
-from vidbench.fileio import sha256_file
+from vidbench.fileio import atomic_write_bytes, sha256_file
 
 MANIFEST_PATH = Path(__file__).with_name("weights.json")
+PINS_NAME = "pins.json"
+MAX_WEIGHTS_BYTES = 64 * 2**30  # a download without a known size stops here
+
+
+class WeightsLoadError(UserError):
+    """A weights file exists and matches its hash (or has none) but cannot be loaded
+    safely (a pickle with code, a truncated or foreign archive)."""
+
+
+# (path, size, mtime_ns, inode) -> sha256, and weights name -> (path, sha256, trust) of
+# what this process verified: the digest recorded is always that of the file verified.
+_DIGESTS: dict[tuple, str] = {}
+_VERIFIED: dict[str, tuple[Path, str, str]] = {}
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,23 +122,144 @@ def _stamp(p: Path) -> Path:
     return p.with_name(p.name + ".verified")
 
 
+def pins_path() -> Path:
+    return home() / "weights" / PINS_NAME
+
+
+def read_pins() -> dict[str, dict]:
+    """Trust-on-first-use pins: ``{name: {"sha256", "filename", "pinned"}}``."""
+    p = pins_path()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+    except (OSError, ValueError, RecursionError) as e:
+        raise UserError(f"{p}: unreadable pins file ({str(e)[:120]}); fix or delete it") \
+            from None
+    return data if isinstance(data, dict) else {}
+
+
+def _pin(name: str, filename: str, digest: str) -> None:
+    with _LOCK:
+        pins = read_pins()
+        if name in pins:
+            return
+        pins[name] = {"sha256": digest, "filename": filename,
+                      "pinned": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_bytes(pins_path(), (json.dumps(pins, indent=1, sort_keys=True) + "\n"
+                                         ).encode())
+
+
+def _digest(p: Path) -> str:
+    """sha256 of ``p``'s content, hashed once per process and file state."""
+    st = os.stat(p)
+    if not stat.S_ISREG(st.st_mode):
+        raise WeightsChecksumError(f"{p}: not a regular file (a FIFO, device or folder)")
+    key = (str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _LOCK:
+        got = _DIGESTS.get(key)
+    if got is None:
+        got = sha256_file(p)
+        with _LOCK:
+            _DIGESTS[key] = got
+    return got
+
+
 def verify(name: str, manifest: dict[str, WeightSpec] | None = None) -> Path:
-    """Verify the local file of ``name``; returns its path. Raises MissingWeightsError or
-    WeightsChecksumError."""
+    """Verify the local file of ``name`` by its content; returns its path. Raises
+    MissingWeightsError or WeightsChecksumError (a mismatch with the publisher's hash or
+    with the first-use pin)."""
     s = spec(name, manifest)
     p = home() / "weights" / s.filename
-    if not p.is_file():
+    if not p.exists():
         raise MissingWeightsError(
             f"weights {name!r} not found: expected {p} (from {s.url}); run "
             f"`vidbench weights fetch {name}` or download it there by hand")
-    st = p.stat()
-    key = f"{st.st_size}:{st.st_mtime_ns}"
-    stamp = _stamp(p)
-    if stamp.is_file() and stamp.read_text().strip() == key:
-        return p
-    _check(s, sha256_file(p), str(p))
-    stamp.write_text(key)
+    digest = _digest(p)
+    _check(s, digest, str(p))
+    trust = "publisher" if s.sha256 else "unpinned"
+    if not s.sha256:
+        pin = read_pins().get(name)
+        if isinstance(pin, dict) and pin.get("sha256"):
+            if pin["sha256"] != digest:
+                raise WeightsChecksumError(
+                    f"{p}: sha256 {digest} differs from {pin['sha256']}, pinned for {name} "
+                    f"when it was first loaded ({pins_path()}); if you replaced it on "
+                    f"purpose, delete that entry")
+            trust = "first-use"
+    with _LOCK:
+        _VERIFIED[name] = (p, digest, trust)
+    try:
+        stamp = {"sha256": digest, "trust": trust}
+        atomic_write_bytes(_stamp(p), (json.dumps(stamp) + "\n").encode())
+    except OSError:
+        pass  # a read-only store: the stamp is informational
     return p
+
+
+def check_loadable(name: str) -> Path:
+    """Verify ``name`` and, for plain checkpoints, load it safely once (a pickle with
+    code or a foreign file is a :class:`WeightsLoadError`). This does not pin: only a load
+    into the model does."""
+    p = verify(name)
+    if spec(name).format in ("state_dict", "safetensors"):
+        load_state_dict(p)
+    return p
+
+
+def provenance(name: str) -> dict[str, str | None]:
+    """``{"sha256": of the file this process verified for name, "trust": "publisher" |
+    "first-use" | "unpinned"}`` (verifying it now if it was not yet)."""
+    with _LOCK:
+        hit = _VERIFIED.get(name)
+    if hit is None:
+        verify(name)
+        with _LOCK:
+            hit = _VERIFIED[name]
+    p, digest, trust = hit
+    if trust == "unpinned":  # pinned since (its first load succeeded)?
+        pin = read_pins().get(name)
+        if isinstance(pin, dict) and pin.get("sha256") == digest:
+            trust = "first-use"
+    return {"sha256": digest, "trust": trust}
+
+
+def _name_of(p: Path) -> str | None:
+    with _LOCK:
+        for name, (vp, _, trust) in _VERIFIED.items():
+            if trust == "unpinned" and vp == p:
+                return name
+    return None
+
+
+def loaded(p: str | os.PathLike) -> None:
+    """Record that the weights file ``p`` was loaded into its model successfully: an
+    unpinned file verified in this process gets its sha256 pinned (trust on first use)."""
+    p = Path(p)
+    name = _name_of(p)
+    if name is not None:
+        pin_verified(name)
+
+
+def pin_verified(name: str) -> bool:
+    """Pin the sha256 this process verified for ``name`` if it has no publisher hash and no
+    pin yet, and the file is unchanged since. Returns whether a pin was written."""
+    with _LOCK:
+        hit = _VERIFIED.get(name)
+    if hit is None or hit[2] != "unpinned":
+        return False
+    p, digest, _ = hit
+    try:
+        if _digest(p) != digest:
+            return False
+    except OSError:
+        return False
+    _pin(name, p.name, digest)
+    with _LOCK:
+        _VERIFIED[name] = (p, digest, "first-use")
+    return True
+
+
+# id of a state dict returned by load_state_dict -> (its path, its number of keys)
+_LOADED_FROM: dict[int, tuple[Path, int]] = {}
 
 
 def resolve(name: str) -> Path:
@@ -121,6 +273,11 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
     place atomically. A failed or mismatching transfer leaves nothing behind."""
     s = spec(name, manifest)
     dest = home() / "weights" / s.filename
+    if url is not None:
+        scheme = urllib.parse.urlparse(url).scheme.lower()
+        if scheme not in ("http", "https", "file"):
+            raise UserError(f"--url {url[:200]!r}: not a URL (give http://, https:// or "
+                            f"file://)")
     if offline():
         raise UserError(f"VIDBENCH_OFFLINE=1: not downloading {name} from {s.url}; put the "
                         f"file at {dest}")
@@ -134,13 +291,18 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
             try:
                 with urllib.request.urlopen(src, timeout=timeout) as resp:
                     expected = resp.headers.get("Content-Length")
+                    cap = s.size or MAX_WEIGHTS_BYTES
                     while block := resp.read(1 << 20):
                         out.write(block)
                         h.update(block)
                         got += len(block)
+                        if got > cap:  # a server (or /dev/zero) that never stops
+                            raise WeightsChecksumError(
+                                f"fetching {name} from {src}: more than {cap} bytes"
+                                + (" (the manifest's size)" if s.size else ""))
             except urllib.error.HTTPError as e:
                 raise UserError(f"fetching {name} from {src}: HTTP {e.code} {e.reason}") from None
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, ValueError) as e:
                 raise UserError(f"fetching {name} from {src}: {e}") from None
         if expected is not None and got != int(expected):
             raise UserError(f"fetching {name} from {src}: truncated transfer ({got} of "
@@ -148,8 +310,13 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
         if s.size and got != s.size:
             raise WeightsChecksumError(f"fetching {name}: got {got} bytes, manifest says {s.size}")
         _check(s, h.hexdigest(), src)
+        pin = None if s.sha256 else read_pins().get(name)
+        if isinstance(pin, dict) and pin.get("sha256") not in (None, h.hexdigest()):
+            raise WeightsChecksumError(
+                f"fetching {name} from {src}: sha256 {h.hexdigest()} differs from the one "
+                f"pinned at first use ({pin['sha256']}, {pins_path()})")
         os.replace(tmp, dest)
-        _stamp(dest).write_text(f"{dest.stat().st_size}:{dest.stat().st_mtime_ns}")
+        verify(name, manifest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -163,17 +330,27 @@ def load_state_dict(p: str | os.PathLike) -> dict[str, Any]:
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(p))
-    import torch
+        try:
+            obj = load_file(str(p))
+        except Exception as e:
+            raise WeightsLoadError(f"{p}: not a readable safetensors file: "
+                                   f"{(str(e).splitlines() or [''])[0][:200]}") from None
+    else:
+        import torch
 
-    try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"{p}: cannot be loaded safely with torch.load(weights_only=True): "
-                        f"{str(e).splitlines()[0][:200]}") from None
+        try:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise WeightsLoadError(
+                f"{p}: cannot be loaded safely with torch.load(weights_only=True): "
+                f"{(str(e).splitlines() or [type(e).__name__])[0][:200]}") from None
     for key in ("state_dict", "model", "module", "params"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
+    if not isinstance(obj, dict):
+        raise WeightsLoadError(f"{p}: holds a {type(obj).__name__}, not a state dict")
+    with _LOCK:
+        _LOADED_FROM[id(obj)] = (p, len(obj))
     return obj
 
 
@@ -187,6 +364,11 @@ def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
               if k in found and hasattr(found[k], "shape")
               and tuple(found[k].shape) != tuple(v.shape)]
     parts = []
+    if not (missing or unexpected or shapes):
+        with _LOCK:
+            src = _LOADED_FROM.pop(id(found), None)
+        if src is not None and src[1] == len(found):
+            loaded(src[0])  # the checkpoint fits its model: trust it from now on
     for label, items in (("missing", missing), ("unexpected", unexpected),
                          ("shape mismatches", shapes)):
         if items:

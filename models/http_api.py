@@ -128,6 +128,10 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         self.auth_header = auth_header.lower()
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if urllib.parse.urlparse(target).scheme.lower() not in ("http", "https"):
+            raise urllib.error.HTTPError(req.full_url, code, "redirect to a non-http(s) URL "
+                                         "refused", headers, fp)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             old_host = urllib.parse.urlparse(req.full_url)[:2]
@@ -139,6 +143,68 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
                     if k.lower() == self.auth_header:
                         del new.unredirected_hdrs[k]
         return new
+
+
+_SOCKETS = threading.local()  # the sockets the current thread's request opened
+
+
+def _track(sock: Any) -> None:
+    lst = getattr(_SOCKETS, "open", None)
+    if lst is not None:
+        lst.append(sock)
+
+
+class _TrackedHTTP(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPS(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):  # type: ignore[override]
+        return self.do_open(_TrackedHTTP, req)
+
+
+class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):  # type: ignore[override]
+        return self.do_open(_TrackedHTTPS, req, context=self._context)
+
+
+class _Watchdog:
+    """Shut down every socket the current thread opens once ``seconds`` have passed: a
+    server dripping its status line or headers one byte at a time (each read within
+    ``timeout_s``) cannot hold the request past the job's deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        self.socks: list[Any] = []
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        import socket
+
+        for sk in list(self.socks):
+            try:
+                sk.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> _Watchdog:
+        _SOCKETS.open = self.socks
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._timer.cancel()
+        _SOCKETS.open = None
 
 
 @dataclass
@@ -344,6 +410,7 @@ class HttpAdapter(Adapter):
     """Generic submit/poll/download client; see the module docstring."""
 
     scheme = "http"
+    stages_downloads = True  # every path it returns lies in the run's staging folder
 
     def __init__(self, target: str = "", **options: Any) -> None:
         super().__init__(target, **options)
@@ -368,7 +435,8 @@ class HttpAdapter(Adapter):
             self._token = tok
         self._auth_header = auth.get("header", "Authorization")
         self._auth_format = auth.get("format", "Bearer {token}")
-        self._opener = urllib.request.build_opener(_SafeRedirects(self._auth_header))
+        self._opener = urllib.request.build_opener(
+            _SafeRedirects(self._auth_header), _TrackedHTTPHandler(), _TrackedHTTPSHandler())
         base = urllib.parse.urlparse(self.cfg["base_url"])
         self._api_host = (base.scheme, base.netloc)
         self._journal = JobJournal(None)
@@ -377,6 +445,7 @@ class HttpAdapter(Adapter):
         self._cool_until = 0.0
         self._rng = random.Random(0)
         self._stop = threading.Event()
+        self._tls = threading.local()  # the current job's overall deadline, per worker
         self._validate_templates()
 
     # ---------------------------------------------------------------- identity
@@ -438,9 +507,23 @@ class HttpAdapter(Adapter):
                             f"known: {', '.join(sorted(env))}") from None
 
     def _url(self, path_or_url: str) -> str:
-        return urllib.parse.urljoin(self.cfg["base_url"].rstrip("/") + "/",
-                                    path_or_url.lstrip("/")) \
-            if not re.match(r"^https?://", path_or_url) else path_or_url
+        """An absolute http(s) URL; anything else (``file:``, ``ftp:``, a server-supplied
+        ``javascript:``) is refused, so a server cannot make the client read local files."""
+        url = urllib.parse.urljoin(self.cfg["base_url"].rstrip("/") + "/",
+                                   path_or_url.lstrip("/")) \
+            if not re.match(r"^https?://", path_or_url, re.I) else path_or_url
+        if urllib.parse.urlparse(url).scheme.lower() not in ("http", "https"):
+            raise HttpJobError(f"refusing the non-http(s) URL {_snippet(url.encode(), 80)}")
+        if len(url) > 8192 or re.search(r"[\x00-\x20\x7f]", url):
+            raise HttpJobError(f"refusing a URL with control characters, spaces or over 8192 "
+                               f"characters: {_snippet(url.encode(), 80)}")
+        return url
+
+    def _path_env(self, env: dict) -> dict:
+        """``env`` for rendering URL paths: the server-supplied job id URL-encoded as one
+        path segment (``/``, ``?``, ``#``, ``%`` and a bare ``.``/``..`` cannot steer the
+        request elsewhere)."""
+        return {**env, "job_id": quote_segment(str(env.get("job_id", "")))}
 
     def _headers(self, url: str, extra: dict | None = None) -> dict[str, str]:
         h = {"User-Agent": "vidbench", **{k: str(v) for k, v in
@@ -453,22 +536,44 @@ class HttpAdapter(Adapter):
         return h
 
     def _snip(self, data: bytes) -> str:
-        return self._redact(_snippet(data))
+        """A short printable excerpt of a response body, redacted *before* it is cut (a cut
+        first could keep all but the last character of the token)."""
+        text = data[:_REDACT_WINDOW].decode("utf-8", "replace")
+        return _snippet(self._redact(text).encode("utf-8"), more=len(data) > _REDACT_WINDOW)
 
     def _redact(self, text: str) -> str:
-        if self._token:
-            text = text.replace(self._token, "***")
-        return text
+        """Replace the token, and any fragment of it of ``_MIN_FRAGMENT`` or more characters,
+        with ``***``."""
+        return redact(text, self._token)
 
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(max(0.0, seconds)):
             raise HttpJobError("cancelled (the run was interrupted)")
 
+    def _deadline(self) -> float:
+        return getattr(self._tls, "deadline", math.inf)
+
     def _wait_cooldown(self) -> None:
+        """Wait out a shared 429 cool-down, but never past this job's deadline."""
         with self._cool_lock:
-            delay = self._cool_until - time.monotonic()
+            until = self._cool_until
+        if until > self._deadline():
+            raise self._deadline_error("rate limited (HTTP 429) past the deadline", sent=False)
+        delay = until - time.monotonic()
         if delay > 0:
             self._sleep(delay)
+
+    def _deadline_error(self, what: str, *, sent: bool) -> HttpJobError:
+        return HttpJobError(
+            f"{what}: the job's deadline ({self.limits['deadline_s']:g} s) was reached; a "
+            f"submitted job's id is kept in jobs.jsonl, so rerunning polls it again without "
+            f"paying twice", maybe_created=sent)
+
+    def _remaining(self, what: str, *, sent: bool = False) -> float:
+        left = self._deadline() - time.monotonic()
+        if left <= 0:
+            raise self._deadline_error(what, sent=sent)
+        return left
 
     def _request(self, method: str, url: str, *, body: bytes | None = None,
                  headers: dict | None = None, stream_to: Path | None = None) -> _Response:
@@ -477,24 +582,32 @@ class HttpAdapter(Adapter):
         self._wait_cooldown()
         req = urllib.request.Request(url, data=body, method=method,
                                      headers=self._headers(url, headers))
-        timeout = float(self.limits["timeout_s"])
+        left = self._remaining(f"{method} {url}")
+        timeout = min(float(self.limits["timeout_s"]), left)
         try:
-            with self._opener.open(req, timeout=timeout) as r:
+            with _Watchdog(left), self._opener.open(req, timeout=timeout) as r:
                 status, hdrs = r.status, r.headers
                 if stream_to is None:
-                    data = r.read()
+                    data = self._read_body(r, f"{method} {url}")
                 else:
                     data = self._stream(r, stream_to)
         except urllib.error.HTTPError as e:
             status, hdrs = e.code, e.headers
             try:
-                data = e.read()
+                with _Watchdog(self._remaining(f"{method} {url}")):
+                    data = self._read_body(e, f"{method} {url}")
+            except HttpJobError:
+                raise
             except Exception:
                 data = b""
         except http.client.HTTPException as e:  # IncompleteRead, RemoteDisconnected, ...
+            if self._deadline() <= time.monotonic():
+                raise self._deadline_error(f"{method} {url}", sent=True) from None
             raise _Transient(self._redact(f"{method} {url} failed ({type(e).__name__})")
                              ) from None
         except (TimeoutError, OSError, urllib.error.URLError) as e:
+            if self._deadline() <= time.monotonic():
+                raise self._deadline_error(f"{method} {url}", sent=True) from None
             reason = getattr(e, "reason", e)
             refused = isinstance(reason, ConnectionRefusedError)
             kind = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(
@@ -508,12 +621,29 @@ class HttpAdapter(Adapter):
             raise _Transient(f"{method} {url}: HTTP {status} {self._snip(data)}")
         return _Response(status, hdrs, data)
 
+    def _chunk(self, r: Any, what: str) -> bytes:
+        """One read of at most 64 KiB that returns what has arrived (``read1``), after
+        checking the job's deadline: a server dripping one byte at a time cannot hold a
+        worker past it. (The request was sent: a submit cut here may have created a job.)"""
+        self._remaining(what, sent=True)
+        read1 = getattr(r, "read1", None)
+        return read1(1 << 16) if read1 is not None else r.read(1 << 16)
+
+    def _read_body(self, r: Any, what: str) -> bytes:
+        """A JSON/API response body, bounded in size and by the deadline."""
+        buf = bytearray()
+        while chunk := self._chunk(r, what):
+            buf += chunk
+            if len(buf) > _MAX_API_BODY:
+                raise HttpJobError(f"{what}: response larger than {_MAX_API_BODY} bytes")
+        return bytes(buf)
+
     def _stream(self, r: Any, dest: Path) -> bytes:
         limit = int(self.limits["max_download_bytes"])
         n = 0
         with open(dest, "wb") as f:
             while True:
-                chunk = r.read(1 << 16)
+                chunk = self._chunk(r, "download")
                 if not chunk:
                     break
                 n += len(chunk)
@@ -594,6 +724,7 @@ class HttpAdapter(Adapter):
     def run_job(self, item: SuiteItem) -> Generated:
         t0 = time.monotonic()
         deadline = t0 + float(self.limits["deadline_s"])
+        self._tls.deadline = deadline  # an overall deadline: cool-downs, polls, downloads
         env = self.env_for(item)
         body, ctype, fields = self._request_body(env)
         key = self.job_key(item, fields)
@@ -664,6 +795,9 @@ class HttpAdapter(Adapter):
                               error=self._redact(str(e))[:300])
             raise
         job_id = json_path(data, self.cfg["job_id"])
+        if isinstance(job_id, bool) or not isinstance(job_id, (str, int)) or len(
+                str(job_id)) > 1024:
+            job_id = None  # a job id is a short string or number, never a structure
         if job_id in (None, ""):
             self._journal.put(key, state="submitting", error="no job id in response")
             raise HttpJobError(f"{what}: no job id at {self.cfg['job_id']!r} in the response "
@@ -675,12 +809,12 @@ class HttpAdapter(Adapter):
 
     def _poll(self, item: SuiteItem, job_id: str, env: dict, deadline: float) -> Any:
         poll = self.cfg["poll"]
-        url = self._url(render(poll.get("path", ""), env))
+        url = self._url(render(poll.get("path", ""), self._path_env(env)))
         method = poll.get("method", "GET")
         interval = float(poll.get("interval_s", 5.0))
         max_interval = float(poll.get("max_interval_s", max(interval, 30.0)))
         groups = {g: {str(s).lower() for s in names} for g, names in self.cfg["states"].items()}
-        what = f"item {item.item!r}: job {job_id}"
+        what = f"item {item.item!r}: job {job_id!r}"
         last_state = "?"
         while True:
             def once() -> Any:
@@ -705,8 +839,8 @@ class HttpAdapter(Adapter):
                 return data
             if group == "failed":
                 reason = json_path(data, self.cfg.get("error")) if self.cfg.get("error") else None
-                raise HttpJobError(f"{what} failed on the server (state {raw!r}): "
-                                   f"{self._redact(str(reason)) if reason else 'no reason given'}",
+                why = self._snip(str(reason).encode()) if reason else "no reason given"
+                raise HttpJobError(f"{what} failed on the server (state {raw!r}): {why}",
                                    job_failed=True)
             if time.monotonic() + interval > deadline:
                 raise HttpJobError(
@@ -718,7 +852,7 @@ class HttpAdapter(Adapter):
 
     def _download(self, item: SuiteItem, job_id: str, env: dict, data: Any, deadline: float
                   ) -> tuple[Path, dict]:
-        what = f"item {item.item!r}: job {job_id}: download"
+        what = f"item {item.item!r}: job {job_id!r}: download"
         if "video_url" in self.cfg:
             url = json_path(data, self.cfg["video_url"])
             if not url or not isinstance(url, str):
@@ -726,7 +860,7 @@ class HttpAdapter(Adapter):
                                    f"{self.cfg['video_url']!r}")
             url = self._url(url)
         else:
-            url = self._url(render(self.cfg["download"].get("path", ""), env))
+            url = self._url(render(self.cfg["download"].get("path", ""), self._path_env(env)))
         allowed = [c.lower() for c in self.cfg.get("content_types",
                                                   ["video/", "application/octet-stream",
                                                    "binary/octet-stream"])]
@@ -736,7 +870,9 @@ class HttpAdapter(Adapter):
         suffix = suffix if suffix in (".mp4", ".webm", ".mov", ".mkv", ".m4v") else ".mp4"
 
         def once() -> tuple[Path, dict]:
-            fd, tmp = tempfile.mkstemp(prefix=f".{job_id[:40]}.", suffix=suffix, dir=staging)
+            # the job id is the server's: it never becomes part of a local path
+            fd, tmp = tempfile.mkstemp(prefix=f".job-{_digest(job_id)}.", suffix=suffix,
+                                       dir=staging)
             os.close(fd)
             tmp_path = Path(tmp)
             try:
@@ -764,7 +900,7 @@ class HttpAdapter(Adapter):
                 raise
 
         # downloads are free once the job is paid for: every failure may be retried
-        return self._with_retries(what, once, deadline=deadline + 60.0)
+        return self._with_retries(what, once, deadline=deadline)
 
     # ---------------------------------------------------------------- the loop API
 
@@ -797,11 +933,54 @@ class HttpAdapter(Adapter):
 
 
 def _as_item_error(exc: BaseException, redact) -> BaseException:
+    """The error reported for an item, its message redacted (it reaches stderr and
+    generate-errors.json)."""
     if isinstance(exc, (HttpJobError, UserError)):
+        exc.args = (redact(str(exc)),)
         return exc
     return HttpJobError(redact(f"{type(exc).__name__}: {exc}"))
 
 
-def _snippet(data: bytes, n: int = 200) -> str:
+_REDACT_WINDOW = 4096  # bytes of a body looked at for a snippet (redacted before the cut)
+_MAX_API_BODY = 16 * 2**20  # a submit/poll answer larger than this is refused
+_MIN_FRAGMENT = 6  # a run of this many token characters in a message is redacted
+
+
+def _snippet(data: bytes, n: int = 200, *, more: bool = False) -> str:
     text = data[:n].decode("utf-8", "replace").replace("\n", " ").strip()
-    return repr(text + ("..." if len(data) > n else ""))
+    return repr(text + ("..." if more or len(data) > n else ""))
+
+
+def _digest(s: str) -> str:
+    return hashlib.sha256(s.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def quote_segment(s: str) -> str:
+    """``s`` URL-encoded as one path segment: nothing left that a URL parser reads as a
+    separator, a query, a fragment, an escape or a ``.``/``..`` step."""
+    q = urllib.parse.quote(s, safe="")
+    return q.replace(".", "%2E") if set(s) <= {"."} else q
+
+
+def redact(text: str, token: str | None, min_fragment: int = _MIN_FRAGMENT) -> str:
+    """``text`` with every run of ``min_fragment`` or more characters that also occurs in
+    ``token`` (the whole token, a prefix, a suffix, any fragment) replaced by ``***``. A
+    token shorter than ``min_fragment`` is redacted whole."""
+    if not token or not text:
+        return text
+    k = min(min_fragment, len(token))
+    grams = {token[i:i + k] for i in range(len(token) - k + 1)}
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        if text[i:i + k] in grams:
+            j = i + k
+            while j < n and text[i:j + 1] in token:
+                j += 1
+            out.append("***")
+            i = j
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
