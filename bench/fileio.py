@@ -1,6 +1,6 @@
 """File helpers every writer shares: atomic writes (temp file in the same folder, fsync,
-rename) and streaming sha256. A killed writer leaves either the old file or the new one,
-never half of one."""
+rename), durable line appends, and streaming sha256. A killed writer leaves either the old
+file or the new one, never half of one; a failed append (disk full) leaves no torn line."""
 
 from __future__ import annotations
 
@@ -24,6 +24,31 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append_line(path: str | os.PathLike, line: bytes) -> None:
+    """Append ``line`` (one record, ending in a newline) to ``path`` and fsync. If the write
+    fails part-way (ENOSPC, EFBIG, a file-size limit), the file is cut back to its old length
+    and the error re-raised, so no torn line is left for a reader (or the next append) to
+    trip on. The jsonl writers (manifest, videos.jsonl, the job journal) all append here."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(fd)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -46,7 +46,7 @@ import numpy as np
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import ManifestError, UserError, VideoDecodeError
-from vidbench.fileio import sha256_file
+from vidbench.fileio import append_line, sha256_file
 from vidbench.manifest import (
     MANIFEST_NAME,
     ManifestEntry,
@@ -126,11 +126,8 @@ class JobJournal:
                    "updated": _now()}
             self._records[key] = rec
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
+                append_line(self.path, (json.dumps(rec, ensure_ascii=False) + "\n")
+                            .encode("utf-8"))
             return dict(rec)
 
     def records(self) -> dict[str, dict]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import ManifestError
-from vidbench.fileio import atomic_write_bytes
+from vidbench.fileio import append_line, atomic_write_bytes
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_EXTENSIONS = (
@@ -345,23 +345,4 @@ def write_manifest(path: str | os.PathLike, entries: list[ManifestEntry] | list[
 def append_manifest(path: str | os.PathLike, entry: ManifestEntry | dict) -> None:
     """Append one line and fsync (a killed writer leaves at most a torn last line, which
     :func:`read_manifest` reports; rewrite with :func:`write_manifest` to compact)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    data = (dumps_line(entry) + "\n").encode("utf-8")
-    fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        except OSError:  # disk full mid-line: cut back, leave no torn line
-            try:
-                os.ftruncate(fd, size)
-            except OSError:
-                pass
-            raise
-    finally:
-        os.close(fd)
+    append_line(path, (dumps_line(entry) + "\n").encode("utf-8"))

@@ -5,7 +5,9 @@
   first item, then whenever ``every_s`` seconds (default 10) have passed or another tenth of
   the items is done, and at the end::
 
-      vidbench: generate: 6/12 videos (50%), 1.9 videos/s, 3s elapsed, ETA 3s
+      vidbench: progress: generate 6/12 videos (50%), 1.9 videos/s, 3s elapsed, ETA 3s
+
+  (``vidbench: progress:`` sets these lines apart from notes and from the one-line errors)
 
 - ``--quiet`` (:func:`set_quiet`, or ``VIDBENCH_QUIET=1``) silences both.
 
@@ -93,7 +95,7 @@ class Progress:
         elapsed = self.clock() - self.t0
         pct = 100.0 * self.n / self.total if self.total else 100.0
         rate = self.n / elapsed if elapsed > 0 else 0.0
-        text = (f"vidbench: {self.desc}: {self.n}/{self.total} {self.unit}s ({pct:.0f}%), "
+        text = (f"vidbench: progress: {self.desc} {self.n}/{self.total} {self.unit}s ({pct:.0f}%), "
                 f"{rate:.2g} {self.unit}s/s, {_duration(elapsed)} elapsed")
         if 0 < self.n < self.total and rate > 0:
             text += f", ETA {_duration((self.total - self.n) / rate)}"

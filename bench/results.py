@@ -31,7 +31,7 @@ from typing import Any
 from vidbench import __version__
 from vidbench.environment import package_versions
 from vidbench.errors import UserError
-from vidbench.manifest import atomic_write_bytes
+from vidbench.fileio import append_line, atomic_write_bytes
 
 #: The one definition of the result schema: the runner writes it, the leaderboard, the
 #: regression gate and the test fixtures read and build results through the dataclasses
@@ -144,10 +144,7 @@ class VideoLog:
 
     def append(self, rec: dict) -> None:
         line = json.dumps(clean_json(rec), ensure_ascii=False)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_line(self.path, (line + "\n").encode("utf-8"))
 
 
 def git_commit() -> str | None:

@@ -478,23 +478,6 @@ def _pin_used_weights(records: list[dict], metrics: Iterable[Metric]) -> None:
                 weights_mod.pin_verified(w)
 
 
-def _append(log: VideoLog, rec: dict) -> None:
-    """Append one record; if the write fails (disk full), cut the file back to where it
-    was, so no torn line is left behind, and re-raise."""
-    try:
-        size = log.path.stat().st_size
-    except FileNotFoundError:
-        size = 0
-    try:
-        log.append(rec)
-    except OSError:
-        try:
-            os.truncate(log.path, size)
-        except OSError:
-            pass
-        raise
-
-
 def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
               cache: FeatureCache) -> tuple[dict, list[str]]:
     """Per-metric result entries from the merged records."""
@@ -616,7 +599,7 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
                                     decoder=_timed_decode(timings))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
-        _append(log, finish_entry(plan, clip, per_video, cache, cfg.device, timings))
+        log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip
         bar.update(1)
     bar.close()

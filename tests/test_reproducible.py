@@ -172,8 +172,8 @@ def test_progress_lines_when_not_a_terminal():
             bar.update()
     lines = buf.getvalue().splitlines()
     # the first item, every 3rd (a tenth of 30) and the last: 1 + 10 lines
-    assert lines[0].startswith("vidbench: score: 1/30 videos (3%)")
-    assert lines[-1].startswith("vidbench: score: 30/30 videos (100%)")
+    assert lines[0].startswith("vidbench: progress: score 1/30 videos (3%)")
+    assert lines[-1].startswith("vidbench: progress: score 30/30 videos (100%)")
     assert "2 videos/s" in lines[-1] and "ETA" not in lines[-1]
     assert "ETA" in lines[1]
     assert len(lines) == 11
@@ -204,11 +204,11 @@ def test_generate_prints_progress_to_a_pipe_and_quiet_silences_it(tmp_path):
     r = _cli("generate", "--model", "synthetic", "--suite", "synthetic-mini",
              "--out", str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr
-    assert "vidbench: generate: 8/8 videos (100%)" in r.stderr
+    assert "vidbench: progress: generate 8/8 videos (100%)" in r.stderr
     r = _cli("generate", "--model", "synthetic", "--suite", "synthetic-mini",
              "--out", str(tmp_path / "b"), "--quiet")
     assert r.returncode == 0, r.stderr
-    assert "vidbench: generate:" not in r.stderr
+    assert "vidbench: progress:" not in r.stderr
 
 
 # ----------------------------------------------------------------------------- papercuts

@@ -43,6 +43,6 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("vidbench: ")
-             and not ln.startswith("vidbench: note:")]
+             and not ln.startswith(("vidbench: note:", "vidbench: progress:"))]
     assert len(lines) == 1, proc.stderr[-2000:]
     return lines[0]
