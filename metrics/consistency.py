@@ -19,15 +19,19 @@ antialias=False)`` bilinear of the short side, no crop, ImageNet normalisation; 
 = ``Resize(224, BICUBIC, antialias=False)`` + ``CenterCrop(224)``, CLIP normalisation. The
 set-level value is frame-weighted, ``sum_v sum_i s_i / sum_v (K_v - 1)``, as VBench's
 single-process result (longer videos count more; VBench's multi-GPU path averages per video
-instead, so its number depends on the process count). A one-frame video scores 1.0 in
-background (as VBench) and NaN in subject (VBench divides by zero).
+instead, so its number depends on the process count).
 
 ``default`` (corrected): the video is resampled by timestamps to 8 fps, at most 32 frames
 (4 s) from the start, short side resized to 224 with antialiased bicubic (CLIP: then
 center-cropped), so the container's fps, the resolution and the clip length do not move
 the score; the set-level value is the mean over videos (identical on any number of
-processes, with a bootstrap CI); a video with fewer than 2 frames is NaN ("too few
-frames"), not a fake 1.0.
+processes, with a bootstrap CI).
+
+A video with fewer than 2 frames (in its view) has no frame pair, so its consistency is
+undefined: NaN with the reason "too few frames: consistency needs at least 2" in both modes,
+never a perfect 1.0. VBench's own functions raise ``ZeroDivisionError`` on such a video
+(``video_sim / (len(images) - 1)``) in both metrics; NaN videos are left out of the
+set-level value and counted in ``n_nan``.
 
 Blind spots: a static or nearly static video scores ~1 (pair these with
 ``dynamic_degree``); the ``max(0, .)`` clamp hides how dissimilar anti-correlated frames
@@ -131,8 +135,6 @@ def consistency_pairs(feats: torch.Tensor) -> np.ndarray:
 
 class _Consistency(BackboneMetric):
     higher_is_better: ClassVar[bool] = True
-    #: Score of a one-frame video in ``vbench`` mode (VBench's behaviour).
-    vbench_single_frame: ClassVar[float] = math.nan
 
     def features(self, ctx: VideoContext) -> torch.Tensor:
         raise NotImplementedError
@@ -141,11 +143,9 @@ class _Consistency(BackboneMetric):
         spec = self.view_spec()
         view = ctx.view(spec)
         k = view.num_frames
-        if k < 2:
-            if self.mode == "vbench" and not math.isnan(self.vbench_single_frame):
-                return Score(self.vbench_single_frame, {"n_frames": k, "n_pairs": 0,
-                                                        "sum": 0.0})
-            return Score.not_applicable("too few frames", n_frames=k, n_pairs=0)
+        if k < 2:  # no pair: undefined (VBench raises ZeroDivisionError), never 1.0
+            return Score.not_applicable("too few frames: consistency needs at least 2",
+                                        n_frames=k, n_pairs=0)
         s = consistency_pairs(self.features(ctx))
         worst = int(np.argmin(s))
         return Score(float(s.sum() / len(s)),
@@ -240,7 +240,6 @@ class BackgroundConsistency(ClipBackboneMetric, _Consistency):
     default_options: ClassVar[dict[str, Any]] = {"fps": 8.0, "num_frames": 32,
                                                  "arch": "ViT-B-32", "seed": 0}
     archs: ClassVar[tuple[str, ...]] = ("ViT-B-32", "ViT-L-14", "tiny")
-    vbench_single_frame: ClassVar[float] = 1.0
 
     def features(self, ctx: VideoContext) -> torch.Tensor:
         from vidbench.metrics.backbones.clip import image_features

@@ -244,13 +244,20 @@ def test_default_scores_do_not_depend_on_what_else_was_scored():
     assert m.aggregate(np.array([alone, m.score(ctx_of(b)).value]), [{}, {}]).n == 2
 
 
-def test_single_frame_videos():
-    one = static_scene(1, 64, 8.0)
-    d = subject().score(ctx_of(one))
-    assert math.isnan(d.value) and d.details["reason"] == "too few frames"
-    assert math.isnan(subject("vbench").score(ctx_of(one)).value)  # VBench divides by 0
-    assert background("vbench").score(ctx_of(one)).value == 1.0  # VBench returns 1.0
-    assert math.isnan(background().score(ctx_of(one)).value)
+def test_single_frame_videos_are_nan_with_a_reason_in_both_modes():
+    """A one-frame video has no frame pair: undefined (VBench raises ZeroDivisionError, see
+    test_parity_official.py), so NaN with a reason in both modes and both metrics, never
+    1.0; the set value skips it and counts it in n_nan."""
+    one, two = static_scene(1, 64, 8.0), subject_clip(2)
+    for make in (subject, background):
+        for mode in ("default", "vbench"):
+            m = make(mode)
+            d = m.score(ctx_of(one))
+            assert math.isnan(d.value), (m.name, mode)
+            assert d.details["reason"].startswith("too few frames"), d.details
+            ok = m.score(ctx_of(two))
+            agg = m.aggregate(np.array([d.value, ok.value]), [d.details, ok.details])
+            assert agg.value == pytest.approx(ok.value) and agg.n == 1, (m.name, mode)
 
 
 # ----------------------------------------------------------------------------- contract
