@@ -82,6 +82,9 @@ from vidbench.video import ViewSpec
 
 #: Relative size (to the largest eigenvalue) below which a negative eigenvalue is round-off.
 PSD_RTOL = 1e-9
+#: ``method="auto"`` keeps the eigenvalue route only when every eigenvalue of ``S1 S2`` is
+#: at least this fraction of the largest; otherwise it takes the singular-value route.
+PRODUCT_RTOL = 1e-6
 
 METHODS = ("eigh", "cholesky", "auto")
 
@@ -106,11 +109,15 @@ def _check_stats(mu: Any, sigma: Any, which: str) -> tuple[np.ndarray, np.ndarra
     return mu, (sigma + sigma.T) * 0.5
 
 
-def _clip_eigs(w: np.ndarray, what: str) -> np.ndarray:
-    """Clip round-off negatives to 0; raise on a negative eigenvalue too large to be one."""
+def _clip_eigs(w: np.ndarray, what: str, scale: float = 0.0) -> np.ndarray:
+    """Clip round-off negatives to 0; raise on a negative eigenvalue too large to be one.
+    Round-off is relative to ``max(max |w|, scale)``: ``scale`` is the size the matrix's
+    entries were computed at (``max diag(S1) * max diag(S2)`` for a product), so a product
+    that is exactly 0 up to round-off (covariances on orthogonal subspaces) is 0, not a
+    "negative eigenvalue"."""
     if w.size == 0:
         return w
-    top = float(np.abs(w).max())
+    top = max(float(np.abs(w).max()), float(scale))
     lo = float(w.min())
     if lo < -PSD_RTOL * max(top, 1e-300) * max(1, w.size) ** 0.5:
         raise ValueError(
@@ -145,6 +152,13 @@ def _pivoted_cholesky(sigma: np.ndarray, which: str = "1") -> tuple[np.ndarray, 
     return low, perm
 
 
+def _product_scale(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``max diag(S1) * max diag(S2)``: the scale of ``S1 S2``'s entries (<= its norm)."""
+    if sigma1.size == 0:
+        return 0.0
+    return float(np.abs(np.diag(sigma1)).max() * np.abs(np.diag(sigma2)).max())
+
+
 def _well_conditioned(low: np.ndarray, d: int, rtol: float = 1e-6) -> bool:
     """Full rank, and the smallest pivot of the pivoted Cholesky factor (squared: about
     the smallest eigenvalue) at least ``rtol`` of the largest."""
@@ -169,14 +183,19 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = 
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    scale = _product_scale(sigma1, sigma2)
     if method == "auto":
         l1, p1 = _pivoted_cholesky(sigma1, "1")
         l2, p2 = _pivoted_cholesky(sigma2, "2")
         if _well_conditioned(l1, sigma1.shape[0]) and _well_conditioned(l2, sigma2.shape[0]):
-            # no tiny eigenvalues to lose: the eigenvalues of L1^T S2 L1 are accurate enough
             m = l1.T @ (sigma2[np.ix_(p1, p1)] @ l1)
             w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-            return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
+            w = _clip_eigs(w, "L^T S2 L", scale)
+            # an eigenvalue of S1 S2 carries absolute error ~ d eps max|w|, so its square
+            # root is accurate only well above that: pivots do not see every small
+            # eigenvalue of the product (e.g. cond 1e8 pairs), so check the product itself
+            if w.size and w.min() >= PRODUCT_RTOL * w.max():
+                return float(np.sqrt(w).sum())
         f1 = np.zeros_like(l1)
         f1[p1] = l1
         f2 = np.zeros_like(l2)
@@ -186,14 +205,14 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = 
         low, perm = _pivoted_cholesky(sigma1, "1")
         m = low.T @ (sigma2[np.ix_(perm, perm)] @ low)
         w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-        return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
+        return float(np.sqrt(_clip_eigs(w, "L^T S2 L", scale)).sum())
     w1, v1 = la.eigh(sigma1, check_finite=False, driver="evd")
     w1 = _clip_eigs(w1, "sigma1")
     keep = w1 > 0
     v, r = v1[:, keep], np.sqrt(w1[keep])
     m = (v.T @ (sigma2 @ v)) * r[:, None] * r[None, :]
     w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-    return float(np.sqrt(_clip_eigs(w, "S1^1/2 S2 S1^1/2")).sum())
+    return float(np.sqrt(_clip_eigs(w, "S1^1/2 S2 S1^1/2", scale)).sum())
 
 
 def _finish(diff2: float, tr1: float, tr2: float, tr_sqrt: float) -> float:
