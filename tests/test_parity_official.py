@@ -135,6 +135,48 @@ def test_clip_score_equals_vbench_appearance_style_with_the_checkpoint_logit_sca
         assert got.value == pytest.approx(100.0 * ref["video_results"], abs=100 * TOL), p
 
 
+class _RaftAsOriginal:
+    """vidbench's torchvision RAFT called as VBench's original RAFT: ``model(image1, image2,
+    iters=20, test_mode=True)`` on [0, 255] padded frames returns ``(flow_low, flow_up)``
+    (the original scales to ``2 x / 255 - 1`` inside; torchvision's expects it done)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __call__(self, image1, image2, iters=20, test_mode=True):
+        flow = self.model(2 * (image1 / 255.0) - 1.0, 2 * (image2 / 255.0) - 1.0,
+                          num_flow_updates=iters)[-1]
+        return None, flow
+
+
+@pytest.mark.slow
+def test_dynamic_degree_equals_vbench(tmp_path):
+    """VBench's own ``DynamicDegree.infer`` (OpenCV decoding, fps-based sampling, padding,
+    ``get_score``, ``check_move``) with vidbench's seeded RAFT: same decision per video and
+    the same per-pair scores."""
+    ddm = _official("vbench.dynamic_degree")
+    # 16 fps: VBench samples every 2nd frame (3 of 5); 8 fps: every frame. RAFT-large with
+    # 20 iterations is slow on a CPU, so 3 pairs in all.
+    fast = moving_disc(5, 128, 16.0, radius=30.0, velocity=(90.0, 20.0), start=(40.0, 50.0),
+                       color=(230, 60, 40), texture=1.0, background=(60, 90, 120), seed=5)
+    slow = moving_disc(2, 132, 8.0, radius=30.0, velocity=(2.0, 0.0), start=(60.0, 60.0),
+                       color=(40, 200, 60), texture=1.0, background=(90, 110, 130), seed=3)
+    paths = [write_video(tmp_path / "fast.mp4", fast, 16.0),
+             write_video(tmp_path / "slow.mp4", slow, 8.0)]
+    m = get_metric("dynamic_degree", mode="vbench", random_weights=True)
+    official = object.__new__(ddm.DynamicDegree)  # __init__ would torch.load a checkpoint
+    official.device = "cpu"
+    official.model = _RaftAsOriginal(m.estimator.model)
+    seen: list[list[float]] = []
+    check = official.check_move
+    official.check_move = lambda scores: (seen.append(list(scores)), check(scores))[1]
+    for p in paths:
+        ref = official.infer(str(p))
+        got = m.score(ctx_of(p))
+        assert got.value == (1.0 if ref else 0.0), p
+        np.testing.assert_allclose(got.details["pair_scores"], seen[-1], rtol=1e-5, atol=1e-6)
+
+
 def test_one_frame_videos_are_undefined_in_vbench_and_nan_in_vidbench(tmp_path):
     """VBench divides by (len(images) - 1) = 0 for a one-frame video in both consistency
     metrics; vidbench reports NaN with a reason in both modes, never a perfect 1.0."""
