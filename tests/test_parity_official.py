@@ -177,6 +177,34 @@ def test_dynamic_degree_equals_vbench(tmp_path):
         np.testing.assert_allclose(got.details["pair_scores"], seen[-1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
+def test_motion_smoothness_equals_vbench_with_the_official_amt_network(tmp_path):
+    """VBench's own ``MotionSmoothness.motion_score`` (OpenCV decoding, even/odd split, its
+    padder, ``vfi_score``) with VBench's own AMT-S network (``build_from_cfg`` of its
+    ``AMT-S.yaml``) holding vidbench's seeded random AMT-S weights (strict load: the names
+    and shapes match the official checkpoint's)."""
+    ms = _official("vbench.motion_smoothness")
+    from omegaconf import OmegaConf
+    from vbench.third_party.amt.utils.build_utils import build_from_cfg
+
+    from vidbench.metrics.backbones.amt import build_amt_s
+
+    cfg = Path(ms.__file__).parent / "third_party" / "amt" / "cfgs" / "AMT-S.yaml"
+    net = build_from_cfg(OmegaConf.load(cfg).network)
+    net.load_state_dict(build_amt_s(random_weights=True).state_dict(), strict=True)
+    official = object.__new__(ms.MotionSmoothness)  # __init__ would torch.load a checkpoint
+    official.device, official.niters = "cpu", 1
+    official.initialization()
+    official.model = net.eval()
+    frames = moving_disc(5, 128, 8.0, radius=30.0, velocity=(40.0, 10.0), start=(40.0, 50.0),
+                         color=(230, 60, 40), texture=1.0, background=(60, 90, 120), seed=5)
+    frames = np.ascontiguousarray(frames[:, :, :120])  # 128 x 120: padded to 128 x 128
+    p = write_video(tmp_path / "m.mp4", frames, 8.0)
+    ref = official.motion_score(str(p))
+    got = get_metric("motion_smoothness", mode="vbench", random_weights=True).score(ctx_of(p))
+    assert got.value == pytest.approx(ref, abs=TOL)
+
+
 def test_one_frame_videos_are_undefined_in_vbench_and_nan_in_vidbench(tmp_path):
     """VBench divides by (len(images) - 1) = 0 for a one-frame video in both consistency
     metrics; vidbench reports NaN with a reason in both modes, never a perfect 1.0."""
