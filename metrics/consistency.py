@@ -62,8 +62,17 @@ class BackboneMetric(PerVideoMetric):
 
     Options (part of the protocol hash): ``fps`` and ``num_frames`` of the default view,
     ``arch`` (backbone architecture), ``seed`` (random initialisation seed, used with
-    ``random_weights=True``). Runtime options (not hashed): ``batch_size`` (frames per
-    forward pass, default 32) and ``half`` (fp16; default on CUDA devices).
+    ``random_weights=True``). Runtime options: ``batch_size`` (frames per forward pass,
+    default 32, not hashed) and ``half`` (fp16 weights and activations).
+
+    Precision: ``vbench`` mode runs the backbones in float32 on every device by default,
+    VBench's precision for DINO (its ``torch.hub`` model is never cast) and for CLIP on a
+    CPU; fp16 is opt-in (``half=True``) and then goes into the protocol hash
+    (``"precision": "fp16"``), so it never shares a column with the official precision.
+    (VBench's ``clip.load`` on CUDA casts CLIP's linear/conv weights to fp16 and keeps the
+    LayerNorms in fp32; vidbench does not reproduce that mixed precision: vbench mode's
+    CLIP is float32 there, within ~1e-3 of VBench's fp16 numbers, not 1e-6.) ``default``
+    mode keeps fp16 on CUDA by default (not hashed, as before).
     """
 
     default_options: ClassVar[dict[str, Any]] = {}
@@ -82,6 +91,8 @@ class BackboneMetric(PerVideoMetric):
         if int(batch_size) < 1:
             raise UserError(f"metric {self.name}: batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        if mode == "vbench" and half is None:
+            half = False  # the official precision; fp16 only when asked for (hashed)
         self.half = half
         fps, n = resolved.get("fps"), resolved.get("num_frames")
         if fps is not None and not (isinstance(fps, (int, float)) and fps > 0):
@@ -95,6 +106,14 @@ class BackboneMetric(PerVideoMetric):
     @property
     def comparable(self) -> bool:
         return not self.random_weights
+
+    def protocol(self) -> dict:
+        """The registry's protocol, plus ``"precision": "fp16"`` for an opted-in fp16 run in
+        ``vbench`` mode (float32, the official precision, adds nothing: hashes unchanged)."""
+        d = super().protocol()
+        if self.mode == "vbench" and self.half:
+            d["precision"] = "fp16"
+        return d
 
 
 class ClipBackboneMetric(BackboneMetric):
