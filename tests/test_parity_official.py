@@ -333,6 +333,34 @@ def test_singular_statistics_against_the_exact_closed_form():
     assert abs(peer - exact) >= abs(frechet_distance_from_features(x1, x2, cov="n") - exact)
 
 
+@pytest.mark.slow
+def test_i3d_network_equals_cd_fvd_pytorch_i3d():
+    """cd-fvd's own ``get_i3d_logits`` (``preprocess_i3d`` + its ``pytorch_i3d``) and
+    vidbench's ``InceptionI3d`` with the same seeded weights, on 224x224 clips (no resize
+    on either side): the same logits with cd-fvd's BatchNorm eps (1e-5). vidbench's
+    ``deepmind-i3d`` preset keeps DeepMind's Sonnet eps 1e-3, which moves the random-init
+    logits by ~0.8% relative: documented in docs/fvd.md, asserted here so it cannot drift."""
+    pytest.importorskip("cdfvd.fvd")
+    from cdfvd import fvd as cf
+    from cdfvd.third_party.i3d import pytorch_i3d
+    from cdfvd.utils.metric_utils import FeatureStats
+
+    from vidbench.metrics.backbones.i3d import BN_EPS, I3DExtractor, InceptionI3d, random_init
+
+    vids = np.stack([moving_disc(16, 224, 8.0, radius=40.0, velocity=(60.0, 10.0),
+                                 start=(60.0, 80.0), color=(230, 60, 40), texture=1.0,
+                                 background=(60, 90, 120), seed=s) for s in (1, 2)])
+    ours = random_init(InceptionI3d(bn_eps=1e-5), seed=0).eval()
+    theirs = pytorch_i3d.InceptionI3d(400, in_channels=3)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    stats = FeatureStats(capture_all=True)
+    cf.get_i3d_logits(stats, theirs.eval(), vids, device="cpu")
+    ref = stats.get_all().astype(np.float64)
+    got = I3DExtractor(ours, torchscript=False)(vids)
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    assert BN_EPS == 1e-3  # the deepmind-i3d preset's eps (Sonnet), not cd-fvd's 1e-5
+
+
 def test_peer_pins_are_recorded():
     """requirements/peers.txt pins what these tests were written against."""
     text = (Path(__file__).parents[1] / "requirements" / "peers.txt").read_text()
