@@ -30,8 +30,8 @@ dropped silently.
 **FVD** (``fvd``): FD between I3D logits (400-d) of generated and reference clips under a
 named protocol (:mod:`vidbench.metrics.protocols`). Each protocol states its covariance
 normalisation (``Protocol.cov``): the ``stylegan-v/*``, ``deepmind-i3d/*`` and ``cd-fvd/*``
-presets use 1/n, as StyleGAN-V's ``compute_fvd`` and cd-fvd (so they reproduce those
-numbers); vidbench's default ``vidbench/fvd2048_16f_8fps`` uses the unbiased 1/(n-1). The
+presets use 1/n, as StyleGAN-V's ``compute_fvd`` and cd-fvd (their Frechet step equals
+cd-fvd's to 1e-9); vidbench's default ``vidbench/fvd2048_16f_8fps`` uses the unbiased 1/(n-1). The
 two differ by about ``d/n`` relative (6.7e-5 at n = 2048, d = 400). Range [0, inf), lower
 is better, in squared logit units. Biased upward roughly as ``c (1/n + 1/m)``, so it is
 only comparable at equal set sizes; it sees only first and second moments of the features

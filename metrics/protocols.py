@@ -26,12 +26,13 @@ Presets (``get_protocol(name)``):
 Covariance normalisation (field ``cov``): the presets named after a source use that
 source's, 1/n (``cov="n"``): StyleGAN-V's ``compute_fvd`` and cd-fvd (a copy of it)
 both take ``FeatureStats.get_mean_cov()``, ``raw_cov / n - mu mu^T``; the
-``stylegan-v/*``, ``deepmind-i3d/*`` and ``cd-fvd/*`` presets reproduce those packages'
-numbers. ``vidbench/fvd2048_16f_8fps`` keeps the unbiased 1/(n-1)
-(``cov="n-1"``): its numbers are vidbench's own, and 1/(n-1) keeps every result computed
-before the field existed valid under the same hash. The two differ by O(d/n) relative
-(6.7e-5 at n=2048, d=400; 2e-3 at n=256), well inside FVD's own 1/n bias, but a preset
-named after a protocol must give that protocol's number.
+``stylegan-v/*``, ``deepmind-i3d/*`` and ``cd-fvd/*`` presets' Frechet step reproduces
+those packages' to 1e-9 (the features may still differ: docs/fvd.md, "Known gaps").
+``vidbench/fvd2048_16f_8fps`` keeps the unbiased 1/(n-1) (``cov="n-1"``): its numbers are
+vidbench's own, and 1/(n-1) keeps every result computed before the field existed valid
+under the same hash. The two differ by O(1/n) relative (6.7e-5 at n=2048, d=400 on issue
+21's features), below FVD's own 1/n bias, but a preset named after a protocol must give
+that protocol's number.
 
 A custom protocol is a dict with the fields of :class:`Protocol` (``Protocol.from_dict``);
 ``cov`` defaults to "n-1".
