@@ -3,7 +3,8 @@
 Formula (``default``): ``100 * mean_k max(0, cos(E_img(x_k), E_txt(prompt)))`` over the
 frames ``x_k`` of the view, with L2-normalised embeddings; ``details["min"]`` is the
 per-frame minimum (same scale), so one off-prompt frame is visible even when the mean is
-fine. Range [0, 100], higher is better; real values sit around 20-35 for ViT-B/32 (cosines of
+fine. Range [0, 100] (vbench mode, unclamped: [-exp(logit_scale), exp(logit_scale)]),
+higher is better; real values sit around 20-35 for ViT-B/32 (cosines of
 CLIP image and text embeddings are small even for good matches), so compare numbers only
 within one backbone.
 
@@ -14,9 +15,13 @@ same image embeddings. Backbones: ``arch="ViT-B-32"`` (default, ``clip-vit-b-32-
 or ``"ViT-L-14"`` (``clip-vit-l-14-openai``).
 
 ``vbench`` mode follows VBench's CLIP image-text protocol (``appearance_style.py``): every
-decoded frame, ``clip_transform_Image(224)`` (PIL bicubic resize, center crop), the
-cosine without clamping (VBench reports ``logit_scale * cos / 100``, which is ``cos`` for
-OpenAI weights whose ``logit_scale`` is 100), averaged over frames; reported x100.
+decoded frame, ``clip_transform_Image(224)`` (PIL bicubic resize, center crop), and per
+frame VBench's ``logits_per_text / 100 = exp(logit_scale) * cos / 100`` without clamping,
+with the checkpoint's own ``logit_scale`` (exp = 100.0 for OpenAI's weights, so then it is
+``cos``; a random init's is 1/0.07, and a fine-tuned checkpoint's may differ), averaged over
+frames; reported x100, i.e. ``mean_k exp(logit_scale) * cos_k``. ``details["logit_scale"]``
+gives ``exp(logit_scale)``. Checked against VBench's own ``appearance_style`` function
+(``tests/test_parity_official.py``). Protocol version 2: version 1 used ``100 * cos``.
 
 Needs a prompt (``requires_prompt``): a video without one scores NaN with reason
 "no prompt". Prompts longer than CLIP's 77 tokens are truncated
@@ -28,6 +33,7 @@ view. With ``random_weights=True`` the numbers are not comparable.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +46,8 @@ class ClipScore(ClipBackboneMetric):
     """CLIP text-video alignment, x100 (see the module docstring)."""
 
     name: ClassVar[str] = "clip_score"
+    #: 2: vbench mode scales by the checkpoint's exp(logit_scale) (1 assumed 100)
+    version: ClassVar[str] = "2"
     higher_is_better: ClassVar[bool] = True
     requires_prompt: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {"fps": 8.0, "num_frames": 32,
@@ -61,8 +69,16 @@ class ClipScore(ClipBackboneMetric):
         if not prompt:
             return Score.not_applicable("no prompt", video=ctx.video)
         cos = self.frame_cosines(ctx)
-        per_frame = 100.0 * (cos if self.mode == "vbench" else np.maximum(cos, 0.0))
-        _, truncated = self.backbone().encode_text(ctx.prompt)
+        bb = self.backbone()
+        details: dict[str, Any] = {}
+        if self.mode == "vbench":
+            scale = math.exp(float(bb.model.logit_scale.detach().double()))
+            per_frame = scale * cos  # VBench: logits_per_text / 100, reported x100
+            details["logit_scale"] = scale
+        else:
+            per_frame = 100.0 * np.maximum(cos, 0.0)
+        _, truncated = bb.encode_text(ctx.prompt)
         return Score(float(per_frame.mean()),
                      {"min": float(per_frame.min()), "n_frames": int(len(per_frame)),
-                      "arch": self.options["arch"], "prompt_truncated": bool(truncated)})
+                      "arch": self.options["arch"], "prompt_truncated": bool(truncated),
+                      **details})

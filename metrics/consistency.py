@@ -19,15 +19,19 @@ antialias=False)`` bilinear of the short side, no crop, ImageNet normalisation; 
 = ``Resize(224, BICUBIC, antialias=False)`` + ``CenterCrop(224)``, CLIP normalisation. The
 set-level value is frame-weighted, ``sum_v sum_i s_i / sum_v (K_v - 1)``, as VBench's
 single-process result (longer videos count more; VBench's multi-GPU path averages per video
-instead, so its number depends on the process count). A one-frame video scores 1.0 in
-background (as VBench) and NaN in subject (VBench divides by zero).
+instead, so its number depends on the process count).
 
 ``default`` (corrected): the video is resampled by timestamps to 8 fps, at most 32 frames
 (4 s) from the start, short side resized to 224 with antialiased bicubic (CLIP: then
 center-cropped), so the container's fps, the resolution and the clip length do not move
 the score; the set-level value is the mean over videos (identical on any number of
-processes, with a bootstrap CI); a video with fewer than 2 frames is NaN ("too few
-frames"), not a fake 1.0.
+processes, with a bootstrap CI).
+
+A video with fewer than 2 frames (in its view) has no frame pair, so its consistency is
+undefined: NaN with the reason "too few frames: consistency needs at least 2" in both modes,
+never a perfect 1.0. VBench's own functions raise ``ZeroDivisionError`` on such a video
+(``video_sim / (len(images) - 1)``) in both metrics; NaN videos are left out of the
+set-level value and counted in ``n_nan``.
 
 Blind spots: a static or nearly static video scores ~1 (pair these with
 ``dynamic_degree``); the ``max(0, .)`` clamp hides how dissimilar anti-correlated frames
@@ -58,8 +62,17 @@ class BackboneMetric(PerVideoMetric):
 
     Options (part of the protocol hash): ``fps`` and ``num_frames`` of the default view,
     ``arch`` (backbone architecture), ``seed`` (random initialisation seed, used with
-    ``random_weights=True``). Runtime options (not hashed): ``batch_size`` (frames per
-    forward pass, default 32) and ``half`` (fp16; default on CUDA devices).
+    ``random_weights=True``). Runtime options: ``batch_size`` (frames per forward pass,
+    default 32, not hashed) and ``half`` (fp16 weights and activations).
+
+    Precision: ``vbench`` mode runs the backbones in float32 on every device by default,
+    VBench's precision for DINO (its ``torch.hub`` model is never cast) and for CLIP on a
+    CPU; fp16 is opt-in (``half=True``) and then goes into the protocol hash
+    (``"precision": "fp16"``), so it never shares a column with the official precision.
+    (VBench's ``clip.load`` on CUDA casts CLIP's linear/conv weights to fp16 and keeps the
+    LayerNorms in fp32; vidbench does not reproduce that mixed precision: vbench mode's
+    CLIP is float32 there, within ~1e-3 of VBench's fp16 numbers, not 1e-6.) ``default``
+    mode keeps fp16 on CUDA by default (not hashed, as before).
     """
 
     default_options: ClassVar[dict[str, Any]] = {}
@@ -78,6 +91,8 @@ class BackboneMetric(PerVideoMetric):
         if int(batch_size) < 1:
             raise UserError(f"metric {self.name}: batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        if mode == "vbench" and half is None:
+            half = False  # the official precision; fp16 only when asked for (hashed)
         self.half = half
         fps, n = resolved.get("fps"), resolved.get("num_frames")
         if fps is not None and not (isinstance(fps, (int, float)) and fps > 0):
@@ -91,6 +106,14 @@ class BackboneMetric(PerVideoMetric):
     @property
     def comparable(self) -> bool:
         return not self.random_weights
+
+    def protocol(self) -> dict:
+        """The registry's protocol, plus ``"precision": "fp16"`` for an opted-in fp16 run in
+        ``vbench`` mode (float32, the official precision, adds nothing: hashes unchanged)."""
+        d = super().protocol()
+        if self.mode == "vbench" and self.half:
+            d["precision"] = "fp16"
+        return d
 
 
 class ClipBackboneMetric(BackboneMetric):
@@ -131,8 +154,6 @@ def consistency_pairs(feats: torch.Tensor) -> np.ndarray:
 
 class _Consistency(BackboneMetric):
     higher_is_better: ClassVar[bool] = True
-    #: Score of a one-frame video in ``vbench`` mode (VBench's behaviour).
-    vbench_single_frame: ClassVar[float] = math.nan
 
     def features(self, ctx: VideoContext) -> torch.Tensor:
         raise NotImplementedError
@@ -141,11 +162,9 @@ class _Consistency(BackboneMetric):
         spec = self.view_spec()
         view = ctx.view(spec)
         k = view.num_frames
-        if k < 2:
-            if self.mode == "vbench" and not math.isnan(self.vbench_single_frame):
-                return Score(self.vbench_single_frame, {"n_frames": k, "n_pairs": 0,
-                                                        "sum": 0.0})
-            return Score.not_applicable("too few frames", n_frames=k, n_pairs=0)
+        if k < 2:  # no pair: undefined (VBench raises ZeroDivisionError), never 1.0
+            return Score.not_applicable("too few frames: consistency needs at least 2",
+                                        n_frames=k, n_pairs=0)
         s = consistency_pairs(self.features(ctx))
         worst = int(np.argmin(s))
         return Score(float(s.sum() / len(s)),
@@ -240,7 +259,6 @@ class BackgroundConsistency(ClipBackboneMetric, _Consistency):
     default_options: ClassVar[dict[str, Any]] = {"fps": 8.0, "num_frames": 32,
                                                  "arch": "ViT-B-32", "seed": 0}
     archs: ClassVar[tuple[str, ...]] = ("ViT-B-32", "ViT-L-14", "tiny")
-    vbench_single_frame: ClassVar[float] = 1.0
 
     def features(self, ctx: VideoContext) -> torch.Tensor:
         from vidbench.metrics.backbones.clip import image_features

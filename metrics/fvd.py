@@ -18,9 +18,9 @@
   V diag(sqrt w) V^T``, and the spectrum of ``R S2 R`` is that of
   ``diag(sqrt w) V^T S2 V diag(sqrt w)`` (computed without forming R);
 - low-rank route from features (used when ``n <= d`` for either set): with centred,
-  ``1/sqrt(n-1)``-scaled features ``Xc1`` (n1 x d) and ``Xc2``, the non-zero eigenvalues of
-  ``S1 S2`` are the squared singular values of ``Xc1 Xc2^T`` (n1 x n2), so
-  ``tr((S1 S2)^(1/2))`` is its nuclear norm.
+  ``1/sqrt(n-1)``-scaled (``1/sqrt(n)`` with ``cov="n"``) features ``Xc1`` (n1 x d) and
+  ``Xc2``, the non-zero eigenvalues of ``S1 S2`` are the squared singular values of
+  ``Xc1 Xc2^T`` (n1 x n2), so ``tr((S1 S2)^(1/2))`` is its nuclear norm.
 
 Eigenvalues below zero are round-off and clipped; a *large* negative one (the analogue of
 the large imaginary part ``scipy.linalg.sqrtm`` returns for a non-PSD product) means an
@@ -28,10 +28,14 @@ input covariance is not positive semi-definite and raises ``ValueError``: it is 
 dropped silently.
 
 **FVD** (``fvd``): FD between I3D logits (400-d) of generated and reference clips under a
-named protocol (:mod:`vidbench.metrics.protocols`). Range [0, inf), lower is better, in
-squared logit units. Biased upward roughly as ``c (1/n + 1/m)``, so it is only comparable at
-equal set sizes; it sees only first and second moments of the features (blind to
-multi-modality beyond that), only what the backbone encodes (Kinetics-400 I3D is
+named protocol (:mod:`vidbench.metrics.protocols`). Each protocol states its covariance
+normalisation (``Protocol.cov``): the ``stylegan-v/*``, ``deepmind-i3d/*`` and ``cd-fvd/*``
+presets use 1/n, as StyleGAN-V's ``compute_fvd`` and cd-fvd (their Frechet step equals
+cd-fvd's to 1e-9); vidbench's default ``vidbench/fvd2048_16f_8fps`` uses the unbiased 1/(n-1). The
+two differ by about ``d/n`` relative (6.7e-5 at n = 2048, d = 400). Range [0, inf), lower
+is better, in squared logit units. Biased upward roughly as ``c (1/n + 1/m)``, so it is
+only comparable at equal set sizes; it sees only first and second moments of the features
+(blind to multi-modality beyond that), only what the backbone encodes (Kinetics-400 I3D is
 content-heavy and weak on motion quality), and only the protocol's clip (16 frames).
 
 Every FVD comes with: ``n`` (generated) and ``n_reference``; a 95% CI from a seeded bootstrap
@@ -78,6 +82,9 @@ from vidbench.video import ViewSpec
 
 #: Relative size (to the largest eigenvalue) below which a negative eigenvalue is round-off.
 PSD_RTOL = 1e-9
+#: ``method="auto"`` keeps the eigenvalue route only when every eigenvalue of ``S1 S2`` is
+#: at least this fraction of the largest; otherwise it takes the singular-value route.
+PRODUCT_RTOL = 1e-6
 
 METHODS = ("eigh", "cholesky", "auto")
 
@@ -102,11 +109,15 @@ def _check_stats(mu: Any, sigma: Any, which: str) -> tuple[np.ndarray, np.ndarra
     return mu, (sigma + sigma.T) * 0.5
 
 
-def _clip_eigs(w: np.ndarray, what: str) -> np.ndarray:
-    """Clip round-off negatives to 0; raise on a negative eigenvalue too large to be one."""
+def _clip_eigs(w: np.ndarray, what: str, scale: float = 0.0) -> np.ndarray:
+    """Clip round-off negatives to 0; raise on a negative eigenvalue too large to be one.
+    Round-off is relative to ``max(max |w|, scale)``: ``scale`` is the size the matrix's
+    entries were computed at (``max diag(S1) * max diag(S2)`` for a product), so a product
+    that is exactly 0 up to round-off (covariances on orthogonal subspaces) is 0, not a
+    "negative eigenvalue"."""
     if w.size == 0:
         return w
-    top = float(np.abs(w).max())
+    top = max(float(np.abs(w).max()), float(scale))
     lo = float(w.min())
     if lo < -PSD_RTOL * max(top, 1e-300) * max(1, w.size) ** 0.5:
         raise ValueError(
@@ -141,6 +152,13 @@ def _pivoted_cholesky(sigma: np.ndarray, which: str = "1") -> tuple[np.ndarray, 
     return low, perm
 
 
+def _product_scale(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``max diag(S1) * max diag(S2)``: the scale of ``S1 S2``'s entries (<= its norm)."""
+    if sigma1.size == 0:
+        return 0.0
+    return float(np.abs(np.diag(sigma1)).max() * np.abs(np.diag(sigma2)).max())
+
+
 def _well_conditioned(low: np.ndarray, d: int, rtol: float = 1e-6) -> bool:
     """Full rank, and the smallest pivot of the pivoted Cholesky factor (squared: about
     the smallest eigenvalue) at least ``rtol`` of the largest."""
@@ -154,25 +172,39 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = 
     """``tr((S1 S2)^(1/2))`` for symmetric PSD ``S1``, ``S2`` (see the module docstring).
 
     ``"auto"``: pivoted Cholesky factors of both, ``S_i = L_i L_i^T`` (rank-revealing).
-    When both are well conditioned, the eigenvalues of ``L1^T S2 L1``; otherwise the
-    nuclear norm of ``L1^T L2`` (its singular values are the square roots of the
-    eigenvalues of ``S1 S2``, computed without squaring, so tiny eigenvalues keep their
-    accuracy; about twice the cost). ``"cholesky"``: always the eigenvalues of
-    ``L1^T S2 L1`` (fastest; ~1e-7 relative error for singular covariances).
-    ``"eigh"``: ``S1 = V diag(w) V^T``, eigenvalues of ``diag(sqrt w) (V^T S2 V)
-    diag(sqrt w)``, which is ``S1^1/2 S2 S1^1/2`` seen in the basis V."""
+    When both are full rank and well conditioned and every eigenvalue of ``L1^T S2 L1``
+    (those of ``S1 S2``) is at least ``PRODUCT_RTOL`` of the largest, the sum of their square
+    roots; otherwise the nuclear norm of ``L1^T L2`` (its singular values are the square
+    roots of the eigenvalues of ``S1 S2``, computed without squaring, so tiny eigenvalues
+    keep their accuracy; about twice the cost). ``"cholesky"``: always the eigenvalues of
+    ``L1^T S2 L1`` (fastest). ``"eigh"``: ``S1 = V diag(w) V^T``, eigenvalues of
+    ``diag(sqrt w) (V^T S2 V) diag(sqrt w)``, which is ``S1^1/2 S2 S1^1/2`` seen in the
+    basis V.
+
+    Accuracy against exact closed forms (relative error of FD, d = 400 and 2048; table in
+    docs/fvd.md): ``"auto"`` <= 7e-13 on full-rank, condition-1e8 and singular pairs.
+    ``"cholesky"`` and ``"eigh"`` take square roots of eigenvalues that carry an absolute
+    error ~``d eps max eig``, so each eigenvalue of ``S1 S2`` near or below that loses up
+    to ``sqrt(d eps max eig)``: measured up to 3.2e-7 (condition 1e8) and 5.5e-8
+    (singular, condition 1e8); issue 21 measured 6.2e-5 on a singular n = d = 2048 case.
+    scipy's ``sqrtm`` (StyleGAN-V, cd-fvd): up to 3e-8 on singular pairs."""
     import scipy.linalg as la
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    scale = _product_scale(sigma1, sigma2)
     if method == "auto":
         l1, p1 = _pivoted_cholesky(sigma1, "1")
         l2, p2 = _pivoted_cholesky(sigma2, "2")
         if _well_conditioned(l1, sigma1.shape[0]) and _well_conditioned(l2, sigma2.shape[0]):
-            # no tiny eigenvalues to lose: the eigenvalues of L1^T S2 L1 are accurate enough
             m = l1.T @ (sigma2[np.ix_(p1, p1)] @ l1)
             w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-            return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
+            w = _clip_eigs(w, "L^T S2 L", scale)
+            # an eigenvalue of S1 S2 carries absolute error ~ d eps max|w|, so its square
+            # root is accurate only well above that: pivots do not see every small
+            # eigenvalue of the product (e.g. cond 1e8 pairs), so check the product itself
+            if w.size and w.min() >= PRODUCT_RTOL * w.max():
+                return float(np.sqrt(w).sum())
         f1 = np.zeros_like(l1)
         f1[p1] = l1
         f2 = np.zeros_like(l2)
@@ -182,14 +214,14 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, method: str = 
         low, perm = _pivoted_cholesky(sigma1, "1")
         m = low.T @ (sigma2[np.ix_(perm, perm)] @ low)
         w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-        return float(np.sqrt(_clip_eigs(w, "L^T S2 L")).sum())
+        return float(np.sqrt(_clip_eigs(w, "L^T S2 L", scale)).sum())
     w1, v1 = la.eigh(sigma1, check_finite=False, driver="evd")
     w1 = _clip_eigs(w1, "sigma1")
     keep = w1 > 0
     v, r = v1[:, keep], np.sqrt(w1[keep])
     m = (v.T @ (sigma2 @ v)) * r[:, None] * r[None, :]
     w = la.eigvalsh((m + m.T) * 0.5, check_finite=False, driver="evd")
-    return float(np.sqrt(_clip_eigs(w, "S1^1/2 S2 S1^1/2")).sum())
+    return float(np.sqrt(_clip_eigs(w, "S1^1/2 S2 S1^1/2", scale)).sum())
 
 
 def _finish(diff2: float, tr1: float, tr2: float, tr_sqrt: float) -> float:
@@ -233,19 +265,35 @@ def _check_features(f: Any, which: str) -> np.ndarray:
     return x
 
 
-def mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased (n - 1) covariance of (n, d) features in float64."""
+#: covariance normalisations (``cov=``): "n" = 1/n (maximum likelihood; StyleGAN-V's and
+#: cd-fvd's ``FeatureStats.get_mean_cov``), "n-1" = 1/(n-1) (unbiased)
+COV_NORMS = ("n", "n-1")
+
+
+def _cov_divisor(n: int, cov: str) -> int:
+    if cov not in COV_NORMS:
+        raise ValueError(f"unknown covariance normalisation {cov!r}; use one of {COV_NORMS}")
+    return n if cov == "n" else n - 1
+
+
+def mean_cov(x: np.ndarray, cov: str = "n-1") -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of (n, d) features in float64: ``Xc^T Xc / (n - 1)``
+    (``cov="n-1"``, unbiased) or ``/ n`` (``cov="n"``, as StyleGAN-V and cd-fvd)."""
     x = np.asarray(x, dtype=np.float64)
+    div = _cov_divisor(x.shape[0], cov)
     mu = x.mean(axis=0)
     xc = x - mu
-    return mu, (xc.T @ xc) / (x.shape[0] - 1)
+    return mu, (xc.T @ xc) / div
 
 
-def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "auto") -> float:
-    """Frechet distance between the Gaussians fitted (mean, n-1 covariance) to (n1, d) and
-    (n2, d) feature sets. Uses the low-rank route (nuclear norm of ``Xc1 Xc2^T``) when
-    either set has at most ``d`` rows (its covariance is then singular); otherwise
-    :func:`frechet_distance` with ``method``."""
+def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "auto",
+                                   cov: str = "n-1") -> float:
+    """Frechet distance between the Gaussians fitted (mean, covariance normalised by
+    ``1/(n-1)`` or, with ``cov="n"``, ``1/n``) to (n1, d) and (n2, d) feature sets. Uses
+    the low-rank route (nuclear norm of ``Xc1 Xc2^T``) when either set has at most ``d``
+    rows (its covariance is then singular); otherwise :func:`frechet_distance` with
+    ``method``."""
+    _cov_divisor(2, cov)
     x1 = _check_features(feats1, "1")
     x2 = _check_features(feats2, "2")
     if x1.shape[1] != x2.shape[1]:
@@ -256,14 +304,14 @@ def frechet_distance_from_features(feats1: Any, feats2: Any, *, method: str = "a
         import scipy.linalg as la
 
         mu1, mu2 = x1.mean(axis=0), x2.mean(axis=0)
-        c1 = (x1 - mu1) / math.sqrt(n1 - 1)
-        c2 = (x2 - mu2) / math.sqrt(n2 - 1)
+        c1 = (x1 - mu1) / math.sqrt(_cov_divisor(n1, cov))
+        c2 = (x2 - mu2) / math.sqrt(_cov_divisor(n2, cov))
         s = la.svdvals(c1 @ c2.T, check_finite=False)
         diff = mu1 - mu2
         return _finish(float(diff @ diff), float((c1 * c1).sum()), float((c2 * c2).sum()),
                        float(s.sum()))
-    mu1, s1 = mean_cov(x1)
-    mu2, s2 = mean_cov(x2)
+    mu1, s1 = mean_cov(x1, cov)
+    mu2, s2 = mean_cov(x2, cov)
     return frechet_distance(mu1, s1, mu2, s2, method=method)
 
 
@@ -337,7 +385,8 @@ def _take(rows: np.ndarray, groups: np.ndarray, videos: np.ndarray) -> np.ndarra
 
 def bootstrap_fd_ci(gen: np.ndarray, ref: np.ndarray, *, n_boot: int, seed: int,
                     value: float, gen_groups: np.ndarray | None = None,
-                    ref_groups: np.ndarray | None = None) -> tuple[float, float, dict]:
+                    ref_groups: np.ndarray | None = None, cov: str = "n-1"
+                    ) -> tuple[float, float, dict]:
     """Basic bootstrap 95% CI of FD, resampling videos of both sets with replacement."""
     gg = np.arange(gen.shape[0]) if gen_groups is None else gen_groups
     rg = np.arange(ref.shape[0]) if ref_groups is None else ref_groups
@@ -348,7 +397,8 @@ def bootstrap_fd_ci(gen: np.ndarray, ref: np.ndarray, *, n_boot: int, seed: int,
     boots = np.empty(n_boot)
     for b in range(n_boot):
         boots[b] = frechet_distance_from_features(_take(gen, gg, rng.integers(0, n, n)),
-                                                  _take(ref, rg, rng.integers(0, m, m)))
+                                                  _take(ref, rg, rng.integers(0, m, m)),
+                                                  cov=cov)
     q_lo, q_med, q_hi = np.quantile(boots, [0.025, 0.5, 0.975])
     shift = q_med - value  # resampling with replacement adds its own upward bias
     lo, hi = max(0.0, q_lo - shift), max(0.0, q_hi - shift)
@@ -358,7 +408,7 @@ def bootstrap_fd_ci(gen: np.ndarray, ref: np.ndarray, *, n_boot: int, seed: int,
 
 
 def noise_floor(ref: np.ndarray, n: int, *, seed: int,
-                ref_groups: np.ndarray | None = None) -> tuple[float, int]:
+                ref_groups: np.ndarray | None = None, cov: str = "n-1") -> tuple[float, int]:
     """FD between two disjoint random halves of the reference set, each of
     ``min(n, m // 2)`` videos: the FD two samples of the *same* distribution give at about
     this size. Returns (value, half size); NaN when the reference has < 4 videos."""
@@ -369,12 +419,12 @@ def noise_floor(ref: np.ndarray, n: int, *, seed: int,
         return float("nan"), h
     perm = np.random.default_rng(seed).permutation(m)
     a, b = perm[:h], perm[h:2 * h]
-    return frechet_distance_from_features(_take(ref, rg, a), _take(ref, rg, b)), h
+    return frechet_distance_from_features(_take(ref, rg, a), _take(ref, rg, b), cov=cov), h
 
 
 def fd_infinity(gen: np.ndarray, ref: np.ndarray, *, seed: int, points: int = 12,
                 min_fraction: float = 0.25, gen_groups: np.ndarray | None = None,
-                ref_groups: np.ndarray | None = None) -> dict:
+                ref_groups: np.ndarray | None = None, cov: str = "n-1") -> dict:
     """Chong & Forsyth's extrapolation: FD of seeded subsets holding a fraction f of both
     sets (f from ``min_fraction`` to 1), fitted as ``a + b / n_sub``; FD-infinity = a.
     Returns {"value", "slope", "sizes", "values"} (value NaN with a reason when the sets are
@@ -392,27 +442,34 @@ def fd_infinity(gen: np.ndarray, ref: np.ndarray, *, seed: int, points: int = 12
         a = rng.permutation(n)[:ng]
         b = rng.permutation(m)[:nr]
         xs.append(1.0 / ng)
-        ys.append(frechet_distance_from_features(_take(gen, gg, a), _take(ref, rg, b)))
+        ys.append(frechet_distance_from_features(_take(gen, gg, a), _take(ref, rg, b),
+                                                 cov=cov))
     slope, intercept = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
     return {"value": float(intercept), "slope": float(slope),
             "sizes": [int(s[0]) for s in sizes], "values": [float(v) for v in ys]}
 
 
 def fvd_aggregate(generated: Any, reference: Any, *, seed: int = 0, n_boot: int = 100,
-                  protocol: Protocol | None = None, extras: bool = True) -> Aggregate:
-    """FD of two feature sets with n, bootstrap CI, noise floor, FD-infinity and warnings."""
+                  protocol: Protocol | None = None, extras: bool = True,
+                  cov: str | None = None) -> Aggregate:
+    """FD of two feature sets with n, bootstrap CI, noise floor, FD-infinity and warnings.
+    Covariances are normalised by ``cov`` ("n" or "n-1"); by default the protocol's
+    (``protocol.cov``), or "n-1" without a protocol. ``details["covariance"]`` says which."""
+    if cov is None:
+        cov = protocol.cov if protocol is not None else "n-1"
     gen, gg = _rows(generated, "generated")
     ref, rg = _rows(reference, "reference")
     if gen.shape[1] != ref.shape[1]:
         raise UserError(f"generated features are {gen.shape[1]}-d but the reference's are "
                         f"{ref.shape[1]}-d: the reference was built with another extractor")
     n, m = int(gg.max()) + 1 if gg.size else 0, int(rg.max()) + 1 if rg.size else 0
-    details: dict[str, Any] = {"n_reference": m, "units": "squared feature units"}
+    details: dict[str, Any] = {"n_reference": m, "units": "squared feature units",
+                               "covariance": f"1/({cov})" if cov == "n-1" else "1/n"}
     warnings: list[str] = []
     if n < 2 or m < 2:
         details["reason"] = f"need at least 2 videos in each set (generated {n}, reference {m})"
         return Aggregate(float("nan"), (float("nan"), float("nan")), n, details)
-    value = frechet_distance_from_features(gen, ref)
+    value = frechet_distance_from_features(gen, ref, cov=cov)
     if protocol is not None:
         details["protocol"] = protocol.name
         details["protocol_hash"] = protocol.hash()
@@ -426,15 +483,15 @@ def fvd_aggregate(generated: Any, reference: Any, *, seed: int = 0, n_boot: int 
     lo, hi = float("nan"), float("nan")
     if extras:
         lo, hi, binfo = bootstrap_fd_ci(gen, ref, n_boot=n_boot, seed=seed, value=value,
-                                        gen_groups=gg, ref_groups=rg)
+                                        gen_groups=gg, ref_groups=rg, cov=cov)
         details.update(binfo)
-        nf, h = noise_floor(ref, n, seed=seed + 1, ref_groups=rg)
+        nf, h = noise_floor(ref, n, seed=seed + 1, ref_groups=rg, cov=cov)
         details["noise_floor"] = nf
         details["noise_floor_n"] = h
         if h < n:
             warnings.append(f"reference has {m} videos (< 2n = {2 * n}): noise floor measured "
                             f"between halves of {h}")
-        inf = fd_infinity(gen, ref, seed=seed + 2, gen_groups=gg, ref_groups=rg)
+        inf = fd_infinity(gen, ref, seed=seed + 2, gen_groups=gg, ref_groups=rg, cov=cov)
         details["fvd_inf"] = inf.pop("value")
         details["fvd_inf_fit"] = inf
     details["warnings"] = warnings

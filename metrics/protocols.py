@@ -23,7 +23,19 @@ Presets (``get_protocol(name)``):
   fine-tuned on SSv2, 16 consecutive frames, 224x224 bilinear, scaled to [0, 1] (no mean/std
   normalisation, as cd-fvd does), 1408-d mean-pooled features.
 
-A custom protocol is a dict with the fields of :class:`Protocol` (``Protocol.from_dict``).
+Covariance normalisation (field ``cov``): the presets named after a source use that
+source's, 1/n (``cov="n"``): StyleGAN-V's ``compute_fvd`` and cd-fvd (a copy of it)
+both take ``FeatureStats.get_mean_cov()``, ``raw_cov / n - mu mu^T``; the
+``stylegan-v/*``, ``deepmind-i3d/*`` and ``cd-fvd/*`` presets' Frechet step reproduces
+those packages' to 1e-9 (the features may still differ: docs/fvd.md, "Known gaps").
+``vidbench/fvd2048_16f_8fps`` keeps the unbiased 1/(n-1) (``cov="n-1"``): its numbers are
+vidbench's own, and 1/(n-1) keeps every result computed before the field existed valid
+under the same hash. The two differ by O(1/n) relative (6.7e-5 at n=2048, d=400 on issue
+21's features), below FVD's own 1/n bias, but a preset named after a protocol must give
+that protocol's number.
+
+A custom protocol is a dict with the fields of :class:`Protocol` (``Protocol.from_dict``);
+``cov`` defaults to "n-1".
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ from vidbench.video import RESIZE_METHODS, ViewSpec
 
 BACKBONES = ("i3d", "videomae")
 SCALES = ("[-1,1]", "[0,1]")
+#: covariance normalisations: 1/n (maximum likelihood) or 1/(n-1) (unbiased)
+COV_NORMS = ("n", "n-1")
 CLIP_STARTS = ("random", "first")
 
 
@@ -73,6 +87,9 @@ class Protocol:
     n_fake: int = 2048
     seed: int = 0
     backbone_options: dict = field(default_factory=dict)
+    #: covariance normalisation of the fitted Gaussians: "n" (maximum likelihood, 1/n, as
+    #: StyleGAN-V's ``compute_fvd`` and cd-fvd's ``FeatureStats``) or "n-1" (unbiased)
+    cov: str = "n-1"
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -90,6 +107,8 @@ class Protocol:
             raise UserError(f"{where}: num_frames and subsample must be >= 1")
         if self.fps is not None and self.fps <= 0:
             raise UserError(f"{where}: fps must be positive or None")
+        if self.cov not in COV_NORMS:
+            raise UserError(f"{where}: cov must be one of {COV_NORMS}, got {self.cov!r}")
         if self.input != "uint8":
             raise UserError(f"{where}: only uint8 input is supported")
         if not (isinstance(self.size, (tuple, list)) and len(self.size) == 2):
@@ -102,9 +121,13 @@ class Protocol:
         return d
 
     def hash(self) -> str:
-        """sha256 (16 hex digits) of every field except ``description``."""
+        """sha256 (16 hex digits) of every field except ``description``. ``cov`` at "n-1"
+        (the only normalisation before the field existed) is left out, so protocols that
+        keep it keep the hash their earlier results carry; "n" changes the hash."""
         d = self.to_dict()
         d.pop("description", None)
+        if d.get("cov") == "n-1":
+            d.pop("cov")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -162,24 +185,24 @@ _I3D_TS = "i3d-torchscript"
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
-        Protocol("stylegan-v/fvd2048_16f", "i3d", _I3D_TS, num_frames=16,
+        Protocol("stylegan-v/fvd2048_16f", "i3d", _I3D_TS, num_frames=16, cov="n",
                  description="StyleGAN-V FVD: 2048+2048 clips of 16 consecutive frames, "
                              "seeded random start, 224x224 bilinear, [-1,1], I3D logits"),
-        Protocol("stylegan-v/fvd2048_128f", "i3d", _I3D_TS, num_frames=128,
+        Protocol("stylegan-v/fvd2048_128f", "i3d", _I3D_TS, num_frames=128, cov="n",
                  description="StyleGAN-V FVD on 128 consecutive frames"),
-        Protocol("stylegan-v/fvd2048_128f_subsample8f", "i3d", _I3D_TS, num_frames=16,
+        Protocol("stylegan-v/fvd2048_128f_subsample8f", "i3d", _I3D_TS, num_frames=16, cov="n",
                  subsample=8,
                  description="StyleGAN-V FVD on 16 frames taken every 8th source frame"),
         Protocol("vidbench/fvd2048_16f_8fps", "i3d", _I3D_TS, num_frames=16, fps=8.0,
-                 pad=True, resize="area",
+                 pad=True, resize="area", cov="n-1",
                  description="vidbench default: 16 frames resampled by timestamps to 8 fps "
                              "(padded), antialiased resize, I3D logits"),
         Protocol("deepmind-i3d/fvd2048_16f", "i3d", "i3d-kinetics400-deepmind",
-                 num_frames=16,
+                 num_frames=16, cov="n",
                  description="as stylegan-v/fvd2048_16f, with DeepMind's kinetics-i3d "
                              "weights converted to a state dict (VideoGPT/TATS/cd-fvd file)"),
         Protocol("cd-fvd/videomae_16f", "videomae", "videomae-v2-vit-g-ssv2", num_frames=16,
-                 scale="[0,1]", backbone_options={"size": "giant"},
+                 cov="n", scale="[0,1]", backbone_options={"size": "giant"},
                  description="content-debiased FVD: VideoMAE-v2 ViT-g SSv2 features, 16 "
                              "consecutive frames, 224x224 bilinear, [0,1]"),
     )

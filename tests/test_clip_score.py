@@ -125,7 +125,9 @@ def test_long_prompts_are_truncated_and_flagged():
 
 def vbench_clip_image_transcription(model, frames: np.ndarray, prompt: str) -> float:
     """VBench's CLIP text-image protocol (appearance_style.py): PIL frames,
-    clip_transform_Image(224), per-frame logits_per_text / logit_scale (the cosine), mean."""
+    clip_transform_Image(224), per-frame logits_per_text / 100 (exp(logit_scale) * cos / 100,
+    with the checkpoint's own logit_scale), mean. The official function itself is run in
+    tests/test_parity_official.py."""
     import open_clip
     from PIL import Image
     from torchvision.transforms import (
@@ -147,7 +149,7 @@ def vbench_clip_image_transcription(model, frames: np.ndarray, prompt: str) -> f
         for f in frames:
             image = transform(Image.fromarray(f)).unsqueeze(0)
             logits_per_image, _ = model.get_logits(image, text)
-            cur.append(float(logits_per_image[0][0]) / float(model.logit_scale.exp()))
+            cur.append(float(logits_per_image[0][0]) / 100)
     return float(np.mean(cur))
 
 

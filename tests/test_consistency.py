@@ -244,13 +244,20 @@ def test_default_scores_do_not_depend_on_what_else_was_scored():
     assert m.aggregate(np.array([alone, m.score(ctx_of(b)).value]), [{}, {}]).n == 2
 
 
-def test_single_frame_videos():
-    one = static_scene(1, 64, 8.0)
-    d = subject().score(ctx_of(one))
-    assert math.isnan(d.value) and d.details["reason"] == "too few frames"
-    assert math.isnan(subject("vbench").score(ctx_of(one)).value)  # VBench divides by 0
-    assert background("vbench").score(ctx_of(one)).value == 1.0  # VBench returns 1.0
-    assert math.isnan(background().score(ctx_of(one)).value)
+def test_single_frame_videos_are_nan_with_a_reason_in_both_modes():
+    """A one-frame video has no frame pair: undefined (VBench raises ZeroDivisionError, see
+    test_parity_official.py), so NaN with a reason in both modes and both metrics, never
+    1.0; the set value skips it and counts it in n_nan."""
+    one, two = static_scene(1, 64, 8.0), subject_clip(2)
+    for make in (subject, background):
+        for mode in ("default", "vbench"):
+            m = make(mode)
+            d = m.score(ctx_of(one))
+            assert math.isnan(d.value), (m.name, mode)
+            assert d.details["reason"].startswith("too few frames"), d.details
+            ok = m.score(ctx_of(two))
+            agg = m.aggregate(np.array([d.value, ok.value]), [d.details, ok.details])
+            assert agg.value == pytest.approx(ok.value) and agg.n == 1, (m.name, mode)
 
 
 # ----------------------------------------------------------------------------- contract
@@ -311,3 +318,23 @@ def test_real_backbones_see_identity_swaps(name, monkeypatch):
     swapped = m.score(ctx_of(subject_clip(3, size=224))).value
     assert 0.0 <= swapped < same - 0.01 and same <= 1.0
     assert m.score(ctx_of(static_scene(8, 224, 8.0))).value == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["subject_consistency", "background_consistency",
+                                  "clip_score", "aesthetic_quality"])
+def test_vbench_mode_runs_the_official_float32_and_fp16_is_opt_in_and_hashed(name):
+    """VBench runs DINO (and CLIP on a CPU) in float32: vbench mode does so on every device
+    unless fp16 is asked for, and an fp16 run never shares a protocol hash with it."""
+    def make(**kw):
+        return get_metric(name, mode="vbench", random_weights=True, arch="tiny", **kw)
+
+    on_gpu, on_cpu = make(device="cuda"), make(device="cpu")  # nothing is loaded yet
+    assert on_gpu.half is False and on_cpu.half is False
+    assert on_gpu.protocol_hash() == on_cpu.protocol_hash()
+    fp16 = make(device="cuda", half=True)
+    assert fp16.protocol()["precision"] == "fp16"
+    assert fp16.protocol_hash() != on_gpu.protocol_hash()
+    assert "precision" not in on_gpu.protocol()
+    assert on_cpu.backbone().dtype == torch.float32
+    # default mode keeps its device-dependent default (fp16 on CUDA), unchanged
+    assert get_metric(name, random_weights=True, arch="tiny", device="cuda").half is None

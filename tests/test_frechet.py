@@ -234,3 +234,54 @@ def test_bootstrap_ci_is_seeded_covers_value_and_narrows_with_n():
         assert (lo, hi) == bootstrap_fd_ci(a, b, n_boot=60, seed=3, value=v)[:2]
         widths.append(hi - lo)
     assert widths[1] < 0.6 * widths[0]
+
+
+def _commuting(d: int, rank1: int, rank2: int, cond: float, seed: int = 0):
+    """S1 = Q diag(a) Q^T, S2 = Q diag(b) Q^T with eigenvalues spread over ``cond`` (a, b
+    zero beyond rank1 / before d - rank2): FD = |dmu|^2 + sum a + sum b - 2 sum sqrt(a b)."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    a, b = np.zeros(d), np.zeros(d)
+    a[:rank1] = np.logspace(0, -np.log10(cond), rank1)[rng.permutation(rank1)]
+    b[d - rank2:] = np.logspace(0, -np.log10(cond), rank2)[rng.permutation(rank2)]
+    s1, s2 = (q * a) @ q.T, (q * b) @ q.T
+    mu1, mu2 = rng.normal(size=d) * 0.1, rng.normal(size=d) * 0.1
+    exact = float(((mu1 - mu2) ** 2).sum() + a.sum() + b.sum() - 2 * np.sqrt(a * b).sum())
+    return mu1, (s1 + s1.T) / 2, mu2, (s2 + s2.T) / 2, exact
+
+
+@pytest.mark.parametrize("rank1,rank2,cond", [(120, 120, 1e8), (60, 90, 1e8), (60, 90, 1e3)])
+def test_auto_route_is_exact_on_ill_conditioned_and_singular_closed_forms(rank1, rank2, cond):
+    """The default route keeps ~1e-12 where the eigenvalue routes (cholesky, eigh) lose the
+    square roots of tiny eigenvalues of S1 S2 (documented: up to ~1e-7 relative here)."""
+    mu1, s1, mu2, s2, exact = _commuting(120, rank1, rank2, cond)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(exact, rel=1e-11)
+    for method in ("cholesky", "eigh"):
+        assert frechet_distance(mu1, s1, mu2, s2, method=method) == pytest.approx(exact,
+                                                                                  rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["eigh", "cholesky", "auto"])
+def test_covariances_on_orthogonal_subspaces_are_valid_not_refused(method):
+    """S1 S2 = 0 up to round-off: tr((S1 S2)^1/2) = 0, and the round-off negatives of a zero
+    product are not a "non-PSD" input."""
+    mu1, s1, mu2, s2, exact = _commuting(60, 30, 30, 1e3)
+    assert trace_sqrt_product(s1, s2, method=method) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(mu1, s1, mu2, s2, method=method) == pytest.approx(exact, rel=1e-12)
+
+
+def test_covariance_normalisation_n_versus_n_minus_1():
+    a, b = _pair(50, 8, 3)
+    for cov, ddof in (("n", 0), ("n-1", 1)):
+        mu1, mu2 = a.mean(0), b.mean(0)
+        s1, s2 = np.cov(a, rowvar=False, ddof=ddof), np.cov(b, rowvar=False, ddof=ddof)
+        want = _sqrtm_fd(mu1, s1, mu2, s2)
+        assert frechet_distance_from_features(a, b, cov=cov) == pytest.approx(want, rel=1e-9)
+        # the low-rank route (n <= d) scales the same way
+        small_a, small_b = a[:6], b[:7]
+        m1, c1 = mean_cov(small_a, cov)
+        m2, c2 = mean_cov(small_b, cov)
+        assert frechet_distance_from_features(small_a, small_b, cov=cov) == pytest.approx(
+            frechet_distance(m1, c1, m2, c2), rel=1e-9)
+    with pytest.raises(ValueError, match="normalisation"):
+        frechet_distance_from_features(a, b, cov="n+1")

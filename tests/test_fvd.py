@@ -67,6 +67,21 @@ def test_presets_have_distinct_stable_hashes():
     assert get_protocol("cd-fvd/videomae_16f").scale == "[0,1]"
 
 
+def test_each_preset_states_its_covariance_normalisation_and_it_is_hashed():
+    """Presets named after StyleGAN-V / cd-fvd use their 1/n; vidbench's default keeps
+    1/(n-1) and, with it, the hash it had before the field existed (cov "n-1" is not
+    hashed); "n" changes the hash; anything else is a user error."""
+    for name, p in PROTOCOLS.items():
+        assert p.cov == ("n-1" if name.startswith("vidbench/") else "n"), name
+    p = get_protocol("vidbench/fvd2048_16f_8fps")
+    assert p.hash() == "1524d86ec07c8b3a"  # unchanged by the new field
+    assert Protocol.from_dict({**p.to_dict(), "cov": "n"}).hash() != p.hash()
+    custom = {k: v for k, v in p.to_dict().items() if k != "cov"}
+    assert Protocol.from_dict(custom).cov == "n-1"
+    with pytest.raises(UserError, match="cov"):
+        Protocol.from_dict({**p.to_dict(), "cov": "n+1"})
+
+
 def test_bad_protocols_are_user_errors():
     with pytest.raises(UserError, match="unknown FVD protocol 'nope'"):
         get_protocol("nope")
