@@ -10,9 +10,12 @@ PYTEST_ARGS ?=
 
 # Exact, tested versions of every dependency (the lock), then vidbench itself without
 # touching them. The lock is made by `make lock` and refreshed on purpose, never here.
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) requirements/peers.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r $(LOCK)
+	# The official peers the parity tests run against (vbench, cd-fvd): exact pins, without
+	# their own dependency pins (vbench's numpy<2 / transformers==4.33.2 would break the lock).
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -r requirements/peers.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
 	$(BIN)/vidbench --version --verbose
 	touch $(STAMP)
@@ -25,7 +28,7 @@ lock:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q pip-tools==7.6.2
 	$(BIN)/pip-compile --quiet --extra dev --extra diffusers --strip-extras \
-	    --no-emit-index-url --no-emit-find-links -c requirements/pins.txt \
+	    --no-emit-index-url --no-emit-find-links --allow-unsafe -c requirements/pins.txt \
 	    -o $(LOCK) pyproject.toml
 
 demo: install
