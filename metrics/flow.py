@@ -272,12 +272,27 @@ def luma(frames: np.ndarray) -> np.ndarray:
     return (f.reshape(-1, 3).astype(np.float32) @ _LUMA).reshape(f.shape[:-1])
 
 
-def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimator
-                      ) -> dict[str, Any]:
+def normalise_frames(frames: np.ndarray) -> np.ndarray:
+    """Each frame (K, H, W) luma or (K, H, W, 3) RGB mapped by its own luma mean and standard
+    deviation to mean 128, deviation 48 (uint8): a global brightness or contrast change (gain
+    and offset) no longer looks like motion to a flow estimator, while geometry is kept."""
+    f = np.asarray(frames, dtype=np.float32)
+    y = luma(f) if f.ndim == 4 else f
+    axes = tuple(range(1, y.ndim))
+    mu = y.mean(axis=axes, keepdims=True)
+    sd = y.std(axis=axes, keepdims=True) + 1e-3
+    if f.ndim == 4:
+        mu, sd = mu[..., None], sd[..., None]
+    return np.clip((f - mu) / sd * 48.0 + 128.5, 0, 255).astype(np.uint8)
+
+
+def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimator,
+                      normalise: bool = False) -> dict[str, Any]:
     """Forward flows between the distinct consecutive frames of ``ctx.view(spec)``, memoised
-    per video (shared by the three motion metrics). Returns ``{"pairs", "flows" (P, H, W, 2),
-    "dt" (P,) seconds between the two source frames, "motion" (P,) :func:`motion_per_pair`,
-    "view"}``."""
+    per video (shared by the motion metrics). ``normalise``: estimate them on frames
+    normalised by :func:`normalise_frames` (flows of geometry, blind to brightness change).
+    Returns ``{"pairs", "flows" (P, H, W, 2), "dt" (P,) seconds between the two source
+    frames, "motion" (P,) :func:`motion_per_pair`, "view"}``."""
 
     def compute() -> dict[str, Any]:
         view = ctx.view(spec)
@@ -285,15 +300,20 @@ def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimato
         pairs = distinct_consecutive_pairs(view, times)
         h, w = view.size
         # classical flow runs on 8-bit luma: reuse the memoised float luma, rounded
-        src = (np.clip(view_luma(ctx, spec) + 0.5, 0, 255).astype(np.uint8)
-               if isinstance(estimator, ClassicalFlow) else view.frames)
+        if isinstance(estimator, ClassicalFlow):
+            y = view_luma(ctx, spec)
+            src = normalise_frames(y) if normalise else np.clip(y + 0.5, 0, 255).astype(np.uint8)
+        else:
+            src = normalise_frames(view.frames) if normalise else view.frames
         flows = (estimator.flows(src, pairs) if pairs
                  else np.zeros((0, h, w, 2), dtype=np.float32))
         dt = np.array([times[j] - times[i] for i, j in pairs], dtype=np.float64)
         motion = motion_per_pair(flows, dt, min(view.size))
         return {"pairs": pairs, "flows": flows, "dt": dt, "view": view, "motion": motion}
 
-    return ctx.memo(("vidbench.flow.consecutive", estimator.key, spec), compute)
+    key = ("vidbench.flow.consecutive", estimator.key, spec) + (("normalised",) if normalise
+                                                                else ())
+    return ctx.memo(key, compute)
 
 
 def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REFERENCE_FPS,

@@ -106,3 +106,31 @@ def test_dynamic_degree_still_grows_with_speed_on_real_footage(real):
                                                 size=128))
     assert base < values[0] < values[1], (base, values)
     assert math.isfinite(base)
+
+
+@pytest.mark.slow
+def test_flicker_never_turns_a_real_clip_nan_and_nans_never_improve_the_aggregate(real):
+    metric = get_metric("temporal_flicker")
+    levels = ("flicker:0.02", "flicker:0.1", "flicker:0.3")
+    sources = [("carphone_pristine", True), ("bigbuckbunny", True), ("carphone_pristine", False)]
+    table = []
+    for name, still in sources:
+        kw = {"seconds": 2.0, "size": 128, "still": still}
+        ref = metric.score(VideoContext(real.source(name, **kw))).value
+        vals = [metric.score(VideoContext(real.variant(name, t, **kw))).value for t in levels]
+        # the moving carphone is borderline-static (2 of 4 moving pairs): flicker must not
+        # tip it into "dynamic"
+        assert math.isfinite(ref) and all(math.isfinite(v) for v in vals), (name, still, vals)
+        assert ref > vals[0] > vals[1] > vals[2], (name, still, ref, vals)
+        table.append([ref, *vals])
+    # more flicker on any one clip never raises the set's aggregate, and never shrinks n
+    base = np.array([row[0] for row in table])
+    agg0 = metric.aggregate(base, [{}] * len(base))
+    for k in range(len(table)):
+        prev = agg0.value
+        for lvl in range(1, 4):
+            v = base.copy()
+            v[k] = table[k][lvl]
+            agg = metric.aggregate(v, [{}] * len(v))
+            assert agg.n == agg0.n and agg.value < prev, (k, lvl, agg.value, prev)
+            prev = agg.value
