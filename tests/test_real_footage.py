@@ -134,3 +134,36 @@ def test_flicker_never_turns_a_real_clip_nan_and_nans_never_improve_the_aggregat
             agg = metric.aggregate(v, [{}] * len(v))
             assert agg.n == agg0.n and agg.value < prev, (k, lvl, agg.value, prev)
             prev = agg.value
+
+
+@pytest.mark.slow
+def test_physics_on_real_footage_is_nan_with_a_reason_not_noise(real, tmp_path):
+    from vidbench.video import Clip, decode, write_video
+
+    metric = get_metric("physics_consistency")
+    for name in validity.real_clip_paths():
+        clip = real.source(name, seconds=2.0, size=128)
+        s = metric.score(VideoContext(clip))
+        again = metric.score(VideoContext(real.variant(name, "reencode:18", seconds=2.0,
+                                                       size=128)))
+        assert math.isnan(s.value) and s.details["reason"].startswith("untrackable"), \
+            (name, s.details)
+        assert math.isnan(again.value), (name, again.details)
+    # a still real photo with 15% flicker: nothing moves, NaN (it scored 0.32 before)
+    still = validity.still_of(real.source("carphone_pristine", seconds=2.0, size=128))
+    flick = validity.t_flicker(0.15)(still, np.random.default_rng(0))[0]
+    s = metric.score(VideoContext(Clip.from_array(flick, still.fps)))
+    assert math.isnan(s.value) and s.details["reason"].startswith("static"), s.details
+    # inside the domain (a static camera, one object on real texture): stable under a
+    # CRF-18 re-encode within 5%, and a teleport or a vanish falls far below that
+    bg = real.source("bigbuckbunny", seconds=1.0, size=128).frames[0]
+    got = {}
+    for edit in (None, "teleport", "vanish"):
+        frames = validity.ball_on(bg, edit)
+        raw = metric.score(VideoContext(Clip.from_array(frames, 16.0))).value
+        p = write_video(tmp_path / f"ball_{edit}.mp4", frames, 16.0, crf=18)
+        got[edit] = (raw, metric.score(VideoContext(decode(p))).value)
+    clean_raw, clean_enc = got[None]
+    assert clean_raw > 0.9 and rel(clean_enc, clean_raw) <= 0.05, got
+    for edit in ("teleport", "vanish"):
+        assert max(got[edit]) < clean_enc - 0.15, (edit, got)
