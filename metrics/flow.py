@@ -12,9 +12,10 @@ Conventions used everywhere in this module:
 Estimators: :class:`ClassicalFlow` (OpenCV DIS or Farneback, weight-free, CPU) and, through
 :func:`get_flow_estimator`, RAFT (torchvision ``raft_large``, see
 :mod:`vidbench.metrics.backbones.raft`). Flows shared between metrics are memoised per video
-with :func:`consecutive_flows` (key: estimator, view spec), so temporal_flicker,
-dynamic_degree and motion_smoothness (which composes its skip-one flows from them) compute each
-flow once per video in default mode.
+with :func:`consecutive_flows` (key: estimator, view spec, normalisation), so temporal_flicker
+and motion_smoothness (which composes its skip-one flows from them) compute each flow once per
+video in default mode; dynamic_degree reads its own fixed-interval flows on the source frames
+(:func:`interval_flows`).
 """
 
 from __future__ import annotations
