@@ -390,21 +390,17 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
 
     def compute() -> dict[str, Any]:
         clip = ctx.clip
-        cuts = shot_cuts(clip.frames)
+        # every source frame at the flow size, one at a time (no full-resolution copy)
+        frames = np.stack([_resized(clip.frames[k:k + 1], size)[0]
+                           for k in range(clip.num_frames)])
+        cuts = shot_cuts(frames)
         plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts)
-        used = sorted({k for cs in plan["coef"] for n, _ in cs for k in plan["pairs"][n]})
         plan["cuts"] = int(cuts.sum())
-        if not used:
+        pairs = plan["pairs"]
+        if not pairs:
             return {**plan, "motion": np.zeros(0)}
-        at = {k: n for n, k in enumerate(used)}
-        keep = sorted({n for cs in plan["coef"] for n, _ in cs})
-        renum = {n: m for m, n in enumerate(keep)}
-        pairs = [plan["pairs"][n] for n in keep]
-        plan["coef"] = [[(renum[n], c) for n, c in cs] for cs in plan["coef"]]
-        plan["pairs"] = pairs
-        frames = _resized(clip.frames[used], size)
         src = to_gray(frames) if isinstance(estimator, ClassicalFlow) else frames
-        flows = estimator.flows(src, [(at[i], at[j]) for i, j in pairs])
+        flows = estimator.flows(src, pairs)
         # displacement per pair, on the reference scale, per 1/REFERENCE_FPS of *interval*
         disp = motion_per_pair(flows, np.full(len(pairs), interval), min(frames.shape[1:3]))
         motion = np.array([sum(c * disp[k] for k, c in cs) for cs in plan["coef"]])
