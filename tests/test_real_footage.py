@@ -92,8 +92,9 @@ def test_dynamic_degree_is_invariant_to_size_phase_and_vfr_on_real_footage(real)
            for t in ("reencode:18", "size:0.5", "size:2", "phase:1", "phase:2", "phase:3",
                      "vfr:1", "fps:16", "fps:24", "fps:30")}
     for t, v in got.items():
-        # measured on these 3-s cuts; docs/validity.md has the full table
-        bound = 0.02 if t.split(":")[0] in ("reencode", "size", "phase", "vfr") else 0.03
+        # measured on these 3-s cuts (other VFR drop patterns read up to -2.3% here);
+        # docs/validity.md has the full table
+        bound = 0.02 if t.split(":")[0] in ("reencode", "size", "phase") else 0.03
         assert rel(v, ref) <= bound, (t, v, ref, got)
 
 
