@@ -482,24 +482,73 @@ def ball_on(background: np.ndarray, edit: str | None = None, fps: float = 16.0,
     return np.stack(out)
 
 
+def panned(world: np.ndarray, frames_world: np.ndarray, speed: float, size=(128, 200),
+           top: int = 40) -> np.ndarray:
+    """The camera pans right over ``frames_world`` (frames the size of ``world``) at
+    ``speed`` px per frame: frame k is the window of ``size`` at (top, speed k)."""
+    import cv2
+
+    h, w = size
+    out = []
+    for k, f in enumerate(frames_world):
+        m = np.float32([[1, 0, speed * k], [0, 1, top]])
+        out.append(cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REFLECT))
+    return np.stack(out)
+
+
 def physics_domain(workdir: Path, names: Sequence[str] = REAL_CLIPS) -> str:
     """physics_consistency inside its domain: a ball on each real clip's first frame (128-px
-    short side), raw and through CRF 18, clean / teleport / vanish. Markdown table."""
+    short side), raw and through CRF 18, clean / teleport / vanish; then the same ball seen
+    by a camera panning 1 and 2 px per frame over the frame at a 256-px short side (CRF 18).
+    Markdown tables."""
     m = get_metric("physics_consistency")
+
+    def enc(frames: np.ndarray, tag: str) -> float:
+        p = write_video(workdir / f"{tag}.mp4", frames, 16.0, crf=18)
+        return m.score(VideoContext(decode(p))).value
+
     lines = ["| background | clean | clean CRF-18 | change | teleport (CRF 18) | vanish "
              "(CRF 18) |", "|---|---|---|---|---|---|"]
+    pan_lines = ["| background | pan px/frame | clean | teleport | vanish (all CRF 18) |",
+                 "|---|---|---|---|---|"]
     for stem, path in real_clip_paths(names).items():
         bg = load_source(path, 0.5, 128).frames[0]
         row = {}
         for edit in (None, "teleport", "vanish"):
             frames = ball_on(bg, edit)
             raw = m.score(VideoContext(Clip.from_array(frames, 16.0))).value
-            p = write_video(workdir / f"ball_{stem}_{edit}.mp4", frames, 16.0, crf=18)
-            row[edit] = (raw, m.score(VideoContext(decode(p))).value)
+            row[edit] = (raw, enc(frames, f"ball_{stem}_{edit}"))
         c0, c1 = row[None]
         lines.append(f"| {stem} | {c0:.3f} | {c1:.3f} | {100 * (c1 - c0) / c0:+.1f}% | "
                      f"{row['teleport'][1]:.3f} | {row['vanish'][1]:.3f} |")
-    return "\n".join(lines) + "\n"
+        world = load_source(path, 0.5, 256).frames[0]
+        if world.shape[1] < 270:
+            continue
+        for speed in (1.0, 2.0):
+            vals = [enc(panned(world, _ball_world(world, edit), speed),
+                        f"pan_{stem}_{speed:g}_{edit}")
+                    for edit in (None, "teleport", "vanish")]
+            pan_lines.append(f"| {stem} | {speed:g} | " + " | ".join(
+                "NaN" if not math.isfinite(v) else f"{v:.3f}" for v in vals) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(pan_lines) + "\n"
+
+
+def _ball_world(world: np.ndarray, edit: str | None) -> np.ndarray:
+    """:func:`ball_on` moved into the panned window's coordinates (60 px right, 40 down)."""
+    import cv2
+
+    out = []
+    for k in range(32):
+        t = k / 16.0
+        x = 80 + 40 * t + (25 if edit == "teleport" and k >= 16 else 0)
+        y = 55 + 5 * t + 15 * t * t
+        f = world.copy()
+        if not (edit == "vanish" and 16 <= k < 21):
+            cv2.circle(f, (int(round(x * 4)), int(round(y * 4))), 28, (230, 40, 30), -1,
+                       lineType=cv2.LINE_AA, shift=2)
+        out.append(f)
+    return np.stack(out)
 
 
 def build_sources(seconds: float, size: int | None, names: Sequence[str] = REAL_CLIPS,

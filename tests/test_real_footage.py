@@ -168,3 +168,25 @@ def test_physics_on_real_footage_is_nan_with_a_reason_not_noise(real, tmp_path):
     assert clean_raw > 0.9 and rel(clean_enc, clean_raw) <= 0.05, got
     for edit in ("teleport", "vanish"):
         assert max(got[edit]) < clean_enc - 0.15, (edit, got)
+
+
+@pytest.mark.slow
+def test_physics_undoes_a_whole_pixel_pan_over_real_texture(real, tmp_path):
+    from vidbench.video import decode, write_video
+
+    metric = get_metric("physics_consistency")
+    world = real.source("bigbuckbunny", seconds=0.5, size=256).frames[0]
+
+    def scored(speed: float, edit: str | None):
+        frames = validity.panned(world, validity._ball_world(world, edit), speed)
+        p = write_video(tmp_path / f"pan_{speed}_{edit}.mp4", frames, 16.0, crf=18)
+        return metric.score(VideoContext(decode(p)))
+
+    clean = scored(2.0, None)
+    assert clean.value > 0.75 and clean.details["camera"]["stabilised"], clean.details
+    assert clean.details["camera"]["pan_px"][0] == pytest.approx(-62, abs=3)  # content moves left
+    assert scored(2.0, "teleport").value < clean.value - 0.3
+    assert scored(2.0, "vanish").value < clean.value - 0.15
+    # a pan of a fraction of a pixel per frame cannot be undone by whole-pixel shifts: NaN
+    frac = scored(0.7, None)
+    assert math.isnan(frac.value) and "camera motion" in frac.details["reason"], frac.details
