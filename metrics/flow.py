@@ -12,9 +12,10 @@ Conventions used everywhere in this module:
 Estimators: :class:`ClassicalFlow` (OpenCV DIS or Farneback, weight-free, CPU) and, through
 :func:`get_flow_estimator`, RAFT (torchvision ``raft_large``, see
 :mod:`vidbench.metrics.backbones.raft`). Flows shared between metrics are memoised per video
-with :func:`consecutive_flows` (key: estimator, view spec), so temporal_flicker,
-dynamic_degree and motion_smoothness (which composes its skip-one flows from them) compute each
-flow once per video in default mode.
+with :func:`consecutive_flows` (key: estimator, view spec, normalisation), so temporal_flicker
+and motion_smoothness (which composes its skip-one flows from them) compute each flow once per
+video in default mode; dynamic_degree reads its own fixed-interval flows on the source frames
+(:func:`interval_flows`).
 """
 
 from __future__ import annotations
@@ -272,12 +273,27 @@ def luma(frames: np.ndarray) -> np.ndarray:
     return (f.reshape(-1, 3).astype(np.float32) @ _LUMA).reshape(f.shape[:-1])
 
 
-def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimator
-                      ) -> dict[str, Any]:
+def normalise_frames(frames: np.ndarray) -> np.ndarray:
+    """Each frame (K, H, W) luma or (K, H, W, 3) RGB mapped by its own luma mean and standard
+    deviation to mean 128, deviation 48 (uint8): a global brightness or contrast change (gain
+    and offset) no longer looks like motion to a flow estimator, while geometry is kept."""
+    f = np.asarray(frames, dtype=np.float32)
+    y = luma(f) if f.ndim == 4 else f
+    axes = tuple(range(1, y.ndim))
+    mu = y.mean(axis=axes, keepdims=True)
+    sd = y.std(axis=axes, keepdims=True) + 1e-3
+    if f.ndim == 4:
+        mu, sd = mu[..., None], sd[..., None]
+    return np.clip((f - mu) / sd * 48.0 + 128.5, 0, 255).astype(np.uint8)
+
+
+def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimator,
+                      normalise: bool = False) -> dict[str, Any]:
     """Forward flows between the distinct consecutive frames of ``ctx.view(spec)``, memoised
-    per video (shared by the three motion metrics). Returns ``{"pairs", "flows" (P, H, W, 2),
-    "dt" (P,) seconds between the two source frames, "motion" (P,) :func:`motion_per_pair`,
-    "view"}``."""
+    per video (shared by the motion metrics). ``normalise``: estimate them on frames
+    normalised by :func:`normalise_frames` (flows of geometry, blind to brightness change).
+    Returns ``{"pairs", "flows" (P, H, W, 2), "dt" (P,) seconds between the two source
+    frames, "motion" (P,) :func:`motion_per_pair`, "view"}``."""
 
     def compute() -> dict[str, Any]:
         view = ctx.view(spec)
@@ -285,15 +301,137 @@ def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimato
         pairs = distinct_consecutive_pairs(view, times)
         h, w = view.size
         # classical flow runs on 8-bit luma: reuse the memoised float luma, rounded
-        src = (np.clip(view_luma(ctx, spec) + 0.5, 0, 255).astype(np.uint8)
-               if isinstance(estimator, ClassicalFlow) else view.frames)
+        if isinstance(estimator, ClassicalFlow):
+            y = view_luma(ctx, spec)
+            src = normalise_frames(y) if normalise else np.clip(y + 0.5, 0, 255).astype(np.uint8)
+        else:
+            src = normalise_frames(view.frames) if normalise else view.frames
         flows = (estimator.flows(src, pairs) if pairs
                  else np.zeros((0, h, w, 2), dtype=np.float32))
         dt = np.array([times[j] - times[i] for i, j in pairs], dtype=np.float64)
         motion = motion_per_pair(flows, dt, min(view.size))
         return {"pairs": pairs, "flows": flows, "dt": dt, "view": view, "motion": motion}
 
-    return ctx.memo(("vidbench.flow.consecutive", estimator.key, spec), compute)
+    key = ("vidbench.flow.consecutive", estimator.key, spec) + (("normalised",) if normalise
+                                                                else ())
+    return ctx.memo(key, compute)
+
+
+def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REFERENCE_FPS,
+                   phases: int = 4, cuts: np.ndarray | None = None) -> dict[str, Any]:
+    """The source-frame pairs that measure displacement over exactly ``interval`` seconds,
+    from every start phase.
+
+    Start times run over the clip on a grid of ``interval / phases`` seconds; each maps to the
+    source frame shown then (the last with timestamp <= t, so a frame shown longer, as in a
+    variable frame rate, weighs more). For start frame i with target time t_i + interval,
+    the displacement is read from the flows to the two source frames that bracket the target,
+    linearly interpolated in time (one flow when a frame falls on the target); a source
+    slower than 1/interval uses the flow to the next frame scaled by interval / dt. Starts
+    with no frame at or after the target (the clip's end), and starts whose frames span a
+    shot cut (``cuts[k]`` True: a cut between source frames k and k + 1) are left out.
+
+    Displacement is not linear in the time between frames on real footage (shake and
+    estimator noise average out over longer gaps: per 1/8 s, flows over 1 frame at 30 fps
+    read ~40% more than over 6), so interpolating at a fixed interval, rather than rescaling
+    whatever gap the container offers, is what makes 8/16/24/30 fps, any sampling phase and
+    variable frame rates read alike.
+
+    Returns ``{"pairs": [(i, j)], "starts": [i], "weights" (S,) summing to 1, "coef": list
+    per start of (pair index, coefficient)}``: the start's displacement per interval is
+    ``sum coef * D_pair``."""
+    ts = np.asarray(times, dtype=np.float64)
+    n = len(ts)
+    empty: dict[str, Any] = {"pairs": [], "starts": [], "weights": np.zeros(0), "coef": []}
+    if n < 2:
+        return empty
+    eps = 1e-6
+    step = interval / max(1, int(phases))
+    grid = ts[0] + np.arange(int(np.floor((end_time - ts[0]) / step + eps)) + 1) * step
+    start = np.clip(np.searchsorted(ts, grid + eps, side="right") - 1, 0, n - 1)
+    counts: dict[int, int] = {}
+    for i in start:
+        counts[int(i)] = counts.get(int(i), 0) + 1
+    pair_at: dict[tuple[int, int], int] = {}
+
+    def pid(i: int, j: int) -> int:
+        return pair_at.setdefault((i, j), len(pair_at))
+
+    starts, weights, coef = [], [], []
+    for i in sorted(counts):
+        target = ts[i] + interval
+        lo = int(np.searchsorted(ts, target + eps, side="right") - 1)
+        if lo > i and abs(ts[lo] - target) <= eps:
+            js, c = [lo], [1.0]
+        elif lo + 1 >= n:
+            continue
+        elif lo <= i:  # the next frame is more than one interval away
+            js, c = [i + 1], [interval / (ts[i + 1] - ts[i])]
+        else:
+            alpha = (target - ts[lo]) / (ts[lo + 1] - ts[lo])
+            js, c = [lo, lo + 1], [1.0 - alpha, alpha]
+        if cuts is not None and np.any(cuts[i:max(js)]):
+            continue
+        starts.append(i)
+        weights.append(counts[i])
+        coef.append([(pid(i, j), cj) for j, cj in zip(js, c, strict=True)])
+    if not starts:
+        return empty
+    w = np.asarray(weights, dtype=np.float64)
+    return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
+
+
+def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
+                   interval: float = 1.0 / REFERENCE_FPS, phases: int = 4) -> dict[str, Any]:
+    """Motion per start of :func:`interval_pairs`, from flows on the source frames resized to
+    shorter side ``size`` (memoised per video). Returns ``{"starts", "weights", "pairs",
+    "motion"}``; ``motion`` (per start) is the top-5% flow magnitude mean over ``interval``,
+    in px per 1/8 s at a 256-px short side (as :func:`motion_per_pair`)."""
+
+    def compute() -> dict[str, Any]:
+        clip = ctx.clip
+        # every source frame at the flow size, one at a time (no full-resolution copy)
+        frames = np.stack([_resized(clip.frames[k:k + 1], size)[0]
+                           for k in range(clip.num_frames)])
+        cuts = shot_cuts(frames)
+        plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts)
+        plan["cuts"] = int(cuts.sum())
+        pairs = plan["pairs"]
+        if not pairs:
+            return {**plan, "motion": np.zeros(0)}
+        src = to_gray(frames) if isinstance(estimator, ClassicalFlow) else frames
+        flows = estimator.flows(src, pairs)
+        # displacement per pair, on the reference scale, per 1/REFERENCE_FPS of *interval*
+        disp = motion_per_pair(flows, np.full(len(pairs), interval), min(frames.shape[1:3]))
+        motion = np.array([sum(c * disp[k] for k, c in cs) for cs in plan["coef"]])
+        return {**plan, "motion": motion}
+
+    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, phases), compute)
+
+
+#: Correlation of 32-px luma thumbnails below which two consecutive frames are a shot cut
+#: (measured on bikes.mp4: cuts -0.23..0.20, fast motion >= 0.55, steady shots ~0.99).
+CUT_CORRELATION = 0.3
+
+
+def shot_cuts(frames: np.ndarray, threshold: float = CUT_CORRELATION) -> np.ndarray:
+    """(T - 1,) bool: True where frames k and k + 1 belong to different shots (the Pearson
+    correlation of their 32-px luma thumbnails is below ``threshold``; a global brightness
+    or contrast change leaves the correlation at 1)."""
+    if len(frames) < 2:
+        return np.zeros(0, dtype=bool)
+    g = to_gray(_resized(frames, 32)).reshape(len(frames), -1).astype(np.float64)
+    g -= g.mean(axis=1, keepdims=True)
+    norm = np.sqrt((g * g).sum(axis=1)) + 1e-9
+    corr = (g[:-1] * g[1:]).sum(axis=1) / (norm[:-1] * norm[1:])
+    flat = (norm[:-1] < 1e-3 * g.shape[1]) | (norm[1:] < 1e-3 * g.shape[1])
+    return (corr < threshold) & ~flat
+
+
+def _resized(frames: np.ndarray, size: int) -> np.ndarray:
+    from vidbench.video import resize_frames
+
+    return resize_frames(np.ascontiguousarray(frames), size, "area")
 
 
 def motion_per_pair(flows: np.ndarray, dt: np.ndarray, short_side: int, *, frac: float = 0.05,

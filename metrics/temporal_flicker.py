@@ -13,11 +13,13 @@ applies VBench's filter here (top-2% RAFT flow magnitude per pair > 3 * min(H, W
 than round(2 N / 16) pairs, or the first-last pairs above twice that times the count, is "not
 static": NaN with reason ``"not_static"``); it needs the ``raft-things`` weights.
 
-**default** (the corrected protocol): the clip is resampled by timestamps to 8 fps with its
-shorter side at 128 px (:func:`vidbench.metrics.flow.default_view_spec`), so container fps,
-resolution and length do not move the score. For each pair of consecutive view frames showing
-different source frames, the flow F from I_k to I_{k+1} (weight-free OpenCV DIS by default)
-gives a motion-compensated prediction I_{k+1}(x + F(x)) of I_k, and, on luma Y (BT.601),
+**default** (the corrected protocol, version 2): the clip is resampled by timestamps to
+8 fps with its shorter side at 128 px (:func:`vidbench.metrics.flow.default_view_spec`), so
+container fps, resolution and length do not move the score. For each pair of consecutive view
+frames showing different source frames, the flow F from I_k to I_{k+1} (weight-free OpenCV
+DIS by default) is estimated on frames normalised to the same luma mean and contrast
+(:func:`vidbench.metrics.flow.normalise_frames`), so it follows geometry and not brightness;
+it gives a motion-compensated prediction I_{k+1}(x + F(x)) of I_k, and, on luma Y (BT.601),
 
     score = 1 - mean_k [ mean over in-frame pixels |Y_k - Y_{k+1}(x + F(x))| ] / 255.
 
@@ -26,7 +28,12 @@ residual while slow camera or object motion does not read as flicker. The built-
 the clip is dynamic by the dynamic_degree rule (at least round(4 N / 16) pairs whose top-5%
 flow magnitude exceeds ``motion_threshold`` = 6 px per 1/8 s at a 256-px short side) the score
 is NaN with reason ``"dynamic"``, never a fake value; fewer than two distinct frames give NaN
-with reason ``"too_short"``.
+with reason ``"too_short"``. The decision uses the normalised flows: version 1 estimated them
+on raw luma, and 15-30% brightness flicker on a frozen real frame read as motion, so the worst
+flicker turned NaN and left the aggregate; with normalised flows, and the decision's motion
+statistic read away from clipped pixels (whose edges a brightness change moves), gain
+flicker of 2-30% on real stills never turns a clip NaN (``perf/validity.py``,
+docs/validity.md).
 
 Range [0, 1]; higher is better (1 = no change at all). Identical frames give exactly 1.0.
 
@@ -47,7 +54,7 @@ from vidbench.registry import Score, VideoContext
 
 class TemporalFlicker(fl.FlowMetric):
     name: ClassVar[str] = "temporal_flicker"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
@@ -78,19 +85,19 @@ class TemporalFlicker(fl.FlowMetric):
 
     def _score_default(self, ctx: VideoContext) -> Score:
         spec = self.view_spec()
-        data = fl.consecutive_flows(ctx, spec, self.estimator)
+        data = fl.consecutive_flows(ctx, spec, self.estimator, normalise=True)
         view, pairs, flows = data["view"], data["pairs"], data["flows"]
         if not pairs:
             return Score.not_applicable("too_short", frames=view.num_frames,
                                         detail="fewer than two distinct frames in the view")
-        motion = data["motion"]
+        luma = fl.view_luma(ctx, spec)
+        motion = unsaturated_motion(flows, luma, pairs, data["dt"], min(view.size))
         dynamic, over, need = fl.is_dynamic(motion, len(pairs) + 1, self.motion_threshold)
         info = {"pairs": len(pairs), "motion_mean": float(motion.mean()),
                 "motion_max": float(motion.max()), "pairs_moving": over,
                 "pairs_needed": need, "motion_threshold": self.motion_threshold}
         if dynamic:
             return Score.not_applicable("dynamic", **info)
-        luma = fl.view_luma(ctx, spec)
         resid, raw = [], []
         for (i, j), f in zip(pairs, flows, strict=True):
             a = luma[i]
@@ -124,6 +131,29 @@ class TemporalFlicker(fl.FlowMetric):
             if not static:
                 return Score.not_applicable("not_static", **details)
         return Score(vbench_flicker_formula(frames), details)
+
+
+def unsaturated_motion(flows: np.ndarray, luma: np.ndarray, pairs: list[tuple[int, int]],
+                       dt: np.ndarray, short_side: int, lo: float = 6.0, hi: float = 249.0
+                       ) -> np.ndarray:
+    """:func:`vidbench.metrics.flow.motion_per_pair` over the pixels that are neither clipped
+    (luma <= ``lo`` or >= ``hi``) in either frame of the pair nor within 2 px of such a pixel:
+    a brightness change moves the edge of a clipped region, which no normalisation undoes and
+    which must not read as motion. A pair with under 10% of such pixels uses them all."""
+    import cv2
+
+    out = np.zeros(len(pairs), dtype=np.float64)
+    kernel = np.ones((5, 5), np.uint8)
+    for n, (i, j) in enumerate(pairs):
+        sat = (luma[i] <= lo) | (luma[i] >= hi) | (luma[j] <= lo) | (luma[j] >= hi)
+        ok = cv2.dilate(sat.astype(np.uint8), kernel) == 0
+        f = flows[n]
+        if ok.mean() >= 0.1:
+            f = f[ok][None, :, None, :]
+        else:
+            f = f[None]
+        out[n] = fl.motion_per_pair(f, dt[n:n + 1], short_side)[0]
+    return out
 
 
 def vbench_flicker_formula(frames: np.ndarray) -> float:

@@ -172,3 +172,38 @@ def test_the_three_motion_metrics_score_through_vidbench_score(tmp_path, write_c
     res = json.loads((out / "result.json").read_text())["metrics"]
     assert res["dynamic_degree"]["value"] == 0.5 and res["dynamic_degree"]["comparable"]
     assert res["temporal_flicker"]["n"] == 1
+
+
+def test_interval_pairs_read_exactly_one_interval_from_every_start():
+    from vidbench.metrics.flow import interval_pairs
+
+    ts = np.arange(50) / 25.0  # 25 fps: 1/8 s = 3.125 frames
+    plan = interval_pairs(ts, 2.0)
+    assert plan["weights"].sum() == pytest.approx(1.0)
+    for i, cs in zip(plan["starts"], plan["coef"], strict=True):
+        assert sum(c for _, c in cs) == pytest.approx(1.0)
+        # the coefficient-weighted partner time is exactly t_i + 1/8
+        t = sum(c * ts[plan["pairs"][k][1]] for k, c in cs)
+        assert t == pytest.approx(ts[i] + 0.125)
+        assert all(plan["pairs"][k][0] == i for k, _ in cs)
+    # a variable frame rate: a frame shown twice as long weighs twice as much
+    vfr = np.array([0.0, 0.125, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0])
+    plan = interval_pairs(vfr, 1.125)
+    w = dict(zip(plan["starts"], plan["weights"], strict=True))
+    assert w[1] == pytest.approx(2 * w[2])
+
+
+def test_shot_cut_is_left_out_and_brightness_is_not_a_cut():
+    from vidbench.metrics.flow import shot_cuts
+
+    a = disc(10.0)
+    b = np.ascontiguousarray(disc(10.0)[:, ::-1, :, ::-1])  # another "shot": flipped, recoloured
+    cuts = shot_cuts(np.concatenate([a, b]))
+    assert cuts.tolist() == [False] * (len(a) - 1) + [True] + [False] * (len(b) - 1)
+    brighter = np.clip(a.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
+    assert not shot_cuts(np.concatenate([a, brighter])).any()
+    # the cut pair does not read as a burst of motion
+    pieces = sorted([score(a).value, score(b).value])
+    both = score(np.concatenate([a, b]))
+    assert pieces[0] * 0.95 <= both.value <= pieces[1] * 1.05, (pieces, both.value)
+    assert both.details["motion_max"] <= pieces[1] * 1.5, both.details

