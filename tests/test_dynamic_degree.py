@@ -167,7 +167,9 @@ def test_the_three_motion_metrics_score_through_vidbench_score(tmp_path, write_c
     moving, still = recs["a red ball moves right-0"], recs["a still scene-0"]
     assert moving["scores"]["temporal_flicker"] is None  # NaN -> null, with the reason
     assert moving["details"]["temporal_flicker"]["reason"] == "dynamic"
-    assert still["scores"]["temporal_flicker"] == pytest.approx(1.0, abs=1e-5)  # H.264 noise
+    # H.264 noise: write_video's deterministic x264 settings (no mbtree) leave a still with
+    # ~0.1 grey level of frame-to-frame noise at CRF 18 (measured 0.99973 here)
+    assert still["scores"]["temporal_flicker"] == pytest.approx(1.0, abs=5e-4)
     assert still["scores"]["dynamic_degree"] == 0.0
     res = json.loads((out / "result.json").read_text())["metrics"]
     assert res["dynamic_degree"]["value"] == 0.5 and res["dynamic_degree"]["comparable"]
