@@ -170,7 +170,9 @@ def test_the_three_motion_metrics_score_through_vidbench_score(tmp_path, write_c
     # H.264 noise: write_video's deterministic x264 settings (no mbtree) leave a still with
     # ~0.1 grey level of frame-to-frame noise at CRF 18 (measured 0.99973 here)
     assert still["scores"]["temporal_flicker"] == pytest.approx(1.0, abs=5e-4)
-    assert still["scores"]["dynamic_degree"] == 0.0
+    # the same encoder noise reads as ~0.09 px per 1/8 s: far below the dynamic threshold
+    assert still["scores"]["dynamic_degree"] < 0.2
+    assert still["details"]["dynamic_degree"]["dynamic"] is False
     res = json.loads((out / "result.json").read_text())["metrics"]
     assert res["dynamic_degree"]["value"] == 0.5 and res["dynamic_degree"]["comparable"]
     assert res["temporal_flicker"]["n"] == 1
