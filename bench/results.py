@@ -235,6 +235,16 @@ def json_name(x: Any, where: str) -> str:
     return s
 
 
+
+def _own_or_provenance(m: dict, prov: dict, key: str, name: str) -> Any:
+    """A metric entry's ``key`` (protocol, weights), else what older results kept for that
+    metric under ``provenance[key][name]``."""
+    v = m.get(key)
+    if v is None:
+        pv = prov.get(key)
+        v = pv.get(name) if isinstance(pv, dict) else None
+    return v
+
 def _null(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
@@ -335,10 +345,7 @@ class MetricRecord:
         if not isinstance(comparable, bool):
             raise UserError(f"{where}.comparable: expected true/false, got "
                             f"{short_repr(comparable)}")
-        protocol = m.get("protocol")
-        if protocol is None:
-            pp = prov.get("protocol")
-            protocol = pp.get(name) if isinstance(pp, dict) else None
+        protocol = _own_or_provenance(m, prov, "protocol", name)
         if isinstance(protocol, dict):  # a full protocol description: hash it canonically
             import hashlib
 
@@ -347,11 +354,7 @@ class MetricRecord:
         if protocol is not None and not isinstance(protocol, str):
             raise UserError(f"{where}.protocol: expected a hash string, got "
                             f"{short_repr(protocol)}")
-        weights = m.get("weights")
-        if weights is None:
-            pw = prov.get("weights")
-            weights = pw.get(name) if isinstance(pw, dict) else None
-        weights = weights or {}
+        weights = _own_or_provenance(m, prov, "weights", name) or {}
         if not isinstance(weights, dict) or not all(
                 isinstance(k, str) and (v is None or isinstance(v, str))
                 for k, v in weights.items()):
