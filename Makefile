@@ -3,7 +3,7 @@ PY     ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-LOCK   := requirements/lock.txt
+LOCK   := requirements.txt
 PYTEST_ARGS ?=
 
 .PHONY: install lock demo test test-fast lint perf clean

@@ -21,7 +21,7 @@ NUMERIC_PACKAGES: tuple[str, ...] = (
 """Distributions whose version can move a score (decoders, resizers, backbones, linear
 algebra); ``provenance["packages"]`` records each one that is installed."""
 
-LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements" / "lock.txt"
+LOCK_FILE = Path(__file__).resolve().parent.parent / "requirements.txt"
 """The lock of a source checkout (``make install`` installs exactly it); absent in a wheel."""
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
