@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -49,6 +50,26 @@ def append_line(path: str | os.PathLike, line: bytes) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def regular_file_problem(p: str | os.PathLike, *, limit: int | None = None) -> str | None:
+    """None when ``p`` is a regular file (after following links) of at most ``limit``
+    bytes, else the reason, naming the path. Never opens ``p``: a FIFO or a device is
+    refused by its mode, before any read that could block or never end. Every read of a
+    path someone else named (videos, manifests, result files) checks this first."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return f"{p}: not found"
+    except OSError as e:  # ENAMETOOLONG, ELOOP, EACCES, ...
+        return f"{p}: cannot access ({e.strerror or type(e).__name__})"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{p}: is a folder, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{p}: not a regular file (a FIFO, socket or device); refused"
+    if limit is not None and st.st_size > limit:
+        return f"{p}: {st.st_size} bytes, larger than the limit of {limit}"
+    return None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

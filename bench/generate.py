@@ -49,6 +49,7 @@ from vidbench.errors import ManifestError, UserError, VideoDecodeError
 from vidbench.fileio import append_line, sha256_file
 from vidbench.manifest import (
     MANIFEST_NAME,
+    VIDEO_EXTENSIONS,
     ManifestEntry,
     append_manifest,
     atomic_write_bytes,
@@ -173,11 +174,9 @@ def video_facts(path: str | os.PathLike, *, decode_frames: int = 1) -> dict:
     Raises :class:`VideoDecodeError` naming the file and the reason."""
     import av
 
-    p = Path(path)
-    if not p.is_file():
-        raise VideoDecodeError(f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise VideoDecodeError(f"{p}: empty file (0 bytes)")
+    from vidbench.video import readable_file
+
+    p = readable_file(path)
     try:
         with av.open(str(p)) as c:
             if not c.streams.video:
@@ -228,9 +227,6 @@ def _place_file(src: Path, dest: Path, *, move: bool) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".m4v", ".avi", ".gif")
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -540,7 +536,7 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
             raise ValueError(f"adapter returned {str(src)[:200]!r}, which is not a regular "
                              f"file")
         facts = video_facts(src)
-        suffix = src.suffix.lower() if src.suffix.lower() in _VIDEO_SUFFIXES else ".mp4"
+        suffix = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTENSIONS else ".mp4"
         dest = out_dir / VIDEOS_DIR / f"{stem}{suffix}"
         if src.resolve() != dest.resolve():
             _place_file(src, dest, move=staged)

@@ -27,13 +27,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidbench.errors import ManifestError
-from vidbench.fileio import append_line, atomic_write_bytes
+from vidbench.fileio import append_line, atomic_write_bytes, regular_file_problem
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_EXTENSIONS = (
@@ -131,25 +130,6 @@ def read_side_file(p: Path, limit: int = MAX_SIDE_FILE_BYTES) -> bytes:
     if len(data) > limit:
         raise ManifestError(f"{p}: larger than {limit} bytes")
     return data
-
-
-def regular_file_problem(p: str | os.PathLike, *, limit: int | None = None) -> str | None:
-    """None when ``p`` is a regular file (after following links) of at most ``limit``
-    bytes, else the reason, naming the path. Never opens ``p``: a FIFO or a device is
-    refused by its mode, before any read that could block or never end."""
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        return f"{p}: not found"
-    except OSError as e:  # ENAMETOOLONG, ELOOP, EACCES, ...
-        return f"{p}: cannot access ({e.strerror or type(e).__name__})"
-    if stat.S_ISDIR(st.st_mode):
-        return f"{p}: is a folder, not a video file"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{p}: not a regular file (a FIFO, socket or device); refused"
-    if limit is not None and st.st_size > limit:
-        return f"{p}: {st.st_size} bytes, larger than the limit of {limit}"
-    return None
 
 
 def symlink_problem(root: Path, rel: str) -> str | None:

@@ -46,14 +46,8 @@ from vidbench.errors import (
     VideoDecodeError,
     WeightsChecksumError,
 )
-from vidbench.fileio import atomic_write_bytes, sha256_file
-from vidbench.manifest import (
-    MAX_VIDEO_BYTES,
-    Manifest,
-    ManifestEntry,
-    read_manifest,
-    regular_file_problem,
-)
+from vidbench.fileio import atomic_write_bytes, regular_file_problem, sha256_file
+from vidbench.manifest import MAX_VIDEO_BYTES, Manifest, ManifestEntry, read_manifest
 from vidbench.progress import Progress
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
 from vidbench.registry import metric_names as all_metric_names

@@ -317,24 +317,18 @@ def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
 # ----------------------------------------------------------------------------- probing
 
 
-def _readable_file(path: str | os.PathLike) -> Path:
+def readable_file(path: str | os.PathLike) -> Path:
     """``path`` as a Path if it is a non-empty regular file (links followed), else a
-    VideoDecodeError; checked by its mode before it is opened, so a FIFO or a device never
-    blocks or streams forever."""
-    import stat
+    VideoDecodeError; checked by its mode before it is opened
+    (:func:`vidbench.fileio.regular_file_problem`), so a FIFO or a device never blocks or
+    streams forever."""
+    from vidbench.fileio import regular_file_problem
 
     p = Path(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise VideoDecodeError(f"{p}: no such file") from None
-    except OSError as e:
-        raise VideoDecodeError(f"{p}: cannot access ({e.strerror or e})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise VideoDecodeError(f"{p}: is a directory, not a video file")
-    if not stat.S_ISREG(st.st_mode):
-        raise VideoDecodeError(f"{p}: not a regular file (a FIFO, socket or device)")
-    if st.st_size == 0:
+    problem = regular_file_problem(p)
+    if problem:
+        raise VideoDecodeError(problem)
+    if p.stat().st_size == 0:
         raise VideoDecodeError(f"{p}: empty file (0 bytes)")
     return p
 
@@ -344,7 +338,7 @@ def probe(path: str | os.PathLike) -> dict:
     "rotation": degrees counter-clockwise to display upright, "codec", "pix_fmt", "width",
     "height", "first_frame": (H, W, 3) uint8 RGB as stored (not rotated)}``.
     Raises :class:`VideoDecodeError` for anything that is not a readable video file."""
-    p = _readable_file(path)
+    p = readable_file(path)
     import av
 
     try:
@@ -517,7 +511,7 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     """
     global DECODE_COUNT
     DECODE_COUNT += 1
-    p = _readable_file(path)
+    p = readable_file(path)
     limit = max_decode_bytes() if max_bytes is None else max_bytes
     decoder = _decoder()
     info: dict | None = None

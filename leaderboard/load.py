@@ -188,16 +188,11 @@ def parse_result(data: Any, path: str | Path = "<result>") -> Result:
 def _read_text(p: Path, limit: int, what: str) -> str:
     """The text of a regular file no larger than ``limit`` bytes; anything else (a folder, a
     FIFO, a device, too large, not UTF-8, unreadable) is a one-line user error."""
-    import stat
+    from vidbench.fileio import regular_file_problem
 
-    try:
-        st = p.stat()
-    except OSError as e:
-        raise UserError(f"{p}: cannot read {what} ({e.strerror or e})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise UserError(f"{p}: {what} is not a regular file")
-    if st.st_size > limit:
-        raise UserError(f"{p}: {what} is {st.st_size} bytes, over the {limit}-byte limit")
+    problem = regular_file_problem(p, limit=limit)
+    if problem:
+        raise UserError(f"{problem} ({what})")
     try:
         with open(p, "rb") as f:
             raw = f.read(limit + 1)
