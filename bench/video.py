@@ -53,9 +53,6 @@ def max_decode_bytes() -> int:
     return int(gb * 2**30)
 
 
-_max_decode_bytes = max_decode_bytes
-
-
 class ViewTooLargeError(VideoDecodeError):
     """A view would exceed the frame or memory bound (a file declaring an absurd duration or
     frame rate)."""

@@ -248,13 +248,13 @@ def format_cell(v: float, lo: float, hi: float, digits: int = 3) -> str:
     if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(hw)):
         return fmt(v, digits)
     if max(abs(v), hw) >= 1e5:
-        def f(x: float) -> str:
-            return f"{x:.{digits}g}"
+        spec = f".{digits}g"
     else:
         d = digits if hw <= 0 else min(8, max(0, 1 - math.floor(math.log10(hw))))
+        spec = f".{d}f"
 
-        def f(x: float) -> str:
-            return f"{x:.{d}f}"
+    def f(x: float) -> str:
+        return format(x, spec)
     if max(a, b) > 0 and abs(a - b) > 0.5 * max(a, b):  # clearly asymmetric
         return f"{f(v)} [{f(lo)}, {f(hi)}]"
     return f"{f(v)} ± {f(hw)}"
