@@ -161,8 +161,10 @@ def add_leaderboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="put results with different protocol/weights/comparable in one "
                              "column anyway (marked as mixed)")
-    parser.add_argument("--totals-config", default=None, metavar="JSON",
-                        help="totals config (default: the shipped VBench-style v1)")
+    parser.add_argument("--totals-config", default=None, metavar="JSON|NAME",
+                        help="totals config file, or a shipped one by name: vbench-style "
+                             "(default, v2), vbench-style-v1, vbench-official (VBench's own "
+                             "16-dimension Total)")
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
     parser.add_argument("--title", default="vidbench leaderboard")
 

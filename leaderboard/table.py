@@ -372,6 +372,8 @@ def _common_dims(results: list[Result], labels: list[str], cfg: TotalsConfig
                             "(units mismatch?)")
             elif e is None or not math.isfinite(e.value):
                 why[lab] = why_missing(r, d) or "no value"
+            elif cfg.mode_problem(e.mode):
+                why[lab] = str(cfg.mode_problem(e.mode))
         if not why:
             cov = _coverage_gap({lab: r.metrics.get(d) for r, lab in
                                  zip(results, labels, strict=True)})
@@ -427,7 +429,12 @@ def build_table(results: list[Result], *, force: bool = False,
         common, left_out = _common_dims(results, models, cfg)
         full = set(common) >= set(cfg.weighted_dims())
         tname = "total" if full else "total (common)"
-        if common:
+        if cfg.require_all and not full:
+            total_note.append(
+                f"no Total: {cfg.short} needs all {len(cfg.weighted_dims())} of its dimensions "
+                f"in every row; {len(common)} are common to every row")
+            common = []
+        elif common:
             total_note.append(
                 f"{'Total' if full else 'Total (common)'} is computed for every row over the "
                 f"same {len(common)} of the config's {len(cfg.weighted_dims())} weighted "

@@ -7,10 +7,17 @@ Formula (per result)::
     group_g  = sum_{d in g} w_d * norm_d / sum_{d in g} w_d
     Total    = sum_g W_g * group_g / sum_g W_g           (groups with W_g > 0)
 
-Range: [0, 1]. Normalised values outside [0, 1] (a value beyond VBench's calibrated max,
-e.g. a physics ground truth smoother than any model) are clipped, and each clipping is
-counted in the output (``clipped``: dimension -> the unclipped normalised value), so a
-Total never exceeds 1. Direction: higher is better.
+Range: [0, 1] with ``"clip": true`` (the default): normalised values outside [0, 1] (a
+value beyond VBench's calibrated max, e.g. a physics ground truth smoother than any model)
+are clipped, and each clipping is counted in the output (``clipped``: dimension -> the
+unclipped normalised value), so a Total never exceeds 1. ``"clip": false`` leaves them as
+they are (VBench's own script does not clip). Direction: higher is better.
+
+Two keys restrict what enters: ``"modes"`` (e.g. ``["vbench"]``: values computed in another
+mode are left out, listed under ``wrong_mode``) and ``"require_all_dimensions"`` (no group
+score and no Total unless every weighted dimension has a value: a VBench Total over 6 of
+its 16 dimensions is not VBench's Total). ``totals_vbench_official_v1.json`` uses both to
+reproduce the published board's formula (``scripts/cal_final_score.py``).
 
 Units: each dimension may declare ``"units"`` (text) and ``"range"`` ([lo, hi], the values
 the metric can take in those units, e.g. clip_score is ``100*cos`` in [0, 100]). At load
@@ -70,6 +77,10 @@ class TotalsConfig:
     dimensions: dict[str, dict]
     on_missing: str
     clip: bool
+    #: the Total exists only when every weighted dimension has a value (VBench's board)
+    require_all: bool = False
+    #: modes a dimension's value must come from (empty: any mode)
+    modes: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
@@ -88,7 +99,15 @@ class TotalsConfig:
                   if any(d["group"] == g for d in keep.values())}
         return TotalsConfig(raw=self.raw, path=self.path, name=self.name,
                             version=self.version, hash=self.hash, groups=groups,
-                            dimensions=keep, on_missing=self.on_missing, clip=True)
+                            dimensions=keep, on_missing=self.on_missing, clip=self.clip,
+                            require_all=self.require_all, modes=self.modes)
+
+    def mode_problem(self, mode: str | None) -> str | None:
+        """Why a value computed in ``mode`` cannot enter this config's totals, or None."""
+        if self.modes and mode not in self.modes:
+            return (f"computed in {mode or 'an unknown'} mode; {self.name} takes "
+                    f"{'/'.join(self.modes)}-mode values only")
+        return None
 
 
 def config_hash(raw: dict) -> str:
@@ -146,16 +165,33 @@ def parse_config(raw: Any, path: str = "<totals config>") -> TotalsConfig:
     on_missing = raw.get("on_missing", "renormalize")
     if on_missing not in ON_MISSING:
         raise UserError(f"{path}: on_missing: {on_missing!r} is not one of {ON_MISSING}")
+    modes = raw.get("modes", [])
+    if not isinstance(modes, list) or not all(isinstance(m, str) for m in modes):
+        raise UserError(f"{path}: modes: expected a list of mode names, got {modes!r}")
+    require_all = raw.get("require_all_dimensions", False)
+    if not isinstance(require_all, bool):
+        raise UserError(f"{path}: require_all_dimensions: expected true or false")
     return TotalsConfig(raw=raw, path=path, name=str(raw["name"]), version=int(raw["version"]),
                         hash=config_hash(raw), groups=groups, dimensions=dims,
-                        on_missing=on_missing, clip=bool(raw.get("clip", False)))
+                        on_missing=on_missing, clip=bool(raw.get("clip", True)),
+                        require_all=require_all, modes=tuple(modes))
+
+
+#: shipped configs by name (``--totals-config NAME``): the file ``totals_<name>.json``
+SHIPPED_CONFIGS = {"vbench-style": "totals_vbench_style_v2.json",
+                   "vbench-style-v1": "totals_vbench_style_v1.json",
+                   "vbench-official": "totals_vbench_official_v1.json"}
 
 
 def load_config(path: str | Path | None = None) -> TotalsConfig:
-    """Load a totals config (default: the shipped VBench-style v1)."""
+    """Load a totals config: a JSON file, or a shipped one by name (:data:`SHIPPED_CONFIGS`;
+    default: ``vbench-style``, v2)."""
+    if path is not None and str(path) in SHIPPED_CONFIGS:
+        path = DEFAULT_CONFIG.with_name(SHIPPED_CONFIGS[str(path)])
     p = Path(path) if path is not None else DEFAULT_CONFIG
     if not p.exists():
-        raise UserError(f"{p}: no such totals config")
+        raise UserError(f"{p}: no such totals config (shipped by name: "
+                        f"{', '.join(SHIPPED_CONFIGS)})")
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -251,7 +287,8 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
     given: see "Common dimension set" in the module docstring).
 
     Returns ``{"config": {name, version, hash, path}, "normalised": {dim: x},
-    "clipped": {dim: unclipped x}, "out_of_range": {dim: value}, "dims": [...],
+    "clipped": {dim: unclipped x}, "out_of_range": {dim: value},
+    "wrong_mode": {dim: why}, "dims": [...],
     "groups": {group: {value, ci95, dims_used, dims_missing, complete}},
     "total": {value, ci95, groups_used, complete}, "comparable": bool}``."""
     cfg = cfg or load_config()
@@ -261,6 +298,7 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
     clipped: dict[str, float] = {}
     out_of_range: dict[str, float] = {}
     comparable = True
+    wrong_mode: dict[str, str] = {}
     for d, spec in cfg.dimensions.items():
         m = result.metrics.get(d)
         if m is None or not math.isfinite(m.value):
@@ -268,12 +306,21 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
         if not in_range(m.value, spec):
             out_of_range[d] = m.value
             continue
+        why = cfg.mode_problem(m.mode)
+        if why:
+            wrong_mode[d] = why
+            continue
         x = normalise(m.value, spec, m.higher_is_better, False)
-        if not 0.0 <= x <= 1.0:
+        if cfg.clip and not 0.0 <= x <= 1.0:
             clipped[d] = x
-        norm[d] = min(max(x, 0.0), 1.0)
+            x = min(max(x, 0.0), 1.0)
+        norm[d] = x
         comparable &= m.comparable
     out = _combine(norm, cfg)
+    if cfg.require_all and set(norm) < set(cfg.weighted_dims()):
+        # e.g. VBench's board: a Total over fewer than all its dimensions is not that Total
+        for k in [*cfg.groups, "total"]:
+            out[k]["value"] = math.nan
     keys = [*cfg.groups, "total"]
     for k in keys:
         out[k]["ci95"] = [math.nan, math.nan]
@@ -303,7 +350,7 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
                 spec, hib = cfg.dimensions[d], result.metrics[d].higher_is_better
                 x = (means[:, j] - spec["min"]) / (spec["max"] - spec["min"])
                 x = x if hib else 1.0 - x
-                nb[d] = np.clip(x, 0.0, 1.0)
+                nb[d] = np.clip(x, 0.0, 1.0) if cfg.clip else x
             boots = _combine_arrays(nb, cfg, n_boot)
             for k in keys:
                 v = boots[k][np.isfinite(boots[k])]
@@ -312,6 +359,7 @@ def compute_totals(result: Result, cfg: TotalsConfig | None = None, *, n_boot: i
     return {"config": {"name": cfg.name, "version": cfg.version, "hash": cfg.hash,
                        "path": cfg.path},
             "normalised": norm, "clipped": clipped, "out_of_range": out_of_range,
+            "wrong_mode": wrong_mode,
             "dims": list(cfg.dimensions), "groups": {g: out[g] for g in cfg.groups},
             "total": out["total"], "comparable": comparable}
 
