@@ -198,6 +198,7 @@ BUILTIN_METRICS: dict[str, str] = {
     "background_consistency": "vidbench.metrics.consistency:BackgroundConsistency",
     "clip_score": "vidbench.metrics.clip_score:ClipScore",
     "aesthetic_quality": "vidbench.metrics.aesthetic:AestheticQuality",
+    "appearance_style": "vidbench.metrics.appearance_style:AppearanceStyle",
     "physics_consistency": "vidbench.metrics.physics_consistency:PhysicsConsistency",
     "physics_scenario": "vidbench.metrics.physics_scenario:PhysicsScenario",
     "fvd": "vidbench.metrics.fvd:FVD",
