@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -64,6 +65,7 @@ from vidbench.results import (
     record_key,
     skipped_from_notes,
 )
+from vidbench.vbench_suite import not_tagged
 
 
 @dataclass
@@ -328,6 +330,11 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
                        meta=entry.meta, device=device)
     for m in per_video:
         t0 = time.perf_counter()
+        untagged = not_tagged(m.name, entry.meta)
+        if untagged:  # a VBench dimension scores only the prompts tagged with it
+            rec["scores"][m.name] = math.nan
+            rec["details"][m.name] = {"reason": untagged}
+            continue
         if m.requires_prompt and not entry.prompt.strip():
             rec["scores"][m.name] = None
             rec["details"][m.name] = {"error": f"{entry.where}: empty prompt; {m.name} needs "

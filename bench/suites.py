@@ -64,6 +64,7 @@ BUILTIN_SUITES: dict[str, str] = {
     "physics-mini": "vidbench.scenarios.suites:physics_mini",
     "physics": "vidbench.scenarios.suites:physics_full",
     "quality-mini": "vidbench.quality_suite:quality_mini",
+    "vbench-full": "vidbench.vbench_suite:vbench_full",
 }
 
 _REGISTERED: dict[str, Callable[[], Suite]] = {}
@@ -78,9 +79,14 @@ def suite_names() -> list[str]:
 
 
 def get_suite(name: str) -> Suite:
-    """A suite by name, or ``vbench:PATH`` for a VBench prompt file."""
+    """A suite by name, ``vbench:PATH`` for a VBench prompt file, or ``vbench-full:DIM`` for
+    one dimension's prompts of VBench's full suite."""
     if name.startswith("vbench:"):
         return load_vbench_prompts(Path(name[len("vbench:"):]))
+    if name.startswith("vbench-full:"):
+        from vidbench.vbench_suite import vbench_full
+
+        return vbench_full(name[len("vbench-full:"):])
     if name in _REGISTERED:
         return _REGISTERED[name]()
     if name not in BUILTIN_SUITES:

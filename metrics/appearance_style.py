@@ -11,8 +11,8 @@ VBench's published bounds (``NORMALIZE_DIC["appearance style"]`` = [0.0009, 0.28
 to vbench-mode values. Range [-exp(logit_scale)/100, exp(logit_scale)/100] (real values sit
 around 0.18-0.26 for ViT-B/32); higher is better.
 
-The text is the style alone, not the whole prompt: ``meta["auxiliary_info"]
-["appearance_style"]`` (VBench's full-info file, carried by ``vbench-full`` suites) or
+The text is the style alone, not the whole prompt: the item's VBench auxiliary info
+(``vbench-full`` suites carry ``VBench_full_info.json``'s, see :func:`style_of`) or
 ``meta["appearance_style"]``. A video whose item names no style scores NaN with the reason
 (VBench raises).
 
@@ -45,12 +45,17 @@ from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
 
 
 def style_of(meta: dict) -> str:
-    """The style text an item asks for ('' when none): VBench's auxiliary info, else
-    ``meta["appearance_style"]``."""
-    aux = meta.get("auxiliary_info")
-    if isinstance(aux, dict) and isinstance(aux.get("appearance_style"), str):
-        return aux["appearance_style"].strip()
-    style = meta.get("appearance_style")
+    """The style text an item asks for ('' when none): VBench's auxiliary info, keyed by
+    dimension as in ``VBench_full_info.json`` (``{"appearance_style": {"appearance_style":
+    "Van Gogh style"}}``) or flat as VBench hands it to the metric (``{"appearance_style":
+    "Van Gogh style"}``), else ``meta["appearance_style"]``."""
+    from vidbench.vbench_suite import auxiliary
+
+    style = auxiliary(meta, "appearance_style")
+    if isinstance(style, dict):
+        style = style.get("appearance_style")
+    if not isinstance(style, str):
+        style = meta.get("appearance_style")
     return style.strip() if isinstance(style, str) else ""
 
 
