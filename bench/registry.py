@@ -199,6 +199,8 @@ BUILTIN_METRICS: dict[str, str] = {
     "clip_score": "vidbench.metrics.clip_score:ClipScore",
     "aesthetic_quality": "vidbench.metrics.aesthetic:AestheticQuality",
     "appearance_style": "vidbench.metrics.appearance_style:AppearanceStyle",
+    "overall_consistency": "vidbench.metrics.viclip_score:OverallConsistency",
+    "temporal_style": "vidbench.metrics.viclip_score:TemporalStyle",
     "physics_consistency": "vidbench.metrics.physics_consistency:PhysicsConsistency",
     "physics_scenario": "vidbench.metrics.physics_scenario:PhysicsScenario",
     "fvd": "vidbench.metrics.fvd:FVD",
