@@ -199,6 +199,7 @@ BUILTIN_METRICS: dict[str, str] = {
     "clip_score": "vidbench.metrics.clip_score:ClipScore",
     "aesthetic_quality": "vidbench.metrics.aesthetic:AestheticQuality",
     "imaging_quality": "vidbench.metrics.imaging_quality:ImagingQuality",
+    "human_action": "vidbench.metrics.human_action:HumanAction",
     "appearance_style": "vidbench.metrics.appearance_style:AppearanceStyle",
     "overall_consistency": "vidbench.metrics.viclip_score:OverallConsistency",
     "temporal_style": "vidbench.metrics.viclip_score:TemporalStyle",
