@@ -196,9 +196,13 @@ def _score_config(args: argparse.Namespace, **extra):
 def cmd_score(args: argparse.Namespace) -> int:
     from vidbench.runner import score
 
-    result = score(args.manifest, args.out,
-                   _score_config(args, model=args.model, suite=args.suite))
+    cfg = _score_config(args, model=args.model, suite=args.suite)
+    result = score(args.manifest, args.out, cfg)
     if result is not None:
+        from vidbench.results import add_language_results
+
+        result = add_language_results(args.out, args.manifest, seed=cfg.seed,
+                                      follow_symlinks=cfg.follow_symlinks) or result
         _print_summary(result)
         print(f"wrote {Path(args.out) / 'result.json'}")
     return 0

@@ -15,7 +15,9 @@ video model has to clear on the physics suites:
   (:mod:`vidbench.scenarios.language`): reads the prompt (English or Chinese keywords,
   :func:`~vidbench.scenarios.language.read_prompt`) to choose which of the item's two
   scenes to render exactly; a prompt it cannot read (empty, another wording) gets the first
-  scene. ``?ignore_prompt=1`` always renders the first scene (the prompt-blind control).
+  scene. ``?ignore_prompt=1`` always renders the first scene (the prompt-blind control);
+  ``?understands=en`` reads English prompts only (a Chinese prompt is treated as unreadable:
+  the "English-only model" whose negative EN/ZH gap the bilingual suites must detect).
   Other physics items get their ground truth. It is the prompt-understanding upper bound:
   its EN/ZH gap is 0 by construction, and a wrong prompt costs it what the metric detects.
 
@@ -220,6 +222,8 @@ class BaselineAdapter(Adapter):
         self._dit = None
         self.ignore_prompt = str(options.get("ignore_prompt", "0")).lower() in ("1", "true",
                                                                                 "yes")
+        self.understands = tuple(x.strip() for x in str(options.get(
+            "understands", "en,zh")).split(",") if x.strip())
         if target == "untrained":
             from vidbench.models.dit.adapter import DiTAdapter
 
@@ -262,13 +266,16 @@ class BaselineAdapter(Adapter):
         from vidbench.scenarios.language import read_prompt
 
         T, H, W = item.num_frames, item.height, item.width
-        params: dict[str, Any] = {"baseline": self.target, "ignore_prompt": self.ignore_prompt}
+        params: dict[str, Any] = {"baseline": self.target, "ignore_prompt": self.ignore_prompt,
+                                  "understands": ",".join(self.understands)}
         lang = item.meta.get("language") if isinstance(item.meta, dict) else None
         scene = physics_params(item.meta)
         if isinstance(lang, dict) and isinstance(lang.get("variants"), dict):
             options = list(lang["variants"])
-            read = None if self.ignore_prompt else read_prompt(str(lang.get("kind")),
-                                                                item.prompt, options)
+            written_zh = any("\u4e00" <= ch <= "\u9fff" for ch in item.prompt)
+            readable = ("zh" if written_zh else "en") in self.understands
+            read = None if self.ignore_prompt or not readable else read_prompt(
+                str(lang.get("kind")), item.prompt, options)
             params["read"] = read
             scene = lang["variants"][read or options[0]]
         if scene is None:
