@@ -163,3 +163,27 @@ def test_wrong_or_missing_prompt_scores_clearly_lower():
     assert swapped.max() < 0.7 and right.mean() - swapped.mean() > 0.5
     assert np.allclose(none, blind)  # without a prompt it can only guess the first scene
     assert right.mean() - none.mean() > 0.25 and (none <= right + 1e-9).all()
+
+
+def test_dit_tokenizer_reads_chinese_characters_and_english_as_before():
+    """The reference DiT's word tokenizer takes each Chinese character as a token; every
+    English prompt of every suite gives the same token ids from the shipped checkpoint as
+    the English-only rule did (so its English videos cannot change)."""
+    re_old = re.compile(r"[a-z0-9]+")
+    pytest.importorskip("torch")
+    from vidbench.models.dit.checkpoint import load_model
+    from vidbench.models.dit.model import TokenTextEncoder, tokenize_words
+
+    assert tokenize_words("红色小球，A red ball!") == ["红", "色", "小", "球", "a", "red", "ball"]
+    from vidbench.models.dit.adapter import DEFAULT_CHECKPOINT
+
+    model, _ = load_model(DEFAULT_CHECKPOINT)
+    enc = next(m for m in model.modules() if isinstance(m, TokenTextEncoder))
+    for name in BUILTIN_SUITES:
+        for it in get_suite(name).items:
+            ids, _ = enc.ids([it.prompt])
+            old = [enc.index.get(w, 1) for w in re_old.findall(it.prompt.lower())]
+            old = (old[: enc.max_len] or [1])
+            assert ids[0, : len(old)].tolist() == old and int((ids[0] != 0).sum()) == len(old)
+    zh = get_suite("physics-mini@zh").items[1].prompt
+    assert len(enc.unknown_words(zh)) == len([c for c in zh if CJK.match(c)])
