@@ -660,29 +660,77 @@ def language_results(records: list[dict], langs_of: dict[str, tuple[str | None, 
     return languages, out
 
 
+def scorer_records(records: list[dict]) -> dict[str, dict[str, str | None]]:
+    """``{metric: {scorer tag: weights name or None}}`` for metrics that scored some videos
+    with a language-specific scorer (``details.scorer``, e.g. clip_score's Chinese-CLIP)."""
+    out: dict[str, dict[str, str | None]] = {}
+    for rec in records:
+        for name, d in (rec.get("details") or {}).items():
+            if isinstance(d, dict) and d.get("scorer"):
+                w = d.get("scorer_weights")
+                out.setdefault(name, {})[str(d["scorer"])] = str(w) if w else None
+    return out
+
+
+def _name_scorers(data: dict, scorers: dict[str, dict[str, str | None]]) -> None:
+    """Record the language-specific scorers in the metric entries and the provenance:
+    ``text_models`` (their tags) in the entry and in ``provenance.protocol[metric]``, their
+    weights' sha256 beside the metric's own, and a protocol hash that covers them (a run
+    that scored Chinese prompts never shares a column with an English-only run)."""
+    import hashlib
+
+    prov = data.setdefault("provenance", {})
+    for name, tags in scorers.items():
+        m = data.get("metrics", {}).get(name)
+        if not isinstance(m, dict):
+            continue
+        models = sorted(tags)
+        m["text_models"] = models
+        m["protocol"] = hashlib.sha256(json.dumps([m.get("protocol"), models]).encode()
+                                       ).hexdigest()[:16]
+        pp = prov.get("protocol")
+        if isinstance(pp, dict) and isinstance(pp.get(name), dict):
+            pp[name]["text_models"] = models
+        for w in sorted({w for w in tags.values() if w}):
+            try:
+                from vidbench.weights import provenance as weights_provenance
+
+                sha = weights_provenance(w).get("sha256")
+            except Exception:  # noqa: BLE001 - a file that cannot be re-verified: say so
+                sha = None
+            m.setdefault("weights", {})[w] = sha
+            pw = prov.get("weights")
+            if isinstance(pw, dict) and isinstance(pw.get(name), dict):
+                pw[name][w] = sha
+        if any(t and "-random" in t for t in tags):
+            m["comparable"] = False
+
+
 def add_language_results(out_dir: str | os.PathLike, manifest_path: str | os.PathLike, *,
                          seed: int = 0, follow_symlinks: bool = False) -> dict | None:
-    """Add per-language results and the paired gap to ``out_dir/result.json`` (rewritten
-    atomically) when the manifest's entries carry languages; returns the updated result,
-    or None when nothing changed (single-language runs keep their result.json as is).
-    Called by ``vidbench score`` and ``vidbench run`` after scoring."""
+    """After scoring (``vidbench score`` and ``vidbench run``): name language-specific
+    scorers (:func:`_name_scorers`) and, when the manifest's entries carry languages, add
+    per-language results and the paired gap to ``out_dir/result.json`` (rewritten
+    atomically). Returns the updated result, or None when nothing changed: English-only
+    runs keep their result.json as is."""
     from vidbench.manifest import read_manifest
 
     out = Path(out_dir)
     manifest = read_manifest(manifest_path, follow_symlinks=follow_symlinks)
     langs_of = {e.item: (e.lang, e.pair) for e in manifest.entries}
-    if not any(lp[0] for lp in langs_of.values()):
+    records = read_video_records(out / "videos.jsonl")
+    scorers = scorer_records(records)
+    if not scorers and not any(lp[0] for lp in langs_of.values()):
         return None
     path = out / "result.json"
     data = json.loads(path.read_text(encoding="utf-8"))
-    got = language_results(read_video_records(out / "videos.jsonl"), langs_of,
-                           data.get("metrics") or {}, seed=seed)
-    if got is None:
-        return None
-    languages, per_metric = got
-    for name, add in per_metric.items():
-        data["metrics"][name].update(add)
-    data["languages"] = languages
+    _name_scorers(data, scorers)
+    got = language_results(records, langs_of, data.get("metrics") or {}, seed=seed)
+    if got is not None:
+        languages, per_metric = got
+        for name, add in per_metric.items():
+            data["metrics"][name].update(add)
+        data["languages"] = languages
     rec = ResultRecord.from_json(clean_json(data), str(path)).to_json()
     atomic_write_json(path, rec)
     return rec
