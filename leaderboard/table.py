@@ -117,9 +117,8 @@ class Leaderboard:
                              "mean_rank": self.mean_rank[m]})
         for r in self.results:  # runs over several languages: per-language values, gaps
             for name, e in sorted(r.metrics.items()):
-                for lang, v in sorted((e.extra.get("per_language") or {}).items()):
-                    if isinstance(v, dict):
-                        rows.append(_lang_row(r, name, f"{name} [{lang}]", "language", v))
+                for lang, v in sorted(per_language(e).items()):
+                    rows.append(_lang_row(r, name, f"{name} [{lang}]", "language", v))
                 g = e.gap
                 if g is not None:
                     rows.append(_lang_row(r, name, f"gap:{name}", "language gap",
@@ -236,6 +235,16 @@ class Leaderboard:
 
 # ------------------------------------------------------------------ languages and gaps
 
+def per_language(e: MetricEntry) -> dict[str, dict]:
+    """A metric entry's ``per_language`` block, as far as it is well formed: language tags
+    (short strings) mapped to objects; anything else in a result from elsewhere is ignored."""
+    pl = e.extra.get("per_language")
+    if not isinstance(pl, dict):
+        return {}
+    return {k: v for k, v in list(pl.items())[:16]
+            if isinstance(k, str) and 0 < len(k) <= 16 and isinstance(v, dict)}
+
+
 def _num(x) -> float:
     try:
         v = float(x)
@@ -259,25 +268,23 @@ def language_markdown(results: list[Result], models: list[str]) -> list[str]:
     Empty when no result has languages."""
     by_label = {(r.label or r.model): r for r in results}
     multi = [lab for lab in models if lab in by_label and any(
-        e.extra.get("per_language") for e in by_label[lab].metrics.values())]
+        per_language(e) for e in by_label[lab].metrics.values())]
     if not multi:
         return []
     names = sorted({n for lab in multi for n, e in by_label[lab].metrics.items()
-                    if e.extra.get("per_language") or e.gap or e.gap_reason})
+                    if per_language(e) or e.gap or e.gap_reason})
     langs = sorted({lang for lab in multi for e in by_label[lab].metrics.values()
-                    for lang in (e.extra.get("per_language") or {})},
-                   key=lambda x: (x != "en", x))
+                    for lang in per_language(e)}, key=lambda x: (x != "en", x))
     out = ["## per language", ""]
     head = ["model"] + [md_escape(f"{n} [{lang}]") for n in names for lang in langs]
     rows = []
     for lab in multi:
         row = [md_escape(lab)]
         for n in names:
-            pl = (by_label[lab].metrics[n].extra.get("per_language") or {}) \
-                if n in by_label[lab].metrics else {}
+            pl = per_language(by_label[lab].metrics[n]) if n in by_label[lab].metrics else {}
             for lang in langs:
-                v = pl.get(lang) if isinstance(pl, dict) else None
-                if not isinstance(v, dict):
+                v = pl.get(lang)
+                if v is None:
                     row.append("–")
                     continue
                 ci = v.get("ci95") if isinstance(v.get("ci95"), (list, tuple)) else [None] * 2

@@ -158,3 +158,23 @@ def test_leaderboard_gap_columns_and_check_gate(runs, tmp_path):
                  "--tolerance", "gap:physics_scenario=abs:0.05"]) == 0
     assert main(["check", str(runs["both"]), "--baseline", str(runs["both"]),
                  "--tolerance", "gap:fvd=abs:0.05"]) == 2
+
+
+def test_leaderboard_tolerates_hostile_language_fields(tmp_path):
+    """per_language from someone else's result.json: a list, odd keys, formula-looking
+    language tags; the tables build, cells are escaped, nothing raises."""
+    from vidbench.leaderboard.cli import build_leaderboard
+    from vidbench.leaderboard.testing import metric_entry, write_result
+
+    ok = metric_entry([0.5, 0.6, 0.7])
+    bad = {**ok, "per_language": {"=HYPERLINK(1)": {"value": 0.4, "ci95": ["x", None]},
+                                  "zh": [1, 2], "x" * 50: {"value": 1}},
+           "gap": {"value": -0.1, "ci95": [-0.2, 0.0], "n_pairs": 3},
+           "gap_reason": None}
+    a = write_result(tmp_path / "a", "a", {"m": bad})
+    b = write_result(tmp_path / "b", "b", {"m": {**ok, "per_language": [1, 2]}})
+    build_leaderboard([a, b], tmp_path / "lb", formats=("md", "csv"), plots=False)
+    md = (tmp_path / "lb" / "leaderboard.md").read_text(encoding="utf-8")
+    csv = (tmp_path / "lb" / "leaderboard.csv").read_text(encoding="utf-8")
+    assert "gap:m" in md and "x" * 50 not in md
+    assert "\n=HYPERLINK" not in csv and ",=HYPERLINK" not in csv
