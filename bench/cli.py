@@ -80,7 +80,11 @@ def _suite_spec(suite: str | None, lang: str | None, default: str | None = None)
     """``--suite`` with ``--lang`` folded in as ``NAME@LANGS`` (vidbench.bilingual)."""
     if not lang:
         return suite
-    if suite and "@" in suite and not suite.startswith("vbench:"):
+    if suite and suite.startswith("vbench:"):
+        if lang.strip().lower() == "en":
+            return suite
+        raise UserError(f"--lang {lang}: VBench prompt files are English only (no twins)")
+    if suite and "@" in suite:
         raise UserError(f"--suite {suite} already names its languages; drop --lang {lang}")
     return f"{suite or default}@{lang}"
 

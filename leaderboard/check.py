@@ -64,7 +64,8 @@ check named ``gap:METRIC`` compares the gaps: ``delta = s * (new.gap - base.gap)
 widens against the language is a drop), tested like a summary metric from the two gap CIs
 (``se = (hi - lo) / 3.92``; both CIs of zero width: the gaps are exact and any drop beyond
 tolerance is a regression). ``--tolerance gap:METRIC=abs:X`` sets its tolerance (default:
-the global one). A gap on one side only is reported as skipped.
+the global one). A gap on one side only is reported as skipped. Gap checks join the Holm
+correction like any other metric.
 """
 
 from __future__ import annotations
