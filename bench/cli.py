@@ -71,6 +71,24 @@ def _add_score_options(p: argparse.ArgumentParser) -> None:
     _add_quiet(p)
 
 
+def _add_lang(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", help="prompt language(s) of the suite's paired twins: en, zh or "
+                   "en,zh (default en; the same as --suite NAME@en,zh)")
+
+
+def _suite_spec(suite: str | None, lang: str | None, default: str | None = None) -> str | None:
+    """``--suite`` with ``--lang`` folded in as ``NAME@LANGS`` (vidbench.bilingual)."""
+    if not lang:
+        return suite
+    if suite and suite.startswith("vbench:"):
+        if lang.strip().lower() == "en":
+            return suite
+        raise UserError(f"--lang {lang}: VBench prompt files are English only (no twins)")
+    if suite and "@" in suite:
+        raise UserError(f"--suite {suite} already names its languages; drop --lang {lang}")
+    return f"{suite or default}@{lang}"
+
+
 def _seed(text: str) -> int:
     """A seed numpy accepts, checked before any video is scored."""
     try:
@@ -97,6 +115,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--suite", help="suite name (default: physics-mini)")
     p.add_argument("--out", help="output folder (default: runs/<name>)")
     p.add_argument("--name", help="run name (default: derived from model and suite)")
+    _add_lang(p)
     p.add_argument("--allow-missing", action="store_true",
                    help="folder adapter: suite items without a video are not an error")
     _add_score_options(p)
@@ -105,6 +124,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model spec, e.g. dit:ckpt.safetensors")
     p.add_argument("--suite", required=True, help="suite name")
     p.add_argument("--out", required=True, help="output folder (videos + manifest.jsonl)")
+    _add_lang(p)
     p.add_argument("--allow-missing", action="store_true",
                    help="folder adapter: suite items without a video are not an error")
     p.add_argument("--no-resume", action="store_true", help="regenerate every item")
@@ -136,6 +156,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ssub.add_parser("list", help="known suites")
     q = ssub.add_parser("show", help="items of a suite")
     q.add_argument("name")
+    _add_lang(q)
 
     p = sub.add_parser("metrics", help="list metrics")
     p.add_argument("action", nargs="?", default="list", choices=("list",))
@@ -179,9 +200,13 @@ def _score_config(args: argparse.Namespace, **extra):
 def cmd_score(args: argparse.Namespace) -> int:
     from vidbench.runner import score
 
-    result = score(args.manifest, args.out,
-                   _score_config(args, model=args.model, suite=args.suite))
+    cfg = _score_config(args, model=args.model, suite=args.suite)
+    result = score(args.manifest, args.out, cfg)
     if result is not None:
+        from vidbench.results import add_language_results
+
+        result = add_language_results(args.out, args.manifest, seed=cfg.seed,
+                                      follow_symlinks=cfg.follow_symlinks) or result
         _print_summary(result)
         print(f"wrote {Path(args.out) / 'result.json'}")
     return 0
@@ -209,7 +234,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from vidbench.generate import generate
     from vidbench.suites import get_suite
 
-    report = generate(get_model(args.model), get_suite(args.suite), Path(args.out),
+    report = generate(get_model(args.model), get_suite(_suite_spec(args.suite, args.lang)),
+                      Path(args.out),
                       resume=not args.no_resume, allow_missing=args.allow_missing,
                       overwrite=args.overwrite)
     print(f"generated {report.n_ok}, skipped {report.n_skipped}, failed {report.n_failed}: "
@@ -220,9 +246,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vidbench.pipeline import run_pipeline
+    from vidbench.pipeline import DEFAULT_SUITE, run_pipeline
 
-    run_pipeline(model=args.model, suite=args.suite, out=args.out, name=args.name,
+    run_pipeline(model=args.model, suite=_suite_spec(args.suite, args.lang, DEFAULT_SUITE),
+                 out=args.out, name=args.name,
                  cfg=_score_config(args), allow_missing=args.allow_missing)
     return 0
 
@@ -259,17 +286,19 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
+    from vidbench.bilingual import suite_languages
     from vidbench.suites import get_suite, suite_names
 
     if args.suites_cmd == "list":
         for n in suite_names():
             try:
                 s = get_suite(n)
-                print(f"{n:16s} {len(s.items):4d} items  {s.description}")
+                langs = ",".join(suite_languages(n))
+                print(f"{n:16s} {len(s.items):4d} items  [{langs}]  {s.description}")
             except UserError as e:
                 print(f"{n:16s}    - ({e})")
         return 0
-    s = get_suite(args.name)
+    s = get_suite(_suite_spec(args.name, args.lang))
     print(f"# {s.name} (version {s.version}, digest {s.digest()}): {s.description}")
     for it in s.items:
         print(json.dumps(it.to_json(), ensure_ascii=False))

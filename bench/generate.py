@@ -560,4 +560,5 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
     meta = {**_jsonable(dict(item.meta)), "generation": generation}
     return ManifestEntry(video=dest.relative_to(out_dir).as_posix(), prompt=item.prompt,
                          seed=item.seed, model=adapter.model_id, suite=suite.name,
-                         item=item.item, meta=meta, root=out_dir)
+                         item=item.item, meta=meta, root=out_dir,
+                         lang=item.lang, pair=item.pair)

@@ -5,6 +5,10 @@
     {"video": "rel/path.mp4", "prompt": "...", "seed": 0, "model": "...", "suite": "...",
      "item": "id", "meta": {...}}
 
+optionally with ``"lang"`` (BCP-47 language of the prompt, e.g. ``en``, ``zh``) and ``"pair"``
+(the key shared by the same request in several languages; :mod:`vidbench.bilingual`). Lines
+without them are single-language; both are written only when set.
+
 Paths are relative to the manifest's folder; a path that escapes it is rejected. A bare
 folder of videos is accepted too: prompts come from ``prompts.json`` (``{relative_path:
 prompt}``) or from VBench-style names ``{prompt}-{i}.mp4``.
@@ -46,7 +50,8 @@ of these suffixes and names the other files it skipped in :attr:`Manifest.notes`
 _NOT_VIDEOS = {"prompts.json", MANIFEST_NAME}
 __all__ = ["Manifest", "ManifestEntry", "append_manifest", "atomic_write_bytes",
            "read_manifest", "scan_folder", "write_manifest"]
-_KNOWN_KEYS = ("video", "prompt", "seed", "model", "suite", "item", "meta")
+_KNOWN_KEYS = ("video", "prompt", "seed", "model", "suite", "item", "meta", "lang", "pair")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 @dataclass
@@ -65,6 +70,8 @@ class ManifestEntry:
     line: int = 0
     source: str = ""
     problem: str | None = None
+    lang: str | None = None
+    pair: str | None = None
 
     @property
     def path(self) -> Path:
@@ -76,8 +83,13 @@ class ManifestEntry:
         return f"{self.source}:{self.line}" if self.line else (self.source or str(self.root))
 
     def to_json(self) -> dict[str, Any]:
-        return {"video": self.video, "prompt": self.prompt, "seed": self.seed,
-                "model": self.model, "suite": self.suite, "item": self.item, "meta": self.meta}
+        rec = {"video": self.video, "prompt": self.prompt, "seed": self.seed,
+               "model": self.model, "suite": self.suite, "item": self.item, "meta": self.meta}
+        if self.lang is not None:
+            rec["lang"] = self.lang
+        if self.pair is not None:
+            rec["pair"] = self.pair
+        return rec
 
 
 @dataclass
@@ -205,6 +217,12 @@ def parse_manifest_lines(data: bytes, root: Path, source: str, *,
         seed = rec.get("seed")
         if seed is not None and not isinstance(seed, int):
             raise ManifestError(f"{source}:{no}: \"seed\" must be an integer or null")
+        lang, pair = rec.get("lang"), rec.get("pair")
+        if lang is not None and not (isinstance(lang, str) and _LANG.match(lang)):
+            raise ManifestError(f"{source}:{no}: \"lang\" must be a BCP-47 tag such as "
+                                f"\"en\" or \"zh\", got {str(lang)[:40]!r}")
+        if pair is not None and not (isinstance(pair, str) and pair.strip()):
+            raise ManifestError(f"{source}:{no}: \"pair\" must be a non-empty string")
         item = str(rec.get("item") or Path(video).with_suffix("").as_posix())
         norm = os.path.normpath(video)
         if norm in seen_video:
@@ -221,7 +239,8 @@ def parse_manifest_lines(data: bytes, root: Path, source: str, *,
         entry = ManifestEntry(video=video, prompt=prompt, seed=seed,
                               model=str(rec.get("model") or ""),
                               suite=str(rec.get("suite") or ""), item=item, meta=meta,
-                              root=root, line=no, source=source)
+                              root=root, line=no, source=source,
+                              lang=lang.lower() if lang else None, pair=pair)
         entry.problem = video_problem(entry, follow_symlinks)
         entries.append(entry)
     return entries

@@ -65,6 +65,9 @@ def run_pipeline(model: str | None = None, suite: str | None = None, out: str | 
     result = score(report.manifest, out_dir, cfg)
     if result is None:  # a non-zero rank under torchrun
         return {}
+    from vidbench.results import add_language_results
+
+    result = add_language_results(out_dir, report.manifest, seed=cfg.seed) or result
     try:
         from vidbench.leaderboard.cli import build_leaderboard
 

@@ -250,6 +250,32 @@ def _null(x: float) -> float | None:
 
 
 @dataclass
+class LanguageGap:
+    """``metrics.NAME.gap``: value in ``lang`` minus value in ``base`` over ``n_pairs``
+    paired items, with a paired bootstrap 95% CI."""
+
+    value: float
+    ci95: tuple[float, float]
+    n_pairs: int
+    lang: str = "zh"
+    base: str = "en"
+
+    @classmethod
+    def from_json(cls, g: Any, where: str) -> LanguageGap:
+        if not isinstance(g, dict) or "value" not in g:
+            raise UserError(f"{where}: expected an object with value, ci95, n_pairs")
+        ci = g.get("ci95") or [None, None]
+        if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+            raise UserError(f"{where}.ci95: expected [lo, hi], got {short_repr(ci)}")
+        return cls(value=json_number(g["value"], f"{where}.value"),
+                   ci95=(json_number(ci[0], f"{where}.ci95"),
+                         json_number(ci[1], f"{where}.ci95")),
+                   n_pairs=json_count(g, "n_pairs", where) or 0,
+                   lang=sane_text(g.get("lang", "zh"))[:16],
+                   base=sane_text(g.get("base", "en"))[:16])
+
+
+@dataclass
 class MetricRecord:
     """One metric of one result (``result.json`` -> ``metrics.NAME``): the aggregate, its
     coverage and the fields that decide comparability.
@@ -293,6 +319,20 @@ class MetricRecord:
         """Share of the videos the metric produced a value for, in [0, 1] (NaN if unknown)."""
         t = self.n_total
         return self.n / t if t else math.nan
+
+    @property
+    def gap(self) -> LanguageGap | None:
+        """The paired language gap of a run over several languages (validated when read),
+        or None."""
+        g = self.extra.get("gap")
+        return LanguageGap.from_json(g, f"metrics.{self.name}.gap") if g else None
+
+    @property
+    def gap_reason(self) -> str | None:
+        """Why a multi-language run has no gap for this metric (e.g. the scorer differs by
+        language), or None."""
+        r = self.extra.get("gap_reason")
+        return sane_text(r)[:300] if r else None
 
     def fingerprint(self) -> tuple:
         """What must be equal for two entries to be compared: protocol, weights, comparable."""
@@ -360,6 +400,8 @@ class MetricRecord:
                 for k, v in weights.items()):
             raise UserError(f"{where}.weights: expected {{name: sha256 or null}}, got "
                             f"{short_repr(weights)}")
+        if m.get("gap"):
+            LanguageGap.from_json(m["gap"], f"{where}.gap")  # a bad gap fails on reading
         known = {"value", "ci95", "n", "n_failed", "n_not_applicable", "coverage", "per_video",
                  "mode", "version", "higher_is_better", "comparable", "protocol", "weights"}
         return cls(name=name, value=json_number(m["value"], f"{where}.value"), ci95=(lo, hi),
@@ -384,13 +426,19 @@ class ResultRecord:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     schema: str = SCHEMA
+    #: a run over several languages: ``{"langs", "base", "n_pairs", "gap"}`` (see
+    #: :func:`language_results`); empty (and not written) for single-language runs
+    languages: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"schema": self.schema, "model": self.model, "suite": self.suite,
-                "created": self.created,
-                "metrics": {k: m.to_json() for k, m in self.metrics.items()},
-                "provenance": self.provenance, "errors": list(self.errors),
-                "notes": list(self.notes), "skipped": dict(self.skipped)}
+        out = {"schema": self.schema, "model": self.model, "suite": self.suite,
+               "created": self.created,
+               "metrics": {k: m.to_json() for k, m in self.metrics.items()},
+               "provenance": self.provenance, "errors": list(self.errors),
+               "notes": list(self.notes), "skipped": dict(self.skipped)}
+        if self.languages:
+            out["languages"] = dict(self.languages)
+        return out
 
     @classmethod
     def from_json(cls, data: Any, where: str = "<result>") -> ResultRecord:
@@ -417,7 +465,11 @@ class ResultRecord:
         if not isinstance(skipped, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in skipped.items()):
             raise UserError(f"{where}: skipped: expected {{metric: reason}}")
-        return cls(schema=data["schema"], model=json_name(data["model"], f"{where}: model"),
+        languages = data.get("languages") or {}
+        if not isinstance(languages, dict):
+            raise UserError(f"{where}: languages: expected an object")
+        return cls(languages=languages, schema=data["schema"],
+                   model=json_name(data["model"], f"{where}: model"),
                    suite=json_name(data.get("suite", ""), f"{where}: suite"),
                    created=str(data.get("created", ""))[:64], metrics=metrics,
                    provenance=prov, errors=errors, notes=[sane_text(n) for n in notes],
@@ -493,3 +545,192 @@ class VideoLine:
                    details={sane_text(k): v for k, v in details.items()
                             if isinstance(v, dict)},
                    error=None if d.get("error") is None else sane_text(d["error"]))
+
+
+# ------------------------------------------------------- per-language results and the gap
+
+#: How the paired gap is defined (written into ``result.json`` -> ``languages.gap``).
+GAP_DEFINITION = ("mean over paired items of (value in LANG - value in BASE), items paired "
+                  "by the manifest's 'pair' key; 95% CI: seeded percentile bootstrap over "
+                  "the pairs")
+
+
+def _unit_value(rec: dict, name: str, unit: str) -> float | None:
+    """The per-video value of metric ``name`` whose mean is its aggregate (``unit`` as in
+    ``per_video``), or None (error, not applicable, missing)."""
+    if rec.get("error") is not None:
+        return None
+    v = (rec.get("scores") or {}).get(name)
+    if v is None:
+        return None
+    if unit != "scores":
+        v = ((rec.get("details") or {}).get(name) or {}).get(unit[len("details."):])
+        if isinstance(v, bool):
+            v = float(v)
+    if not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        return None
+    return float(v)
+
+
+def _scorer(rec: dict, name: str) -> str | None:
+    """The scorer a video was scored with, where a metric's scorer depends on the language
+    (``details[name]["scorer"]``, e.g. clip_score's text model); None: the metric's one."""
+    d = (rec.get("details") or {}).get(name)
+    s = d.get("scorer") if isinstance(d, dict) else None
+    return str(s) if s is not None else None
+
+
+def language_results(records: list[dict], langs_of: dict[str, tuple[str | None, str | None]],
+                     metrics: dict[str, dict], *, seed: int = 0, base: str = "en"
+                     ) -> tuple[dict, dict[str, dict]] | None:
+    """Per-language aggregates and the paired gap of a run over several languages.
+
+    ``langs_of`` maps an item id to its manifest ``(lang, pair)``; ``metrics`` are the
+    result's metric entries. Returns ``(languages, per_metric)`` -- ``languages`` =
+    ``{"langs", "base", "n_pairs", "gap"}`` for ``result.json``'s ``languages`` and, per
+    metric, the fields to add to its entry: ``per_language`` ``{lang: {"value", "ci95",
+    "n", "scorer"}}``, ``gap`` (``{"value", "ci95", "n_pairs", "n_unpaired", "lang",
+    "base"}`` or None) and ``gap_reason`` (why there is no gap). None when no item carries a
+    language (a single-language run: its result stays as it was).
+
+    A gap is computed only where one scorer scored both languages: a judge-free metric, or
+    a metric whose videos record the same ``details.scorer`` in every language. A set-level
+    metric (FVD family) or one whose aggregate is not a per-video mean gets neither.
+    """
+    from vidbench.stats import bootstrap_ci, mean_with_ci
+
+    tagged = {item: lp for item, lp in langs_of.items() if lp[0]}
+    if not tagged:
+        return None
+    langs = sorted({lp[0] for lp in tagged.values()}, key=lambda x: (x != base, x))
+    others = [x for x in langs if x != base]
+    pairs: dict[str, dict[str, dict]] = {}
+    for rec in records:
+        lang, pair = tagged.get(str(rec.get("item", "")), (None, None))
+        if lang:
+            pairs.setdefault(pair or str(rec.get("item")), {})[lang] = rec
+    n_pairs = sum(1 for p in pairs.values() if len(p) > 1)
+    out: dict[str, dict] = {}
+    for name, m in metrics.items():
+        add: dict[str, Any] = {"per_language": None, "gap": None, "gap_reason": None}
+        unit = m.get("per_video")
+        if m.get("kind") == "set":
+            add["gap_reason"] = "set-level metric (one number over the whole set)"
+            out[name] = add
+            continue
+        if not isinstance(unit, str):
+            add["gap_reason"] = "the aggregate is not a mean of per-video values"
+            out[name] = add
+            continue
+        per_lang, scorers = {}, {}
+        for lang in langs:
+            recs = [p[lang] for p in pairs.values() if lang in p]
+            vals = [v for v in (_unit_value(r, name, unit) for r in recs) if v is not None]
+            agg = mean_with_ci(vals, seed=seed)
+            scorers[lang] = sorted({s for r in recs if (s := _scorer(r, name))})
+            per_lang[lang] = {"value": agg.value, "ci95": list(agg.ci95), "n": agg.n,
+                              "scorer": ",".join(scorers[lang]) or None}
+        add["per_language"] = per_lang
+        if not others or base not in per_lang:
+            add["gap_reason"] = f"needs {base} and another language"
+        elif any(scorers[x] != scorers[base] for x in others):
+            add["gap_reason"] = "scorer differs by language (" + "; ".join(
+                f"{x}: {','.join(scorers[x]) or 'default'}" for x in langs) + ")"
+        else:
+            lang = others[0]
+            diffs, unpaired = [], 0
+            for p in pairs.values():
+                a = _unit_value(p[base], name, unit) if base in p else None
+                b = _unit_value(p[lang], name, unit) if lang in p else None
+                if a is None or b is None:
+                    unpaired += 1
+                else:
+                    diffs.append(b - a)
+            if diffs:
+                ci = bootstrap_ci(diffs, seed=seed)
+                add["gap"] = {"value": math.fsum(diffs) / len(diffs), "ci95": list(ci),
+                              "n_pairs": len(diffs), "n_unpaired": unpaired, "lang": lang,
+                              "base": base}
+            else:
+                add["gap_reason"] = "no item scored in both languages"
+        out[name] = add
+    languages = {"langs": langs, "base": base, "n_pairs": n_pairs,
+                 "gap": GAP_DEFINITION.replace("LANG", others[0] if others else "LANG")
+                 .replace("BASE", base)}
+    return languages, out
+
+
+def scorer_records(records: list[dict]) -> dict[str, dict[str, str | None]]:
+    """``{metric: {scorer tag: weights name or None}}`` for metrics that scored some videos
+    with a language-specific scorer (``details.scorer``, e.g. clip_score's Chinese-CLIP)."""
+    out: dict[str, dict[str, str | None]] = {}
+    for rec in records:
+        for name, d in (rec.get("details") or {}).items():
+            if isinstance(d, dict) and d.get("scorer"):
+                w = d.get("scorer_weights")
+                out.setdefault(name, {})[str(d["scorer"])] = str(w) if w else None
+    return out
+
+
+def _name_scorers(data: dict, scorers: dict[str, dict[str, str | None]]) -> None:
+    """Record the language-specific scorers in the metric entries and the provenance:
+    ``text_models`` (their tags) in the entry and in ``provenance.protocol[metric]``, their
+    weights' sha256 beside the metric's own, and a protocol hash that covers them (a run
+    that scored Chinese prompts never shares a column with an English-only run)."""
+    import hashlib
+
+    prov = data.setdefault("provenance", {})
+    for name, tags in scorers.items():
+        m = data.get("metrics", {}).get(name)
+        if not isinstance(m, dict):
+            continue
+        models = sorted(tags)
+        m["text_models"] = models
+        m["protocol"] = hashlib.sha256(json.dumps([m.get("protocol"), models]).encode()
+                                       ).hexdigest()[:16]
+        pp = prov.get("protocol")
+        if isinstance(pp, dict) and isinstance(pp.get(name), dict):
+            pp[name]["text_models"] = models
+        for w in sorted({w for w in tags.values() if w}):
+            try:
+                from vidbench.weights import provenance as weights_provenance
+
+                sha = weights_provenance(w).get("sha256")
+            except Exception:  # noqa: BLE001 - a file that cannot be re-verified: say so
+                sha = None
+            m.setdefault("weights", {})[w] = sha
+            pw = prov.get("weights")
+            if isinstance(pw, dict) and isinstance(pw.get(name), dict):
+                pw[name][w] = sha
+        if any(t and "-random" in t for t in tags):
+            m["comparable"] = False
+
+
+def add_language_results(out_dir: str | os.PathLike, manifest_path: str | os.PathLike, *,
+                         seed: int = 0, follow_symlinks: bool = False) -> dict | None:
+    """After scoring (``vidbench score`` and ``vidbench run``): name language-specific
+    scorers (:func:`_name_scorers`) and, when the manifest's entries carry languages, add
+    per-language results and the paired gap to ``out_dir/result.json`` (rewritten
+    atomically). Returns the updated result, or None when nothing changed: English-only
+    runs keep their result.json as is."""
+    from vidbench.manifest import read_manifest
+
+    out = Path(out_dir)
+    manifest = read_manifest(manifest_path, follow_symlinks=follow_symlinks)
+    langs_of = {e.item: (e.lang, e.pair) for e in manifest.entries}
+    records = read_video_records(out / "videos.jsonl")
+    scorers = scorer_records(records)
+    if not scorers and not any(lp[0] for lp in langs_of.values()):
+        return None
+    path = out / "result.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    _name_scorers(data, scorers)
+    got = language_results(records, langs_of, data.get("metrics") or {}, seed=seed)
+    if got is not None:
+        languages, per_metric = got
+        for name, add in per_metric.items():
+            data["metrics"][name].update(add)
+        data["languages"] = languages
+    rec = ResultRecord.from_json(clean_json(data), str(path)).to_json()
+    atomic_write_json(path, rec)
+    return rec

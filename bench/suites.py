@@ -34,6 +34,11 @@ class SuiteItem:
     meta: dict = field(default_factory=dict)
     conditioning: Callable[[], np.ndarray | None] | None = field(default=None, repr=False,
                                                                  compare=False)
+    #: BCP-47 language of ``prompt`` (``en``, ``zh``) in a multi-language suite; None in a
+    #: single-language suite (English), whose items and manifests stay as they were.
+    lang: str | None = None
+    #: Key shared by the same request in several languages (the English item's id).
+    pair: str | None = None
 
     def conditioning_frames(self) -> np.ndarray | None:
         return self.conditioning() if self.conditioning is not None else None
@@ -41,6 +46,9 @@ class SuiteItem:
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("conditioning", None)
+        for k in ("lang", "pair"):  # absent unless set: English-only suites keep their digest
+            if d.get(k) is None:
+                d.pop(k, None)
         return d
 
 
@@ -63,6 +71,7 @@ BUILTIN_SUITES: dict[str, str] = {
     "synthetic-mini": "vidbench.synthetic:synthetic_mini_suite",
     "physics-mini": "vidbench.scenarios.suites:physics_mini",
     "physics": "vidbench.scenarios.suites:physics_full",
+    "physics-lang": "vidbench.scenarios.language:physics_lang",
     "quality-mini": "vidbench.quality_suite:quality_mini",
     "vbench-full": "vidbench.vbench_suite:vbench_full",
 }
@@ -80,7 +89,14 @@ def suite_names() -> list[str]:
 
 def get_suite(name: str) -> Suite:
     """A suite by name, ``vbench:PATH`` for a VBench prompt file, or ``vbench-full:DIM`` for
-    one dimension's prompts of VBench's full suite."""
+    one dimension's prompts of VBench's full suite. ``NAME@LANGS`` (e.g.
+    ``physics-mini@zh``, ``physics-mini@en,zh``) selects languages of a built-in suite's
+    paired twins (:mod:`vidbench.bilingual`); ``NAME`` alone is the English suite."""
+    if "@" in name and not name.startswith("vbench:"):
+        from vidbench.bilingual import with_languages
+
+        base, _, langs = name.rpartition("@")
+        return with_languages(get_suite(base), langs)
     if name.startswith("vbench:"):
         return load_vbench_prompts(Path(name[len("vbench:"):]))
     if name.startswith("vbench-full:"):

@@ -57,6 +57,15 @@ listed at the top of the summary either way.
   anything.
 
 Metrics present on one side only are reported as skipped.
+
+**Language gaps** (runs over several languages, e.g. ``--lang en,zh``; docs/bilingual.md):
+for each metric whose result.json entry has a paired ``gap`` (ZH minus EN) on both sides, a
+check named ``gap:METRIC`` compares the gaps: ``delta = s * (new.gap - base.gap)`` (a gap that
+widens against the language is a drop), tested like a summary metric from the two gap CIs
+(``se = (hi - lo) / 3.92``; both CIs of zero width: the gaps are exact and any drop beyond
+tolerance is a regression). ``--tolerance gap:METRIC=abs:X`` sets its tolerance (default:
+the global one). A gap on one side only is reported as skipped. Gap checks join the Holm
+correction like any other metric.
 """
 
 from __future__ import annotations
@@ -424,6 +433,47 @@ def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, 
     return c
 
 
+def compare_gap(baseline: Result, result: Result, name: str, tol: Tolerance, *,
+                level: float = 0.05) -> MetricCheck:
+    """The verdict on the language gap of ``name`` (module docstring, "Language gaps")."""
+    b = baseline.metrics.get(name)
+    r = result.metrics.get(name)
+    gb, gr = (b.gap if b else None), (r.gap if r else None)
+    c = MetricCheck(metric=f"gap:{name}", status=PASS, tolerance=str(tol),
+                    higher_is_better=(b or r).higher_is_better)  # type: ignore[union-attr]
+    if gb is None or gr is None:
+        c.status = SKIPPED
+        c.reason = f"no language gap in the {'baseline' if gb is None else 'result'}"
+        return c
+    why = _incomparable_reason(b, r)  # type: ignore[arg-type]
+    if why or (gb.lang, gb.base) != (gr.lang, gr.base):
+        c.status = INCOMPARABLE
+        c.reason = why or (f"gaps between different languages ({gr.lang}-{gr.base} vs "
+                           f"{gb.lang}-{gb.base})")
+        return c
+    s = 1.0 if c.higher_is_better else -1.0
+    c.baseline, c.result = gb.value, gr.value
+    c.tol_abs = tol.absolute(gb.value)
+    c.delta = float(s * (gr.value - gb.value))
+    c.method = "summary (paired gap CIs)"
+    c.n = f"pairs={gr.n_pairs}/{gb.n_pairs}"
+    if not np.isfinite(c.delta):
+        c.status, c.reason = SKIPPED, "no gap value on one side"
+        return c
+    se = [(g.ci95[1] - g.ci95[0]) / 3.92 for g in (gb, gr)]
+    if all(np.isfinite(x) for x in se):
+        sd = math.sqrt(sum(x * x for x in se))
+        if sd > 0:
+            from scipy.stats import norm
+
+            c.p_value = float(norm.cdf(c.delta / sd))
+        else:  # both gaps exact (e.g. identical videos in both languages)
+            c.p_value = 0.0 if c.delta < 0 else 1.0
+        c.delta_ci95 = (c.delta - 1.96 * sd, c.delta + 1.96 * sd)
+    _decide(c, level)
+    return c
+
+
 def _decide(c: MetricCheck, level: float) -> None:
     p = c.p_adjusted if np.isfinite(c.p_adjusted) else c.p_value
     c.reason = ""
@@ -479,6 +529,10 @@ def check(result: Result, baseline: Result, *, tolerances: dict[str, Tolerance] 
     rep = CheckReport(result=str(result.path), baseline=str(baseline.path), level=level,
                       checks=[], strict=strict)
     known = set(result.metrics) | set(baseline.metrics)
+    gaps = [n for n in dict.fromkeys([*baseline.metrics, *result.metrics])
+            if (n in baseline.metrics and baseline.metrics[n].gap is not None)
+            or (n in result.metrics and result.metrics[n].gap is not None)]
+    known |= {f"gap:{n}" for n in gaps}
     unknown = sorted(set(tolerances) - known)
     if unknown:
         raise UserError(f"--tolerance names metric(s) in neither result: {', '.join(unknown)} "
@@ -502,6 +556,11 @@ def check(result: Result, baseline: Result, *, tolerances: dict[str, Tolerance] 
         rep.checks.append(compare_metric(baseline, result, name, tol, level=level,
                                          n_boot=n_boot, seed=seed, pairing=pairing,
                                          coverage_tol=coverage_tol))
+    for name in gaps:
+        if not metrics or name in metrics or f"gap:{name}" in metrics:
+            rep.checks.append(compare_gap(baseline, result, name,
+                                          tolerances.get(f"gap:{name}", default),
+                                          level=level))
     if correction == "holm":
         holm(rep.checks, level)
     elif correction != "none":

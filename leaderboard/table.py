@@ -115,6 +115,15 @@ class Leaderboard:
                              "higher_is_better": c.higher_is_better, "protocol": c.protocol,
                              "comparable": c.comparable, "mixed": c.mixed,
                              "mean_rank": self.mean_rank[m]})
+        for r in self.results:  # runs over several languages: per-language values, gaps
+            for name, e in sorted(r.metrics.items()):
+                for lang, v in sorted(per_language(e).items()):
+                    rows.append(_lang_row(r, name, f"{name} [{lang}]", "language", v))
+                g = e.gap
+                if g is not None:
+                    rows.append(_lang_row(r, name, f"gap:{name}", "language gap",
+                                          {"value": g.value, "ci95": list(g.ci95),
+                                           "n": g.n_pairs}))
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ renderers
@@ -160,6 +169,7 @@ class Leaderboard:
                                       + rank_mark(self.rank.at[m, c.key]) for c in cols]
                     for m in self.models]
             out += md_table(head, rows) + [""]
+        out += language_markdown(self.results, self.models)
         if self.totals_config:
             tc = self.totals_config
             out += [f"Totals: config `{md_escape(tc['name'])}` v{md_escape(tc['version'])}, "
@@ -221,6 +231,93 @@ class Leaderboard:
                   rf"\caption{{{tex_escape(caption)}. Mean $\pm$ half-width of the 95\% "
                   r"bootstrap CI; bold: best per column.}", r"\end{table}", ""]
         return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ languages and gaps
+
+def per_language(e: MetricEntry) -> dict[str, dict]:
+    """A metric entry's ``per_language`` block, as far as it is well formed: language tags
+    (short strings) mapped to objects; anything else in a result from elsewhere is ignored."""
+    pl = e.extra.get("per_language")
+    if not isinstance(pl, dict):
+        return {}
+    return {k: v for k, v in list(pl.items())[:16]
+            if isinstance(k, str) and 0 < len(k) <= 16 and isinstance(v, dict)}
+
+
+def _num(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
+def _lang_row(r: Result, metric: str, column: str, group: str, v: dict) -> dict:
+    ci = v.get("ci95") if isinstance(v.get("ci95"), (list, tuple)) else [None, None]
+    ci = list(ci) + [None] * (2 - len(ci))
+    return {"model": r.label or r.model, "group": group, "column": column, "metric": metric,
+            "value": _num(v.get("value")), "ci95_lo": _num(ci[0]), "ci95_hi": _num(ci[1]),
+            "n": _num(v.get("n"))}
+
+
+def language_markdown(results: list[Result], models: list[str]) -> list[str]:
+    """For results of runs over several languages: a table of each metric per language and
+    a gap table (one column per metric: LANG minus BASE over paired items, 95% paired
+    bootstrap CI); a metric whose scorer differs by language shows ``no gap`` and why.
+    Empty when no result has languages."""
+    by_label = {(r.label or r.model): r for r in results}
+    multi = [lab for lab in models if lab in by_label and any(
+        per_language(e) for e in by_label[lab].metrics.values())]
+    if not multi:
+        return []
+    names = sorted({n for lab in multi for n, e in by_label[lab].metrics.items()
+                    if per_language(e) or e.gap or e.gap_reason})
+    langs = sorted({lang for lab in multi for e in by_label[lab].metrics.values()
+                    for lang in per_language(e)}, key=lambda x: (x != "en", x))
+    out = ["## per language", ""]
+    head = ["model"] + [md_escape(f"{n} [{lang}]") for n in names for lang in langs]
+    rows = []
+    for lab in multi:
+        row = [md_escape(lab)]
+        for n in names:
+            pl = per_language(by_label[lab].metrics[n]) if n in by_label[lab].metrics else {}
+            for lang in langs:
+                v = pl.get(lang)
+                if v is None:
+                    row.append("–")
+                    continue
+                ci = v.get("ci95") if isinstance(v.get("ci95"), (list, tuple)) else [None] * 2
+                row.append(md_escape(format_cell(_num(v.get("value")), _num(ci[0]),
+                                                 _num(ci[-1]))))
+        rows.append(row)
+    out += md_table(head, rows) + [""]
+    gap_langs = sorted({f"{e.gap.lang} − {e.gap.base}" for lab in multi
+                        for e in by_label[lab].metrics.values() if e.gap is not None})
+    out += [f"## language gap ({md_escape(', '.join(gap_langs) or 'zh − en')}, paired)", ""]
+    head = ["model"] + [md_escape(f"gap:{n}") for n in names]
+    rows, why = [], []
+    for lab in multi:
+        row = [md_escape(lab)]
+        for n in names:
+            e = by_label[lab].metrics.get(n)
+            g = e.gap if e is not None else None
+            if g is not None:
+                row.append(md_escape(format_cell(g.value, *g.ci95)) + f" ({g.n_pairs} pairs)")
+            elif e is not None and e.gap_reason:
+                row.append("no gap")
+                why.append(f"gap:{n} for {lab}: {e.gap_reason}")
+            else:
+                row.append("–")
+        rows.append(row)
+    out += md_table(head, rows) + [""]
+    out += ["Gap = value in the other language minus value in English over items asked in "
+            "both (same items, seeds and ground truth), with a paired bootstrap 95% CI; it is "
+            "computed only where one scorer scored both languages (judge-free metrics, or the "
+            "same text model); a CI excluding 0 is a language gap the suite detects.", ""]
+    if why:
+        out += ["**No gap**", ""] + [f"- {md_escape(x)}" for x in why] + [""]
+    return out
 
 
 # ---------------------------------------------------------------------- formatting helpers

@@ -52,7 +52,8 @@ the unit square, so a non-square video is read in the same normalised coordinate
    invariant     time-scale-invariant shape checks: straight path (uniform);  all
                  vertical path, start from rest and downward acceleration
                  (fall); y(x) on the true parabola (projectile); apex ratio
-                 sqrt(h_{n+1} / h_n) = e (bounce); velocity ratios across the
+                 sqrt(h_{n+1} / h_n) = e (bounce; with e = 0, the ball stays
+                 down after impact, exp(-rise / drop / 0.1)); velocity ratios across the
                  collision; rod length (pendulum); distance to the ramp = r
                  and start from rest (incline)
    timing        exp(-|ln s| / 0.5)                                          all
@@ -700,6 +701,18 @@ def _bounce_checks(p: dict, tt: np.ndarray, yy: np.ndarray, law: dict, cons: dic
             continue
         if float(tt.max()) - e["t"] < 2.0 * dts:  # fewer than 2 frames after it
             cut = float(e["t"])
+            break
+        if abs(e["vy_out"]) < 1e-9:  # e = 0: the ball sticks; the fall ends the fit
+            cut = float(e["t"])
+            after = yy[tt > cut + 1e-9]
+            if len(after):  # how far the video's ball comes back up, over the drop height
+                y_hit = float(np.interp(cut, tt, yy))
+                drop = max(float(p["floor_y"]) - float(p["objects"][0]["radius"])
+                           - float(p["y0"]), 1e-3)
+                rise = max(0.0, y_hit - float(np.nanmin(after))) if np.isfinite(after).any() \
+                    else 0.0
+                inv["stays_down"] = _sc(rise / drop, 0.1)
+                raw["rise_after_impact"] = rise / drop
             break
         truth_bounces.append(e)
         if 2.0 * abs(e["vy_out"]) / g < 3.0 * dts:

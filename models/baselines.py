@@ -11,6 +11,15 @@ video model has to clear on the physics suites:
   (``init_seed``, default 0): since the network starts as the zero map, the sampler leaves
   the initial Gaussian noise in place; the conditioning frames are kept.
 - ``baseline:noise`` — uniform noise after the conditioning frames (no model needed).
+- ``baseline:prompt-following`` — for the language-sensitive items of ``physics-lang``
+  (:mod:`vidbench.scenarios.language`): reads the prompt (English or Chinese keywords,
+  :func:`~vidbench.scenarios.language.read_prompt`) to choose which of the item's two
+  scenes to render exactly; a prompt it cannot read (empty, another wording) gets the first
+  scene. ``?ignore_prompt=1`` always renders the first scene (the prompt-blind control);
+  ``?understands=en`` reads English prompts only (a Chinese prompt is treated as unreadable:
+  the "English-only model" whose negative EN/ZH gap the bilingual suites must detect).
+  Other physics items get their ground truth. It is the prompt-understanding upper bound:
+  its EN/ZH gap is 0 by construction, and a wrong prompt costs it what the metric detects.
 
 Items without conditioning frames get a mid-grey clip from every baseline but ``untrained``.
 
@@ -30,7 +39,7 @@ from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
 from vidbench.suites import SuiteItem
 
-KINDS = ("copy-last", "constant-velocity", "untrained", "noise")
+KINDS = ("copy-last", "constant-velocity", "untrained", "noise", "prompt-following")
 
 
 @dataclass
@@ -211,6 +220,10 @@ class BaselineAdapter(Adapter):
         if target not in KINDS:
             raise UserError(f"unknown baseline {target!r}; known: {', '.join(KINDS)}")
         self._dit = None
+        self.ignore_prompt = str(options.get("ignore_prompt", "0")).lower() in ("1", "true",
+                                                                                "yes")
+        self.understands = tuple(x.strip() for x in str(options.get(
+            "understands", "en,zh")).split(",") if x.strip())
         if target == "untrained":
             from vidbench.models.dit.adapter import DiTAdapter
 
@@ -223,6 +236,8 @@ class BaselineAdapter(Adapter):
             g = self._dit.generate_one(item)
             g.params = dict(g.params, baseline="untrained")
             return g
+        if self.target == "prompt-following":
+            return self._follow_prompt(item)
         T, H, W = item.num_frames, item.height, item.width
         cond = item.conditioning_frames()
         params: dict[str, Any] = {"baseline": self.target,
@@ -244,4 +259,27 @@ class BaselineAdapter(Adapter):
         else:
             out = constant_velocity(cond, T, item.fps)
         return Generated(frames=np.ascontiguousarray(out[:T]), fps=float(item.fps),
+                         params=params)
+
+    def _follow_prompt(self, item: SuiteItem) -> Generated:
+        from vidbench.scenarios import physics_params, render
+        from vidbench.scenarios.language import read_prompt
+
+        T, H, W = item.num_frames, item.height, item.width
+        params: dict[str, Any] = {"baseline": self.target, "ignore_prompt": self.ignore_prompt,
+                                  "understands": ",".join(self.understands)}
+        lang = item.meta.get("language") if isinstance(item.meta, dict) else None
+        scene = physics_params(item.meta)
+        if isinstance(lang, dict) and isinstance(lang.get("variants"), dict):
+            options = list(lang["variants"])
+            written_zh = any("\u4e00" <= ch <= "\u9fff" for ch in item.prompt)
+            readable = ("zh" if written_zh else "en") in self.understands
+            read = None if self.ignore_prompt or not readable else read_prompt(
+                str(lang.get("kind")), item.prompt, options)
+            params["read"] = read
+            scene = lang["variants"][read or options[0]]
+        if scene is None:
+            return Generated(frames=np.full((T, H, W, 3), 128, np.uint8), fps=item.fps,
+                             params=params)
+        return Generated(frames=render(scene, T, (H, W), float(item.fps)), fps=float(item.fps),
                          params=params)

@@ -25,6 +25,9 @@ What the adapter does for every pipeline:
   items are retried one by one, so one bad prompt fails alone.
 - **Conditioning.** Items with conditioning frames pass the first frame as ``image=`` to
   pipelines that take one (image-to-video); other pipelines ignore it (recorded).
+- **Language.** Prompts go to the pipeline as written, in their language (a Chinese twin
+  suite, ``--lang zh``, sends Chinese text): whether the pipeline's text encoder reads it is
+  what the per-language results measure. No translation, no normalisation.
 
 Spec options: ``pipeline`` (class name), ``preset`` (see :data:`PRESETS`; default: by class),
 ``steps``, ``guidance``, ``negative_prompt``, ``fps`` (the model's output rate),

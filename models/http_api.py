@@ -34,7 +34,10 @@ longer string are formatted in. Variables: ``prompt``, ``seed``, ``seconds`` (``
 fps``, raised to the nearest allowed duration), ``size`` (``WxH``, or the closest allowed),
 ``width``, ``height``, ``ratio`` (``W:H`` of the size), ``aspect_ratio`` (reduced, or the
 closest allowed), ``num_frames``, ``fps``, ``item``, ``job_id`` (poll and download paths),
-plus ``vars`` from the config and the spec's query options.
+``lang`` (the prompt's BCP-47 language, ``en`` or ``zh``, for an API with a language or
+locale field: ``"language": "{lang}"`` in ``submit.body``; the prompt itself is always sent
+as written, in its own language), plus ``vars`` from the config and the spec's query
+options.
 
 Guarantees:
 
@@ -479,7 +482,8 @@ class HttpAdapter(Adapter):
         aspect = (min(ratios, key=lambda r: abs(math.log(_ratio_value(r) / (w / h))))
                   if ratios else _aspect(w, h))
         env: dict[str, Any] = {
-            **self.vars, "prompt": item.prompt, "seed": item.seed, "item": item.item,
+            **self.vars, "prompt": item.prompt, "lang": item.lang or "en", "seed": item.seed,
+            "item": item.item,
             "seconds": _num(seconds), "size": f"{w}x{h}", "width": w, "height": h,
             "ratio": f"{w}:{h}", "aspect_ratio": aspect, "num_frames": item.num_frames,
             "fps": _num(item.fps), "image_base64": _NO_IMAGE, "image_data_uri": _NO_IMAGE}

@@ -10,7 +10,8 @@ file it wrote. ``options`` are the spec's query parameters
 (``python:mypkg.gen:make?steps=20&guidance=4.5``), with ``true``/``false``, integers and
 floats converted from text. If the function has a ``conditioning`` parameter it receives
 the item's conditioning frames (``(K, H, W, 3)`` uint8 or None); a ``meta`` parameter
-receives the item's metadata.
+receives the item's metadata; a ``lang`` parameter receives the prompt's language (``"en"``,
+``"zh"``; suites selected with ``--lang``). The prompt is passed as written, in its language.
 
 The target may also be a file: ``python:path/to/gen.py:make``. The recorded revision is the
 sha256 (first 16 hex digits) of the module's source file, so a changed generator does not
@@ -134,6 +135,8 @@ class PythonAdapter(Adapter):
             call["conditioning"] = item.conditioning_frames()
         if "meta" in self._params:
             call["meta"] = item.meta
+        if "lang" in self._params:
+            call["lang"] = item.lang or "en"
         out = self.fn(**call)
         params = {"function": self.target, **self.kwargs}
         return to_generated(out, item, f"python:{self.target}", params)

@@ -4,7 +4,8 @@ Coordinates are normalised frame coordinates (unit square, ``y`` down; see
 :mod:`vidbench.scenarios.params`). Laws:
 
 - ``uniform_motion``: ``p(t) = p0 + v0 t``.
-- ``free_fall``: ``x = x0``, ``y = y0 + g t^2 / 2`` (from rest).
+- ``free_fall``: ``x = x0``, ``y = y0 + g t^2 / 2`` (from rest); optional ``held``: a list
+  of ``[x, y]`` places of objects 1.. that stay put (the language items' "drop the red one").
 - ``projectile``: ``x = x0 + vx t``, ``y = y0 + vy0 t + g t^2 / 2`` (``vy0 < 0``: upward).
 - ``bounce``: ballistic flight between impacts on the floor ``y = floor_y - r``; each impact
   reverses and scales the vertical velocity by the restitution ``e`` (so successive apex
@@ -129,7 +130,10 @@ def _uniform(p: dict, t: np.ndarray) -> dict:
 
 
 def _ballistic(p: dict, t: np.ndarray) -> dict:
-    o = _out(t, 1)
+    held = p.get("held") or []  # free fall of object 0 while objects 1.. stay put
+    o = _out(t, 1 + len(held))
+    for i, (hx, hy) in enumerate(held, start=1):
+        o["x"][i], o["y"][i] = float(hx), float(hy)
     g = float(p["g"])
     o["x"][0] = p["x0"] + p["vx0"] * t
     o["vx"][0] = p["vx0"]

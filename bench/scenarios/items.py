@@ -11,9 +11,19 @@ from vidbench.scenarios.params import SCENARIOS, sample_params
 from vidbench.scenarios.render import render
 from vidbench.suites import SuiteItem
 
+#: Colour and background names in Chinese (the palette of :mod:`vidbench.scenarios.params`).
+ZH_COLOURS: dict[str, str] = {"red": "红色", "blue": "蓝色", "green": "绿色", "yellow": "黄色",
+                              "magenta": "品红色", "cyan": "青色", "orange": "橙色",
+                              "grey": "灰色"}
+ZH_BACKGROUNDS: dict[str, str] = {"black": "黑色", "dark grey": "深灰色", "charcoal": "炭灰色",
+                                  "dark": "深色"}
 
-def prompt_for(params: dict) -> str:
-    """A one-sentence description of the scene (colours, motion, static camera)."""
+
+def prompt_for(params: dict, lang: str = "en") -> str:
+    """A one-sentence description of the scene (colours, motion, static camera), in English
+    or (``lang="zh"``) in Chinese as a native speaker would write it."""
+    if lang == "zh":
+        return prompt_for_zh(params)
     s = params["scenario"]
     objs = params["objects"]
     c1 = objs[0]["color_name"]
@@ -39,6 +49,36 @@ def prompt_for(params: dict) -> str:
     else:  # pragma: no cover - guarded by sample_params
         raise ValueError(s)
     return text + " Static camera."
+
+
+def prompt_for_zh(params: dict) -> str:
+    """The Chinese twin of :func:`prompt_for` (same facts, native phrasing, not word for
+    word: 匀速, 自由落体, 抛物线, 弹跳, 碰撞, 单摆, 斜面滚动)."""
+    s = params["scenario"]
+    objs = params["objects"]
+    c1 = ZH_COLOURS.get(objs[0]["color_name"], objs[0]["color_name"])
+    bg = params.get("background_name", "dark")
+    bg = ZH_BACKGROUNDS.get(bg, bg)
+    if s == "uniform_motion":
+        side = "右" if params["vx0"] > 0 else "左"
+        text = f"一个{c1}小球在{bg}背景上匀速向{side}滑行"
+    elif s == "free_fall":
+        text = f"一个{c1}小球在{bg}背景前由静止开始自由落体"
+    elif s == "projectile":
+        side = "右" if params["vx0"] > 0 else "左"
+        text = f"一个{c1}小球被斜向{side}上方抛出，沿抛物线飞行"
+    elif s == "bounce":
+        text = f"一个{c1}小球由静止落下，在灰色地面上弹跳"
+    elif s == "collision":
+        c2 = ZH_COLOURS.get(objs[1]["color_name"], objs[1]["color_name"])
+        text = f"一个{c1}小球沿直线滑行，与一个{c2}小球发生碰撞"
+    elif s == "pendulum":
+        text = f"一个单摆的{c1}摆球挂在灰色摆杆下，绕固定支点来回摆动"
+    elif s == "incline":
+        text = f"一个{c1}小球由静止沿灰色斜面滚下，一直滚到地面上"
+    else:  # pragma: no cover - guarded by sample_params
+        raise ValueError(s)
+    return text + "。镜头固定。"
 
 
 def _hw(size: int | tuple[int, int]) -> tuple[int, int]:

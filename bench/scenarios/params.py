@@ -124,6 +124,12 @@ def check_params(params: Any) -> None:
         raise ValueError(f"physics parameters of scenario {scen!r} lack {', '.join(missing)}")
     objs = params["objects"]
     need = _N_OBJECTS.get(scen, 1)
+    held = params.get("held")
+    if held is not None:
+        if scen != "free_fall" or not isinstance(held, list) or not all(
+                isinstance(h, list) and len(h) == 2 for h in held):
+            raise ValueError("'held' (free_fall only) must be a list of [x, y] places")
+        need = 1 + len(held)
     if not isinstance(objs, list) or len(objs) < need:
         raise ValueError(f"physics scenario {scen!r} needs {need} object(s) in 'objects'")
     for i, o in enumerate(objs):

@@ -137,11 +137,14 @@ class TimestepEmbedder(nn.Module):
         return self.mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1))
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def tokenize_words(text: str) -> list[str]:
-    """Lower-case words and numbers; punctuation is dropped."""
+    """Lower-case words and numbers, and each Chinese character (CJK unified ideographs) as
+    a token of its own; punctuation is dropped. English text tokenises as before (the
+    shipped checkpoint's vocabulary is English words; Chinese characters it has not seen
+    are unknown tokens until a model is trained on Chinese prompts)."""
     return _WORD.findall(text.lower())
 
 
