@@ -1,13 +1,12 @@
 """The generator contract. An :class:`Adapter` turns :class:`~vidbench.suites.SuiteItem`s
 into videos; :func:`get_model` parses a spec string (``scheme:target?key=value&...``) into
-one. Built-in adapters live in :mod:`vidbench.models` (imported on first use from
-:data:`BUILTIN_MODELS`); third-party ones register through the ``vidbench.models``
-entry-point group. The generation loop that writes videos and the manifest is
-:func:`vidbench.generate.generate`."""
+one. Adapters, the built-ins in :mod:`vidbench.models` included, are found through the
+``vidbench.models`` entry-point group (:mod:`vidbench.plugins`) and imported on first use; a
+``VIDBENCH_PLUGINS`` module registers with :func:`register_model`. The generation loop that
+writes videos and the manifest is :func:`vidbench.generate.generate`."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.plugins import MODELS
 from vidbench.suites import SuiteItem
 
 
@@ -74,19 +74,6 @@ class Adapter:
                 yield item, e
 
 
-#: Built-in adapters: scheme -> "module:Class".
-BUILTIN_MODELS: dict[str, str] = {
-    "synthetic": "vidbench.synthetic:SyntheticAdapter",
-    "dit": "vidbench.models.dit.adapter:DiTAdapter",
-    "folder": "vidbench.models.folder:FolderAdapter",
-    "diffusers": "vidbench.models.diffusers_adapter:DiffusersAdapter",
-    "http": "vidbench.models.http_api:HttpAdapter",
-    "python": "vidbench.models.python_callable:PythonAdapter",
-    "physics-gt": "vidbench.models.physics_gt:PhysicsGroundTruth",
-    "baseline": "vidbench.models.baselines:BaselineAdapter",
-}
-
-
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     """``"scheme:target?k=v&k2=v2"`` -> (scheme, target, options). A bare ``scheme`` has an
     empty target. Windows-free: the first colon separates scheme and target."""
@@ -97,32 +84,22 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     return scheme, target, dict(parse_qsl(query, keep_blank_values=True))
 
 
-def model_schemes() -> list[str]:
-    from importlib.metadata import entry_points
+def register_model(cls: type[Adapter]) -> type[Adapter]:
+    """Class decorator for a module named in ``VIDBENCH_PLUGINS`` (or a test): make ``cls``
+    available as ``--model {cls.scheme}:...`` in this process."""
+    if not cls.scheme:
+        raise ValueError(f"{cls.__name__} has no scheme")
+    return MODELS.register(cls.scheme, cls)
 
-    try:
-        eps = [ep.name for ep in entry_points(group="vidbench.models")]
-    except Exception:
-        eps = []
-    return list(dict.fromkeys([*BUILTIN_MODELS, *eps]))
+
+def model_schemes() -> list[str]:
+    """Every known model scheme (entry points of ``vidbench.models``, vidbench's own first,
+    then schemes registered by a ``VIDBENCH_PLUGINS`` module)."""
+    return MODELS.names()
 
 
 def get_model(spec: str) -> Adapter:
     """An adapter instance from a spec string such as ``dit:ckpt.safetensors``."""
     scheme, target, options = parse_spec(spec)
-    if scheme in BUILTIN_MODELS:
-        module, _, attr = BUILTIN_MODELS[scheme].partition(":")
-        try:
-            cls = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise UserError(f"model adapter {scheme!r} is not available in this build ({e})"
-                            ) from None
-    else:
-        from importlib.metadata import entry_points
-
-        eps = {ep.name: ep for ep in entry_points(group="vidbench.models")}
-        if scheme not in eps:
-            raise UserError(f"unknown model scheme {scheme!r}; known: "
-                            f"{', '.join(model_schemes())}")
-        cls = eps[scheme].load()
+    cls = MODELS.load(scheme)
     return cls(target, **options)

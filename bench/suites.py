@@ -1,11 +1,11 @@
 """Suites: named lists of items (prompt, seed, shape, metadata) that a generator is asked
-for. ``vidbench suites list|show``. Built-ins are imported on first use from
-:data:`BUILTIN_SUITES`; ``vbench:PATH`` loads a VBench prompt file."""
+for. ``vidbench suites list|show``. Suites, the built-ins included, are found through the
+``vidbench.suites`` entry-point group (:mod:`vidbench.plugins`) and built on first use;
+``vbench:PATH`` loads a VBench prompt file."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.plugins import SUITES
 
 
 @dataclass
@@ -58,39 +59,16 @@ class Suite:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-#: Built-in suites: name -> "module:function" returning a :class:`Suite`.
-BUILTIN_SUITES: dict[str, str] = {
-    "synthetic-mini": "vidbench.synthetic:synthetic_mini_suite",
-    "physics-mini": "vidbench.scenarios.suites:physics_mini",
-    "physics": "vidbench.scenarios.suites:physics_full",
-    "quality-mini": "vidbench.quality_suite:quality_mini",
-}
-
-_REGISTERED: dict[str, Callable[[], Suite]] = {}
-
-
-def register_suite(name: str, factory: Callable[[], Suite]) -> None:
-    _REGISTERED[name] = factory
-
-
 def suite_names() -> list[str]:
-    return list(dict.fromkeys([*BUILTIN_SUITES, *_REGISTERED]))
+    """Every known suite name (entry points of ``vidbench.suites``, vidbench's own first)."""
+    return SUITES.names()
 
 
 def get_suite(name: str) -> Suite:
     """A suite by name, or ``vbench:PATH`` for a VBench prompt file."""
     if name.startswith("vbench:"):
         return load_vbench_prompts(Path(name[len("vbench:"):]))
-    if name in _REGISTERED:
-        return _REGISTERED[name]()
-    if name not in BUILTIN_SUITES:
-        raise UserError(f"unknown suite {name!r}; known: {', '.join(suite_names())}")
-    module, _, attr = BUILTIN_SUITES[name].partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise UserError(f"suite {name!r} is not available in this build ({e})") from None
-    return factory()
+    return SUITES.load(name)()
 
 
 def load_vbench_prompts(path: Path, samples_per_prompt: int = 5) -> Suite:

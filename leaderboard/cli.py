@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidbench.errors import UserError
+from vidbench.plugins import Command
 
 FORMATS = ("md", "csv", "html", "tex")
 
@@ -284,6 +285,13 @@ def _run_check(args: argparse.Namespace) -> int:
     if rep.error:
         print(f"vidbench: cannot compare: {rep.error}", file=sys.stderr)
     return rep.exit_code
+
+
+#: ``vidbench leaderboard`` and ``vidbench check`` (``vidbench.commands`` entry points).
+LEADERBOARD = Command("tables, plots and an HTML page from result.json files",
+                      add_leaderboard_arguments, run_leaderboard)
+CHECK = Command("regression gate: compare a result with a baseline (exit 1 on regression)",
+                add_check_arguments, run_check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,7 @@ import numpy as np
 
 from vidbench.errors import UserError
 from vidbench.fileio import atomic_write_bytes, sha256_file
+from vidbench.plugins import Command
 from vidbench.registry import SetMetric, VideoContext
 
 SCHEMA = "vidbench.reference/1"
@@ -368,8 +369,9 @@ def add_reference_subcommands(parser: argparse.ArgumentParser) -> None:
     """``build`` (see :func:`add_reference_arguments`), ``list`` and ``show NAME``."""
     sub = parser.add_subparsers(dest="reference_cmd", metavar="{build,list,show}")
     sub.required = True
-    add_reference_arguments(sub.add_parser("build", help="extract and cache reference "
-                                           "features of a video set"))
+    build = sub.add_parser("build", help="extract and cache reference features of a video set")
+    add_reference_arguments(build)
+    build.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     sub.add_parser("list", help="list built references")
     sub.add_parser("show", help="print a reference's sidecars").add_argument("name")
 
@@ -417,3 +419,8 @@ def run_reference(args: argparse.Namespace) -> int:
         for f in meta["failed"][:5]:
             print(f"  failed: {f['error']}", file=sys.stderr)
     return 0
+
+
+#: ``vidbench reference build|list|show`` (a ``vidbench.commands`` entry point).
+COMMAND = Command("FVD reference features: build, list, show", add_reference_subcommands,
+                  run_reference)

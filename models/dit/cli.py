@@ -1,8 +1,8 @@
 """``vidbench train``: argument wiring for the reference DiT's training loop.
 
-The lead's CLI calls :func:`add_train_arguments` on the ``train`` sub-parser and
-:func:`run_train` with the parsed namespace. ``python -m vidbench.models.dit.cli`` runs the
-same thing stand-alone (used by torchrun in the tests)."""
+``vidbench train`` is :data:`TRAIN`, registered as a ``vidbench.commands`` entry point;
+``python -m vidbench.models.dit.cli`` runs the same thing stand-alone (used by torchrun in the
+tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from vidbench.errors import UserError
+from vidbench.plugins import Command
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -146,6 +147,10 @@ def run_train(args: argparse.Namespace) -> int:
     if rank0:
         print(json.dumps(summary))
     return 0
+
+
+#: ``vidbench train`` (a ``vidbench.commands`` entry point).
+TRAIN = Command("train the reference video DiT", add_train_arguments, run_train)
 
 
 def main(argv: list[str] | None = None) -> int:
