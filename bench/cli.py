@@ -78,7 +78,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction,
                         help="print the version and exit (with --verbose: the versions of "
                         "the packages that decide the numbers, checked against the lock)")
-    parser.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print informational lines (and, with --version, the "
+                        "package versions)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS.names():
@@ -307,10 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             build_parser().print_help()
             return 2
-        if getattr(args, "quiet", False):
-            from vidbench.progress import set_quiet
+        from vidbench.progress import set_quiet, set_verbose
 
+        if getattr(args, "quiet", False):
             set_quiet(True)
+        if getattr(args, "verbose", False):
+            set_verbose(True)
         return int(COMMANDS.load(args.command).run(args) or 0)
     except UserError as e:
         if debug:

@@ -27,14 +27,10 @@ and ``close()`` at the end.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import json
-import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -46,20 +42,25 @@ import numpy as np
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import ManifestError, UserError, VideoDecodeError
-from vidbench.fileio import append_line, sha256_file
+from vidbench.fileio import (
+    append_jsonl,
+    atomic_path,
+    atomic_write_json,
+    clean_json,
+    now_iso,
+    read_jsonl,
+    sha256_file,
+)
 from vidbench.manifest import (
     MANIFEST_NAME,
     VIDEO_EXTENSIONS,
     ManifestEntry,
     append_manifest,
-    atomic_write_bytes,
     parse_manifest_lines,
     write_manifest,
 )
-from vidbench.progress import Progress
+from vidbench.progress import Progress, info, note
 from vidbench.suites import Suite, SuiteItem
-
-log = logging.getLogger("vidbench.generate")
 
 JOBS_NAME = "jobs.jsonl"
 LOCK_NAME = ".generate.lock"
@@ -105,15 +106,12 @@ class JobJournal:
         self.path = path
         self._lock = threading.Lock()
         self._records: dict[str, dict] = {}
-        if path is not None and path.is_file():
-            for no, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    rec = json.loads(raw.decode("utf-8"))
+        if path is not None:
+            for no, rec in read_jsonl(path, on_bad_line=lambda m: note(f"{m}; ignored")):
+                if isinstance(rec, dict) and "key" in rec:
                     self._records[str(rec["key"])] = rec
-                except (ValueError, KeyError, TypeError):
-                    log.warning("%s:%d: unreadable job record ignored", path, no)
+                else:
+                    note(f"{path}:{no}: job record without a key; ignored")
 
     def get(self, key: str) -> dict | None:
         with self._lock:
@@ -124,11 +122,10 @@ class JobJournal:
         """Record (merge) ``fields`` for ``key`` and flush it to disk before returning."""
         with self._lock:
             rec = {**self._records.get(key, {}), **fields, "key": key,
-                   "updated": _now()}
+                   "updated": now_iso()}
             self._records[key] = rec
             if self.path is not None:
-                append_line(self.path, (json.dumps(rec, ensure_ascii=False) + "\n")
-                            .encode("utf-8"))
+                append_jsonl(self.path, rec)
             return dict(rec)
 
     def records(self) -> dict[str, dict]:
@@ -151,10 +148,6 @@ class GenerationRun:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -215,18 +208,12 @@ def _place_file(src: Path, dest: Path, *, move: bool) -> None:
     if move:
         os.replace(src, dest)
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    with atomic_path(dest) as tmp:
+        tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -236,21 +223,6 @@ def _is_within(path: Path, folder: Path) -> bool:
     except (ValueError, OSError, RuntimeError):
         return False
     return rel != Path(".")
-
-
-def _jsonable(x: Any) -> Any:
-    """Parameters as JSON: numpy scalars to Python, unknown objects to their repr."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    return repr(x)
 
 
 def read_previous(manifest: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
@@ -406,7 +378,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
     if manifest_path.exists():
         previous, warnings = read_previous(manifest_path)
         for w in warnings:
-            log.warning("%s", w)
+            note(w)
         others = sorted({e.model for e in previous.values() if e.model and e.model != model_id})
         if others and resume and not overwrite:
             raise UserError(f"{out_dir} already holds videos of model {others[0]!r}, not "
@@ -449,8 +421,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
             now = time.perf_counter()
             elapsed, t_last = now - t_last, now
             if item.item not in pending:
-                log.warning("adapter returned an unexpected or repeated item %r; ignored",
-                            item.item)
+                note(f"adapter returned an unexpected or repeated item {item.item!r}; ignored")
                 continue
             del pending[item.item]
             if isinstance(result, MissingVideoError):
@@ -459,7 +430,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
             elif isinstance(result, BaseException):
                 n_failed += 1
                 errors.append(_error_record(item, result))
-                log.warning("item %s failed: %s", item.item, result)
+                note(f"item {item.item} failed: {result}")
             else:
                 try:
                     entry = _commit(result, item, adapter, suite, out_dir, elapsed)
@@ -468,7 +439,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
                 except Exception as e:
                     n_failed += 1
                     errors.append(_error_record(item, e))
-                    log.warning("item %s failed: %s", item.item, e)
+                    note(f"item {item.item} failed: {e}")
                 else:
                     append_manifest(manifest_path, entry)
                     done[item.item] = entry
@@ -486,10 +457,9 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
 
     ordered = [done[it.item] for it in suite.items if it.item in done]
     write_manifest(manifest_path, ordered)
-    atomic_write_bytes(out_dir / ERRORS_NAME,
-                       (json.dumps({"model": model_id, "suite": suite.name, "created": _now(),
-                                    "errors": errors}, indent=1, ensure_ascii=False) + "\n"
-                        ).encode("utf-8"))
+    atomic_write_json(out_dir / ERRORS_NAME, {"model": model_id, "suite": suite.name,
+                                              "created": now_iso(), "errors": errors},
+                      indent=1)
     try:
         staging.rmdir()
     except OSError:
@@ -497,7 +467,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
     report = GenerateReport(manifest=manifest_path, n_ok=n_ok, n_skipped=len(skipped),
                             n_failed=n_failed, errors=errors, n_missing=n_missing,
                             wall_time_s=round(time.perf_counter() - t_start, 3))
-    log.info("%s", report.summary())
+    info(report.summary())
     return report
 
 
@@ -542,7 +512,7 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
             _place_file(src, dest, move=staged)
     else:
         raise ValueError("adapter returned neither frames nor a path")
-    params = _jsonable(dict(gen.params))
+    params = clean_json(dict(gen.params))
     wall = params.pop("wall_time_s", None) if isinstance(params, dict) else None
     generation = {
         "model": adapter.model_id,
@@ -555,9 +525,9 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
         "fps": facts["fps"],
         "wall_time_s": round(float(wall if wall is not None else elapsed), 4),
         "sha256": sha256_file(dest),
-        "created": _now(),
+        "created": now_iso(),
     }
-    meta = {**_jsonable(dict(item.meta)), "generation": generation}
+    meta = {**clean_json(dict(item.meta)), "generation": generation}
     return ManifestEntry(video=dest.relative_to(out_dir).as_posix(), prompt=item.prompt,
                          seed=item.seed, model=adapter.model_id, suite=suite.name,
                          item=item.item, meta=meta, root=out_dir)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.fileio import loads_json
 from vidbench.plugins import SUITES
 
 
@@ -82,10 +83,7 @@ def load_vbench_prompts(path: Path, samples_per_prompt: int = 5) -> Suite:
         raise UserError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     entries: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+        data = loads_json(text, str(path))
         for rec in data:
             prompt = rec.get("prompt_en") or rec.get("prompt")
             if not prompt:

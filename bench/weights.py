@@ -28,9 +28,7 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,7 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import MissingWeightsError, UserError, WeightsChecksumError
-from vidbench.fileio import atomic_write_bytes, sha256_file
+from vidbench.fileio import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    now_iso,
+    sha256_file,
+)
 
 MANIFEST_PATH = Path(__file__).with_name("weights.json")
 PINS_NAME = "pins.json"
@@ -142,10 +146,8 @@ def _pin(name: str, filename: str, digest: str) -> None:
         pins = read_pins()
         if name in pins:
             return
-        pins[name] = {"sha256": digest, "filename": filename,
-                      "pinned": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        atomic_write_bytes(pins_path(), (json.dumps(pins, indent=1, sort_keys=True) + "\n"
-                                         ).encode())
+        pins[name] = {"sha256": digest, "filename": filename, "pinned": now_iso()}
+        atomic_write_json(pins_path(), pins, indent=1, sort_keys=True)
 
 
 def _digest(p: Path) -> str:
@@ -283,27 +285,27 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
                         f"file at {dest}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     src = url or s.url
-    fd, tmp = tempfile.mkstemp(prefix=f".{s.filename}.", suffix=".part", dir=dest.parent)
     h = hashlib.sha256()
     got = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(src, timeout=timeout) as resp:
-                    expected = resp.headers.get("Content-Length")
-                    cap = s.size or MAX_WEIGHTS_BYTES
-                    while block := resp.read(1 << 20):
-                        out.write(block)
-                        h.update(block)
-                        got += len(block)
-                        if got > cap:  # a server (or /dev/zero) that never stops
-                            raise WeightsChecksumError(
-                                f"fetching {name} from {src}: more than {cap} bytes"
-                                + (" (the manifest's size)" if s.size else ""))
-            except urllib.error.HTTPError as e:
-                raise UserError(f"fetching {name} from {src}: HTTP {e.code} {e.reason}") from None
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                raise UserError(f"fetching {name} from {src}: {e}") from None
+    # the file lands at dest only after every check passed (atomic_write renames on a clean
+    # exit and removes the temp file on any error)
+    with atomic_write(dest) as out:
+        try:
+            with urllib.request.urlopen(src, timeout=timeout) as resp:
+                expected = resp.headers.get("Content-Length")
+                cap = s.size or MAX_WEIGHTS_BYTES
+                while block := resp.read(1 << 20):
+                    out.write(block)
+                    h.update(block)
+                    got += len(block)
+                    if got > cap:  # a server (or /dev/zero) that never stops
+                        raise WeightsChecksumError(
+                            f"fetching {name} from {src}: more than {cap} bytes"
+                            + (" (the manifest's size)" if s.size else ""))
+        except urllib.error.HTTPError as e:
+            raise UserError(f"fetching {name} from {src}: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise UserError(f"fetching {name} from {src}: {e}") from None
         if expected is not None and got != int(expected):
             raise UserError(f"fetching {name} from {src}: truncated transfer ({got} of "
                             f"{expected} bytes)")
@@ -315,11 +317,7 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
             raise WeightsChecksumError(
                 f"fetching {name} from {src}: sha256 {h.hexdigest()} differs from the one "
                 f"pinned at first use ({pin['sha256']}, {pins_path()})")
-        os.replace(tmp, dest)
-        verify(name, manifest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    verify(name, manifest)
     return dest
 
 

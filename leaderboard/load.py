@@ -15,13 +15,13 @@ own entry, falling back to ``provenance["protocol"][name]`` / ``provenance["weig
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidbench.errors import UserError
+from vidbench.fileio import loads_json
 from vidbench.results import (  # noqa: F401  (SCHEMA re-exported for readers)
     SCHEMA,
     MetricRecord,
@@ -205,20 +205,6 @@ def _read_text(p: Path, limit: int, what: str) -> str:
         raise UserError(f"{p}:{line}: not UTF-8 text") from None
 
 
-def _json(text: str, where: str, *, lineno: bool = True) -> Any:
-    """``json.loads`` whose failures (syntax, nesting too deep, integers over Python's
-    digit limit) are one-line user errors naming ``where``."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        at = f"{where}:{e.lineno}" if lineno else where
-        raise UserError(f"{at}: not valid JSON ({e.msg})") from None
-    except RecursionError:
-        raise UserError(f"{where}: JSON nested too deeply") from None
-    except ValueError as e:  # e.g. "Exceeds the limit (4300 digits) for integer string"
-        raise UserError(f"{where}: unreadable JSON number ({str(e)[:80]})") from None
-
-
 def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
     """Parse ``videos.jsonl``: (records, notes). Later lines for the same video replace
     earlier ones (a resumed run). A malformed line is an error naming file:line, except a
@@ -233,7 +219,7 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
             continue
         where = f"{p}:{i + 1}"
         try:
-            d = _json(line, where, lineno=False)
+            d = loads_json(line, where, lineno=False)
         except UserError:
             if i == last:
                 notes.append(f"{where}: skipped a truncated last line (interrupted run?)")
@@ -269,7 +255,7 @@ def load_result(path: str | Path, *, videos: bool = True) -> Result:
         p = p / "result.json"
     if not p.exists():
         raise UserError(f"{p}: no such result file")
-    data = _json(_read_text(p, MAX_RESULT_BYTES, "result.json"), str(p))
+    data = loads_json(_read_text(p, MAX_RESULT_BYTES, "result.json"), str(p))
     res = parse_result(data, p)
     vj = p.parent / "videos.jsonl"
     if videos and vj.exists():

@@ -23,7 +23,6 @@ being reused.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
-from vidbench.fileio import atomic_write_bytes, sha256_file
+from vidbench.fileio import atomic_write_bytes, now_iso, read_json, sha256_file
 from vidbench.plugins import Command
 from vidbench.registry import SetMetric, VideoContext
 
@@ -172,7 +171,7 @@ def write_cache(folder: Path, metric: SetMetric, features: np.ndarray, videos: l
     atomic_write_bytes(npz_path, data)
     meta = {
         "schema": SCHEMA, "name": name, "source": source,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": now_iso(),
         "metric": metric.name, "feature_key": feature_key(metric),
         "protocol": metric.protocol(), "protocol_hash": feature_protocol_hash(metric),
         "extractor": {"weights": list(metric.required_weights()),
@@ -318,7 +317,7 @@ def _load_npz(p: Path, metric: SetMetric) -> np.ndarray:
                         f"shape {feats.shape}")
     side = p.with_suffix(".json")
     if side.is_file():
-        meta = json.loads(side.read_text(encoding="utf-8"))
+        meta = read_json(side)
         if meta.get("protocol_hash") not in (None, feature_protocol_hash(metric)):
             raise UserError(f"{p}: built under protocol hash {meta.get('protocol_hash')}, "
                             f"metric {metric.name} uses {feature_protocol_hash(metric)}")

@@ -20,7 +20,6 @@ manifest's uniform ``model`` field, else ``folder:DIR``).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -31,9 +30,8 @@ from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
 from vidbench.generate import GenerationRun, MissingVideoError
 from vidbench.manifest import MANIFEST_NAME, Manifest, ManifestEntry, read_manifest
+from vidbench.progress import info
 from vidbench.suites import SuiteItem
-
-log = logging.getLogger("vidbench.models.folder")
 
 _NORM = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -114,8 +112,8 @@ class FolderAdapter(Adapter):
             used.add(pick)
         unmatched = [entries[i].video for i in range(len(entries)) if i not in used]
         if unmatched:
-            log.info("%s: %d video(s) match no suite item (e.g. %s)", self.root, len(unmatched),
-                     ", ".join(unmatched[:3]))
+            info(f"{self.root}: {len(unmatched)} video(s) match no suite item (e.g. "
+                 f"{', '.join(unmatched[:3])})")
         return out
 
     def prepare(self, run: GenerationRun) -> None:

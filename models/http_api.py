@@ -80,6 +80,7 @@ import numpy as np
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError, VideoDecodeError
+from vidbench.fileio import loads_json
 from vidbench.generate import GenerationRun, JobJournal, video_facts
 from vidbench.suites import SuiteItem
 
@@ -373,11 +374,10 @@ def load_config(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"http adapter: no such config file {path}")
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{path}: not UTF-8 (byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    cfg = loads_json(text, str(path))
     if not isinstance(cfg, dict):
         raise UserError(f"{path}: expected a JSON object")
     unknown = sorted(k for k in cfg if k not in CONFIG_KEYS and not k.startswith("_"))

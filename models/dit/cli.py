@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from vidbench.errors import UserError
+from vidbench.fileio import read_json
 from vidbench.plugins import Command
 
 
@@ -129,7 +130,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume and (args.out / "state.json").is_file():
         from vidbench.models.dit.configs import DiTConfig
 
-        saved = DiTConfig.from_json(json.loads((args.out / "state.json").read_text())["config"])
+        saved = DiTConfig.from_json(read_json(args.out / "state.json")["config"])
         cfg = saved  # the vocabulary and overrides of the original run
     from vidbench.models.dit.train import TrainArgs, train
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from vidbench.fileio import atomic_path
 from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.data import PhysicsStream, index_seed
@@ -197,10 +198,9 @@ def plot_loss(csv_path: Path, png_path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = png_path.with_name(png_path.name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(png_path, mode=0o644) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, png_path)
 
 
 LOG_FIELDS = ["step", "samples", "wall_s", "loss", "loss_smooth", "lr", "grad_norm",
