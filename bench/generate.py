@@ -31,24 +31,27 @@ import hashlib
 import os
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vidbench.adapters import Adapter, Generated
-from vidbench.errors import ManifestError, UserError, VideoDecodeError
+from vidbench.adapters import (
+    Adapter,
+    Generated,
+    GenerationRun,
+    JobJournal,
+    MissingVideoError,
+    video_facts,
+)
+from vidbench.errors import ManifestError, UserError
 from vidbench.fileio import (
-    append_jsonl,
     atomic_path,
     atomic_write_json,
     clean_json,
     now_iso,
-    read_jsonl,
     sha256_file,
 )
 from vidbench.manifest import (
@@ -69,10 +72,6 @@ VIDEOS_DIR = "videos"
 STAGING_DIR = ".staging"
 
 
-class MissingVideoError(UserError):
-    """A suite item has no video (a pre-generated folder that does not cover the suite)."""
-
-
 @dataclass
 class GenerateReport:
     """What :func:`generate` did. ``errors`` holds one dict per failed or missing item:
@@ -87,64 +86,10 @@ class GenerateReport:
     n_missing: int = 0
     wall_time_s: float = 0.0
 
-    @property
-    def n_total(self) -> int:
-        return self.n_ok + self.n_skipped + self.n_failed + self.n_missing
-
     def summary(self) -> str:
         s = (f"{self.n_ok} generated, {self.n_skipped} already there, {self.n_failed} failed"
              f"{f', {self.n_missing} missing' if self.n_missing else ''} -> {self.manifest}")
         return s
-
-
-class JobJournal:
-    """Append-only record of remote jobs (``jobs.jsonl``), keyed by a string the adapter
-    chooses (item id plus a hash of the request). The last record of a key wins; a torn last
-    line (a killed writer) is ignored. Thread-safe. ``path=None`` keeps it in memory."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._records: dict[str, dict] = {}
-        if path is not None:
-            for no, rec in read_jsonl(path, on_bad_line=lambda m: note(f"{m}; ignored")):
-                if isinstance(rec, dict) and "key" in rec:
-                    self._records[str(rec["key"])] = rec
-                else:
-                    note(f"{path}:{no}: job record without a key; ignored")
-
-    def get(self, key: str) -> dict | None:
-        with self._lock:
-            rec = self._records.get(key)
-            return dict(rec) if rec is not None else None
-
-    def put(self, key: str, **fields: Any) -> dict:
-        """Record (merge) ``fields`` for ``key`` and flush it to disk before returning."""
-        with self._lock:
-            rec = {**self._records.get(key, {}), **fields, "key": key,
-                   "updated": now_iso()}
-            self._records[key] = rec
-            if self.path is not None:
-                append_jsonl(self.path, rec)
-            return dict(rec)
-
-    def records(self) -> dict[str, dict]:
-        with self._lock:
-            return {k: dict(v) for k, v in self._records.items()}
-
-
-@dataclass
-class GenerationRun:
-    """What the loop hands an adapter's optional ``prepare(run)`` hook."""
-
-    out_dir: Path
-    suite: Suite
-    items: list[SuiteItem]
-    journal: JobJournal
-    staging_dir: Path
-    allow_missing: bool = False
-    resume: bool = True
-    previous: dict[str, ManifestEntry] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -159,47 +104,6 @@ def safe_name(item: str) -> str:
     if stem != item or len(stem) > 120:
         stem = f"{stem[:100]}-{hashlib.sha1(item.encode()).hexdigest()[:8]}"
     return stem
-
-
-def video_facts(path: str | os.PathLike, *, decode_frames: int = 1) -> dict:
-    """Frames, size and fps of a video file without decoding it all: demux every packet
-    (to count frames) and decode the first ``decode_frames`` frames (to prove it decodes).
-    Raises :class:`VideoDecodeError` naming the file and the reason."""
-    import av
-
-    from vidbench.video import readable_file
-
-    p = readable_file(path)
-    try:
-        with av.open(str(p)) as c:
-            if not c.streams.video:
-                raise VideoDecodeError(f"{p}: no video stream")
-            s = c.streams.video[0]
-            width, height = s.codec_context.width, s.codec_context.height
-            nb = int(s.frames or 0)
-            rate = s.average_rate or s.guessed_rate
-            fps = float(rate) if rate else 0.0
-            decoded = 0
-            packets = 0
-            for packet in c.demux(s):
-                if packet.size == 0:
-                    continue
-                packets += 1
-                if decoded < decode_frames:
-                    decoded += len(packet.decode())
-            if decode_frames > 0 and decoded == 0:
-                # frames can sit in the decoder until flushed (B-frames, short clips)
-                decoded = len(s.codec_context.decode(None)) if packets else 0
-            if packets == 0 or (decode_frames > 0 and decoded == 0):
-                raise VideoDecodeError(f"{p}: no decodable video frames")
-    except VideoDecodeError:
-        raise
-    except Exception as e:  # av.error.* and friends
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise VideoDecodeError(f"{p}: not a readable video ({msg})") from None
-    frames = nb if nb > 0 else packets
-    return {"frames": frames, "height": int(height), "width": int(width),
-            "fps": round(fps, 6)}
 
 
 def _place_file(src: Path, dest: Path, *, move: bool) -> None:

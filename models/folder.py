@@ -26,9 +26,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vidbench.adapters import Adapter, Generated
+from vidbench.adapters import Adapter, Generated, GenerationRun, MissingVideoError
 from vidbench.errors import UserError
-from vidbench.generate import GenerationRun, MissingVideoError
 from vidbench.manifest import MANIFEST_NAME, Manifest, ManifestEntry, read_manifest
 from vidbench.progress import info
 from vidbench.suites import SuiteItem

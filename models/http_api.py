@@ -78,10 +78,9 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.adapters import Adapter, Generated
+from vidbench.adapters import Adapter, Generated, GenerationRun, JobJournal, video_facts
 from vidbench.errors import UserError, VideoDecodeError
 from vidbench.fileio import loads_json
-from vidbench.generate import GenerationRun, JobJournal, video_facts
 from vidbench.suites import SuiteItem
 
 STATES = ("queued", "running", "succeeded", "failed")
