@@ -165,31 +165,15 @@ def _score_config(args: argparse.Namespace, **extra):
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from vidbench.pipeline import print_summary
     from vidbench.runner import score
 
     result = score(args.manifest, args.out,
                    _score_config(args, model=args.model, suite=args.suite))
     if result is not None:
-        _print_summary(result)
+        print_summary(result)
         print(f"wrote {Path(args.out) / 'result.json'}")
     return 0
-
-
-def _print_summary(result: dict) -> None:
-    try:
-        from vidbench.leaderboard import summary_table  # type: ignore[attr-defined]
-
-        print(summary_table(result))
-        return
-    except (ImportError, AttributeError):
-        pass
-    print(f"{result['model']} on {result['suite']}")
-    for name, m in result["metrics"].items():
-        v = m.get("value")
-        lo, hi = m.get("ci95") or (None, None)
-        vs = "n/a" if v is None or v != v else f"{v:.4f}"
-        ci = "" if lo is None or lo != lo else f"  [{lo:.4f}, {hi:.4f}]"
-        print(f"  {name:24s} {vs:>10s}{ci}  n={m.get('n')} failed={m.get('n_failed')}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

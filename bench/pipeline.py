@@ -41,6 +41,13 @@ def _default_suite() -> Suite:
         return get_suite(FALLBACK_SUITE)
 
 
+def print_summary(result: dict) -> None:
+    """The short terminal table of one result (what ``run`` and ``score`` print)."""
+    from vidbench.leaderboard import summary_table
+
+    print(summary_table(result))
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
 
@@ -64,15 +71,10 @@ def run_pipeline(model: str | None = None, suite: str | None = None, out: str | 
     result = score(report.manifest, out_dir, cfg)
     if result is None:  # a non-zero rank under torchrun
         return {}
-    try:
-        from vidbench.leaderboard.cli import build_leaderboard
+    from vidbench.leaderboard import build_leaderboard
 
-        build_leaderboard([out_dir / "result.json"], out_dir / "leaderboard")
-        print(f"leaderboard: {out_dir / 'leaderboard'}")
-    except ImportError as e:
-        note(f"leaderboard not available ({e})")
-    from vidbench.cli import _print_summary
-
-    _print_summary(result)
+    build_leaderboard([out_dir / "result.json"], out_dir / "leaderboard")
+    print(f"leaderboard: {out_dir / 'leaderboard'}")
+    print_summary(result)
     print(f"wrote {out_dir / 'result.json'}")
     return result

@@ -106,7 +106,8 @@ def build_config(name: str, overrides: list[str]):
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
-    from vidbench.models.dit.configs import describe, human
+    from vidbench.models.dit.configs import human
+    from vidbench.models.dit.model import describe
 
     cfg = build_config(args.config, args.set)
     if args.dry_run:

@@ -167,36 +167,6 @@ def forward_flops(cfg: DiTConfig) -> int:
     return f
 
 
-_PARAMS_CACHE: dict[str, int] = {}
-
-
-def count_params(cfg: DiTConfig) -> int:
-    """Trainable parameter count, computed by building the model on the meta device."""
-    import json
-
-    import torch
-
-    from vidbench.models.dit.model import VideoDiT
-
-    key = json.dumps(cfg.to_json(), sort_keys=True)
-    if key not in _PARAMS_CACHE:
-        with torch.device("meta"):
-            m = VideoDiT(cfg)
-        _PARAMS_CACHE[key] = sum(p.numel() for p in m.parameters() if p.requires_grad)
-    return _PARAMS_CACHE[key]
-
-
-def describe(cfg: DiTConfig) -> dict:
-    """Name, params, GFLOPs per sample (forward, and x3 for a training step), tokens."""
-    flops = forward_flops(cfg)
-    return {"config": cfg.name, "params": count_params(cfg), "tokens": cfg.num_tokens,
-            "gflops_forward": flops / 1e9, "gflops_train_step": 3 * flops / 1e9,
-            "shape": [cfg.num_frames, cfg.height, cfg.width, cfg.channels],
-            "patch": list(cfg.patch), "hidden": cfg.hidden, "depth": cfg.depth,
-            "attention": cfg.attention, "pos": cfg.pos, "latent": cfg.latent,
-            "text_encoder": cfg.text_encoder}
-
-
 def human(n: float) -> str:
     if n <= 0:
         return "0"

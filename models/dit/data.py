@@ -24,12 +24,11 @@ HELD_OUT_SEEDS = 10_000
 
 
 def _scenarios():
-    try:
-        from vidbench import scenarios as sc
-        from vidbench.scenarios.params import SCENARIOS, sample_params
-        from vidbench.scenarios.render import render
-    except ImportError as e:  # pragma: no cover - the scenarios package ships with vidbench
-        raise RuntimeError(f"the physics scenarios are not available ({e})") from None
+    """The physics scenarios package (imported on first use: it pulls in the renderer)."""
+    from vidbench import scenarios as sc
+    from vidbench.scenarios.params import SCENARIOS, sample_params
+    from vidbench.scenarios.render import render
+
     return sc, SCENARIOS, sample_params, render
 
 

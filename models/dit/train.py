@@ -13,7 +13,6 @@ the order of float additions).
 from __future__ import annotations
 
 import csv
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -309,17 +308,3 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
     return summary
 
 
-def main_entry() -> None:  # pragma: no cover - convenience for `python -m`
-    import sys
-
-    from vidbench.models.dit.cli import main
-
-    sys.exit(main())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main_entry()
-
-
-def estimate_steps(budget_s: float, s_per_step: float) -> int:
-    return int(math.floor(budget_s / s_per_step))
