@@ -12,19 +12,24 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vidbench import __version__
 from vidbench.errors import UserError
 from vidbench.plugins import COMMANDS, Command
 
+if TYPE_CHECKING:
+    from vidbench.runner import ScoreConfig
+
 
 class _VersionAction(argparse.Action):
     """``--version`` (one line) and ``--version --verbose`` (package versions vs the lock)."""
 
-    def __init__(self, option_strings, dest, **kwargs) -> None:
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
         if "--verbose" in sys.argv[1:] or getattr(namespace, "verbose", False):
             from vidbench.environment import version_report
 
@@ -153,7 +158,7 @@ def _metric_list(value: str | None) -> list[str] | None:
     return [m.strip() for m in value.split(",") if m.strip()]
 
 
-def _score_config(args: argparse.Namespace, **extra):
+def _score_config(args: argparse.Namespace, **extra: Any) -> ScoreConfig:
     from vidbench.environment import check_device
     from vidbench.runner import ScoreConfig
 

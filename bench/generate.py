@@ -246,12 +246,12 @@ def _check_out_dir(out_dir: Path, suite: Suite, overwrite: bool) -> None:
     else:
         entries, _ = read_previous(out_dir / MANIFEST_NAME)
         listed = {e.video for e in entries.values()}
-        for e in entries.values():
-            if not isinstance(e.meta.get("generation"), dict):
-                reason = (f"{e.where}: {e.video!r} was not written by `vidbench generate`")
+        for ent in entries.values():
+            if not isinstance(ent.meta.get("generation"), dict):
+                reason = (f"{ent.where}: {ent.video!r} was not written by `vidbench generate`")
                 break
-            if e.suite != suite.name:
-                reason = f"it is a run of suite {e.suite!r}, not {suite.name!r}"
+            if ent.suite != suite.name:
+                reason = f"it is a run of suite {ent.suite!r}, not {suite.name!r}"
                 break
         vids = out_dir / VIDEOS_DIR
         if reason is None and vids.is_dir():

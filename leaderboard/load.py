@@ -225,12 +225,12 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
                 notes.append(f"{where}: skipped a truncated last line (interrupted run?)")
                 continue
             raise
-        line = VideoLine.from_json(d, where)
-        scores = line.scores
+        vl = VideoLine.from_json(d, where)
+        scores = vl.scores
         clean = {k: _num(v, where) for k, v in scores.items()}
         units: dict[str, dict[str, float]] = {}
         reasons: dict[str, str] = {}
-        details = line.details
+        details = vl.details
         for k, det in details.items():
             u = {}
             for dk, dv in det.items():
@@ -239,8 +239,8 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
             units[k] = u
             if isinstance(det.get("reason"), str):
                 reasons[k] = det["reason"][:200]
-        rec = VideoRecord(video=line.video, item=line.item, prompt=line.prompt, scores=clean,
-                          error=line.error,
+        rec = VideoRecord(video=vl.video, item=vl.item, prompt=vl.prompt, scores=clean,
+                          error=vl.error,
                           units=units, reasons=reasons,
                           nonfinite={str(k) for k, v in scores.items() if _nonfinite(v)})
         by_video[rec.video] = rec

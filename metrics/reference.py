@@ -326,7 +326,7 @@ def _load_npz(p: Path, metric: SetMetric) -> np.ndarray:
 
 def list_references() -> list[dict]:
     """One row per built reference feature set."""
-    rows = []
+    rows: list[dict] = []
     root = references_root()
     if not root.is_dir():
         return rows
@@ -404,7 +404,7 @@ def run_reference(args: argparse.Namespace) -> int:
             opts["protocol"] = args.protocol
         metric = get_metric(mname, mode=args.mode, device=args.device,
                             random_weights=args.random_weights, **opts)
-        if getattr(metric, "kind", "") != "set":
+        if not isinstance(metric, SetMetric):
             raise UserError(f"metric {mname!r} is not a set metric; references are for "
                             f"fvd, kvd, cd_fvd")
         key = feature_key(metric)

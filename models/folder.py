@@ -77,10 +77,10 @@ class FolderAdapter(Adapter):
             by_item.setdefault(Path(e.video).stem, i)
         # 1. item id (manifest item, file path without suffix, or file stem)
         for it in items:
-            i = by_item.get(it.item)
-            if i is not None and i not in used:
-                out[it.item] = (entries[i], "item")
-                used.add(i)
+            hit = by_item.get(it.item)
+            if hit is not None and hit not in used:
+                out[it.item] = (entries[hit], "item")
+                used.add(hit)
         # 2. prompt (+ seed or VBench sample index)
         groups: dict[str, list[int]] = defaultdict(list)
         for i, e in enumerate(entries):

@@ -127,7 +127,7 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.auth_header = auth_header.lower()
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         target = urllib.parse.urljoin(req.full_url, newurl)
         if urllib.parse.urlparse(target).scheme.lower() not in ("http", "https"):
             raise urllib.error.HTTPError(req.full_url, code, "redirect to a non-http(s) URL "
@@ -167,13 +167,13 @@ class _TrackedHTTPS(http.client.HTTPSConnection):
 
 
 class _TrackedHTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):  # type: ignore[override]
+    def http_open(self, req):
         return self.do_open(_TrackedHTTP, req)
 
 
 class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):  # type: ignore[override]
-        return self.do_open(_TrackedHTTPS, req, context=self._context)
+    def https_open(self, req):
+        return self.do_open(_TrackedHTTPS, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class _Watchdog:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,10 @@ class DiTConfig:
         return dataclasses.replace(self, **kw)
 
 
-_LATENT = dict(num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2), cond_concat=False,
-               attention="factorised", pos="rope", text_encoder="open_clip:ViT-L-14",
-               text_dim=768, text_len=77, latent="vae", latent_scale=8)
+_LATENT: dict[str, Any] = dict(
+    num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2), cond_concat=False,
+    attention="factorised", pos="rope", text_encoder="open_clip:ViT-L-14", text_dim=768,
+    text_len=77, latent="vae", latent_scale=8)
 
 CONFIGS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(name="tiny"),
