@@ -112,6 +112,16 @@ class Metric:
     def required_weights(self) -> tuple[str, ...]:
         return tuple(self.weights)
 
+    @classmethod
+    def weights_used(cls) -> tuple[str, ...]:
+        """Every weights name this metric may load, in any mode or with any option (the
+        "used by" column of ``vidbench weights list`` is derived from it). Default: what a
+        default instance requires in each mode; override when an option picks other files."""
+        out: dict[str, None] = {}
+        for mode in MODES:
+            out.update(dict.fromkeys(cls(mode=mode, random_weights=True).required_weights()))
+        return tuple(out)
+
     @property
     def comparable(self) -> bool:
         """False when a learned backbone was randomly initialised (tests, dry runs)."""

@@ -74,7 +74,6 @@ class WeightSpec:
     sha256: str | None
     size: int | None
     license: str
-    used_by: tuple[str, ...]
     format: str  # "torchscript" | "state_dict" | "safetensors" | "open_clip"
     sha256_prefix: str | None = None
     notes: str = ""
@@ -87,7 +86,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, WeightSpec]:
         out[name] = WeightSpec(name=name, filename=e["filename"], url=e["url"],
                                sha256=e.get("sha256"), size=e.get("size"),
                                license=e.get("license", "unknown"),
-                               used_by=tuple(e.get("used_by", ())), format=e["format"],
+                               format=e["format"],
                                sha256_prefix=e.get("sha256_prefix"), notes=e.get("notes", ""))
     return out
 
@@ -375,14 +374,32 @@ def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def used_by() -> dict[str, list[str]]:
+    """Weights name -> the metrics that may load it, derived from each registered metric's
+    own :meth:`~vidbench.registry.Metric.weights_used` (so the manifest does not repeat it).
+    A metric that cannot be imported here is left out."""
+    from vidbench.registry import metric_class, metric_names
+
+    out: dict[str, list[str]] = {}
+    for metric in metric_names():
+        try:
+            names = metric_class(metric).weights_used()
+        except (UserError, ImportError, AttributeError, TypeError):
+            continue
+        for w in names:
+            out.setdefault(w, []).append(metric)
+    return out
+
+
 def status(manifest: dict[str, WeightSpec] | None = None) -> list[dict]:
     """One row per known weights file: name, present, verified, path, url, used_by."""
     m = manifest if manifest is not None else load_manifest()
+    users = used_by()
     rows = []
     for name, s in m.items():
         p = home() / "weights" / s.filename
         row = {"name": name, "present": p.is_file(), "path": str(p), "url": s.url,
                "sha256": s.sha256, "size": s.size, "license": s.license,
-               "used_by": list(s.used_by)}
+               "used_by": users.get(name, [])}
         rows.append(row)
     return rows

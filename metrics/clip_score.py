@@ -54,6 +54,13 @@ class ClipScore(ClipBackboneMetric):
                                                  "arch": "ViT-B-32", "seed": 0}
     archs: ClassVar[tuple[str, ...]] = ("ViT-B-32", "ViT-L-14", "tiny")
 
+    @classmethod
+    def weights_used(cls) -> tuple[str, ...]:
+        """The weights of every ``arch`` it accepts."""
+        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
+
+        return tuple(w for a in cls.archs if (w := CLIP_WEIGHTS.get(a)))
+
     def frame_cosines(self, ctx: VideoContext) -> np.ndarray:
         """cos(image_k, text) per view frame (float64, unclamped)."""
         from vidbench.metrics.backbones.clip import image_features

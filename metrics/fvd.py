@@ -114,6 +114,14 @@ class _FeatureSetMetric(SetMetric):
     default_protocols: ClassVar[dict[str, str]] = {}
     backbone: ClassVar[str] = ""
 
+    @classmethod
+    def weights_used(cls) -> tuple[str, ...]:
+        """The weights of every protocol preset on this metric's backbone."""
+        from vidbench.metrics.protocols import PROTOCOLS
+
+        return tuple(dict.fromkeys(p.weights for p in PROTOCOLS.values()
+                                   if p.backbone == cls.backbone))
+
     def __init__(self, mode: str = "default", *, device: str = "cpu",
                  random_weights: bool = False, **options: Any) -> None:
         super().__init__(mode, device=device, random_weights=random_weights, **options)
