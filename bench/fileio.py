@@ -62,23 +62,12 @@ def atomic_path(path: str | os.PathLike, *, mode: int | None = None) -> Iterator
 def atomic_write(path: str | os.PathLike, *, text: bool = False,
                  mode: int | None = None) -> Iterator[IO[Any]]:
     """``with atomic_write(p) as f: f.write(...)``: the file object of a unique temp file
-    next to ``p`` (binary, or UTF-8 text with ``text=True``), flushed, fsynced and renamed
-    onto ``p`` on a clean exit; removed on an error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    next to ``p`` (binary, or UTF-8 text with ``text=True``), fsynced and renamed onto ``p``
+    on a clean exit; removed on an error (see :func:`atomic_path`)."""
+    with atomic_path(path, mode=mode) as tmp:
         f: IO[Any]
-        with (os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")) as f:
+        with (open(tmp, "w", encoding="utf-8") if text else open(tmp, "wb")) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, mode: int | None = None

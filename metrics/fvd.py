@@ -7,28 +7,8 @@ The maths (Frechet distance, kernel MMD^2, bootstrap, noise floor, FVD-infinity)
 
     FD = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))
 
-``tr((S1 S2)^(1/2))`` is computed without a general (non-symmetric) matrix square root:
-
-- factor route (``method="auto"``, the default): pivoted Cholesky factors
-  ``S1 = L1 L1^T``, ``S2 = L2 L2^T`` (LAPACK ``?pstrf``, rank-revealing, so singular
-  covariances are fine). Well-conditioned pair: ``L1^T S2 L1`` is symmetric PSD with the
-  spectrum of ``S1 S2``, so ``tr((S1 S2)^(1/2)) = sum(sqrt(eigvalsh(L1^T S2 L1)))``.
-  Near-singular pair: ``S1 S2`` has the non-zero spectrum of ``(L1^T L2)(L1^T L2)^T``, so
-  the trace is the nuclear norm of ``L1^T L2`` (singular values: nothing is squared, so
-  small eigenvalues keep their accuracy);
-- one-factor route (``method="cholesky"``): always ``eigvalsh(L1^T S2 L1)``, the fastest;
-- symmetric eigh route (``method="eigh"``): ``S1 = V diag(w) V^T``, ``R = S1^(1/2) =
-  V diag(sqrt w) V^T``, and the spectrum of ``R S2 R`` is that of
-  ``diag(sqrt w) V^T S2 V diag(sqrt w)`` (computed without forming R);
-- low-rank route from features (used when ``n <= d`` for either set): with centred,
-  ``1/sqrt(n-1)``-scaled (``1/sqrt(n)`` with ``cov="n"``) features ``Xc1`` (n1 x d) and
-  ``Xc2``, the non-zero eigenvalues of ``S1 S2`` are the squared singular values of
-  ``Xc1 Xc2^T`` (n1 x n2), so ``tr((S1 S2)^(1/2))`` is its nuclear norm.
-
-Eigenvalues below zero are round-off and clipped; a *large* negative one (the analogue of
-the large imaginary part ``scipy.linalg.sqrtm`` returns for a non-PSD product) means an
-input covariance is not positive semi-definite and raises ``ValueError``: it is never
-dropped silently.
+(how ``tr((S1 S2)^(1/2))`` is computed without a general matrix square root, and why a
+non-PSD input raises: :mod:`vidbench.metrics.frechet`).
 
 **FVD** (``fvd``): FD between I3D logits (400-d) of generated and reference clips under a
 named protocol (:mod:`vidbench.metrics.protocols`). Each protocol states its covariance

@@ -22,9 +22,9 @@ SUBPACKAGES = {"metrics": "metrics", "models": "models", "leaderboard": "leaderb
 
 def build_tree(tree: Path = TREE) -> Path:
     """``tree/vidbench`` laid out as the installed package, by symbolic links."""
-    if tree.exists():
-        shutil.rmtree(tree)
     pkg = tree / "vidbench"
+    if pkg.exists():  # rebuilt each run (files come and go); mypy's cache beside it stays
+        shutil.rmtree(pkg)
     pkg.mkdir(parents=True)
     for child in sorted((ROOT / "bench").iterdir()):
         if child.name == "__pycache__":
