@@ -12,7 +12,8 @@
   and line, or is skipped with a note when the caller can regenerate it).
 - JSON: :func:`loads_json` / :func:`read_json` (every failure is one line naming the file,
   line and column), :func:`clean_json` (NaN/inf -> null, numpy -> Python; strict JSON).
-- :func:`now_iso` (UTC, seconds), :func:`sha256_file`, :func:`regular_file_problem`.
+- :func:`read_text` (UTF-8 or a one-line error), :func:`now_iso` (UTC, seconds),
+  :func:`sha256_file`, :func:`regular_file_problem`.
 """
 
 from __future__ import annotations
@@ -122,6 +123,20 @@ def loads_json(text: str | bytes, where: str, *, lineno: bool = True,
         raise error(f"{where}: JSON nested too deeply") from None
     except ValueError as e:  # "Exceeds the limit (4300 digits) ...", bad UTF-8
         raise error(f"{where}: invalid JSON ({str(e).splitlines()[0][:120]})") from None
+
+
+def read_text(path: str | os.PathLike, *, limit: int | None = 64 * 2**20) -> str:
+    """The UTF-8 text of ``path`` (a regular file of at most ``limit`` bytes); anything
+    else is one :class:`UserError` naming the file (and the byte where UTF-8 fails)."""
+    problem = regular_file_problem(path, limit=limit)
+    if problem:
+        raise UserError(problem)
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def read_json(path: str | os.PathLike, *, limit: int | None = 64 * 2**20,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
-from vidbench.fileio import loads_json
+from vidbench.fileio import loads_json, read_text
 from vidbench.plugins import SUITES
 
 
@@ -77,10 +77,7 @@ def load_vbench_prompts(path: Path, samples_per_prompt: int = 5) -> Suite:
     (a list of {"prompt_en": ..., "dimension": [...]})."""
     if not path.is_file():
         raise UserError(f"{path}: no such VBench prompt file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    text = read_text(path)
     entries: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".json":
         data = loads_json(text, str(path))

@@ -80,7 +80,7 @@ import numpy as np
 
 from vidbench.adapters import Adapter, Generated, GenerationRun, JobJournal, video_facts
 from vidbench.errors import UserError, VideoDecodeError
-from vidbench.fileio import loads_json
+from vidbench.fileio import loads_json, read_text
 from vidbench.suites import SuiteItem
 
 STATES = ("queued", "running", "succeeded", "failed")
@@ -372,11 +372,7 @@ def _multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
 def load_config(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"http adapter: no such config file {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 (byte {e.start})") from None
-    cfg = loads_json(text, str(path))
+    cfg = loads_json(read_text(path), str(path))
     if not isinstance(cfg, dict):
         raise UserError(f"{path}: expected a JSON object")
     unknown = sorted(k for k in cfg if k not in CONFIG_KEYS and not k.startswith("_"))
