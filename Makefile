@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.txt
 PYTEST_ARGS ?=
 
-.PHONY: install lock demo test test-fast lint perf clean
+.PHONY: install lock demo test test-fast lint typecheck perf clean
 
 # Exact, tested versions of every dependency (the lock), then vidbench itself without
 # touching them. The lock is made by `make lock` and refreshed on purpose, never here.
@@ -35,7 +35,8 @@ demo: install
 	$(BIN)/vidbench run
 
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.
-test: install
+# The type check runs first (about 20 s; configuration in pyproject's [tool.mypy]).
+test: install typecheck
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest ran no test" >&2; exit 1; fi; exit $$rc
 
@@ -45,8 +46,12 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 
+# mypy on the installed namespace `vidbench` (tests/typecheck.py lays it out for mypy)
+typecheck: install
+	$(BIN)/python tests/typecheck.py
+
 perf: install
 	$(BIN)/python perf/decode.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .typecheck

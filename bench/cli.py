@@ -8,35 +8,28 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vidbench import __version__
 from vidbench.errors import UserError
+from vidbench.plugins import COMMANDS, Command
 
-# Subcommands implemented next to the code they drive: name -> (help, module,
-# add-arguments function, run function). Imported only when that command runs.
-PLUGINS: dict[str, tuple[str, str, str, str]] = {
-    "leaderboard": ("tables, plots and an HTML page from result.json files",
-                    "vidbench.leaderboard.cli", "add_leaderboard_arguments", "run_leaderboard"),
-    "check": ("regression gate: compare a result with a baseline (exit 1 on regression)",
-              "vidbench.leaderboard.cli", "add_check_arguments", "run_check"),
-    "train": ("train the reference video DiT", "vidbench.models.dit.cli",
-              "add_train_arguments", "run_train"),
-}
+if TYPE_CHECKING:
+    from vidbench.runner import ScoreConfig
 
 
 class _VersionAction(argparse.Action):
     """``--version`` (one line) and ``--version --verbose`` (package versions vs the lock)."""
 
-    def __init__(self, option_strings, dest, **kwargs) -> None:
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
         if "--verbose" in sys.argv[1:] or getattr(namespace, "verbose", False):
             from vidbench.environment import version_report
 
@@ -101,15 +94,28 @@ def _seed(text: str) -> int:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every registered command (:data:`vidbench.plugins.COMMANDS`). Only
+    ``command``'s module is imported to add its arguments; with no command (top-level
+    ``--help``) every command is loaded for its one-line help."""
     parser = argparse.ArgumentParser(prog="vidbench", description="Evaluate video generators.")
     parser.add_argument("--version", action=_VersionAction,
                         help="print the version and exit (with --verbose: the versions of "
                         "the packages that decide the numbers, checked against the lock)")
-    parser.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print informational lines (and, with --version, the "
+                        "package versions)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS.names():
+        if command is None or command == name:
+            cmd = COMMANDS.load(name)
+            cmd.add_arguments(sub.add_parser(name, help=cmd.help))
+        else:
+            sub.add_parser(name)
+    return parser
 
-    p = sub.add_parser("run", help="generate a suite with a model, score it, and report")
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model spec (default: the shipped reference DiT, or the "
                    "synthetic renderer if no checkpoint is installed)")
     p.add_argument("--suite", help="suite name (default: physics-mini)")
@@ -120,7 +126,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="folder adapter: suite items without a video are not an error")
     _add_score_options(p)
 
-    p = sub.add_parser("generate", help="generate a suite's videos with a model")
+
+def _add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model spec, e.g. dit:ckpt.safetensors")
     p.add_argument("--suite", required=True, help="suite name")
     p.add_argument("--out", required=True, help="output folder (videos + manifest.jsonl)")
@@ -133,14 +140,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    "suite (refused by default)")
     _add_quiet(p)
 
-    p = sub.add_parser("score", help="score a manifest or folder of videos")
+
+def _add_score_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="manifest.jsonl, or a folder of videos")
     p.add_argument("--out", required=True, help="output folder (videos.jsonl, result.json)")
     p.add_argument("--model", help="model name recorded in result.json")
     p.add_argument("--suite", help="suite name recorded in result.json")
     _add_score_options(p)
 
-    p = sub.add_parser("weights", help="list, fetch, verify or locate pretrained weights")
+
+def _add_weights_arguments(p: argparse.ArgumentParser) -> None:
     wsub = p.add_subparsers(dest="weights_cmd", metavar="ACTION", required=True)
     wsub.add_parser("list", help="known weights and whether they are present")
     q = wsub.add_parser("fetch", help="download and verify weights")
@@ -151,33 +160,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     q = wsub.add_parser("path", help="print where weights NAME live")
     q.add_argument("name")
 
-    p = sub.add_parser("suites", help="list suites or show one")
+
+def _add_suites_arguments(p: argparse.ArgumentParser) -> None:
     ssub = p.add_subparsers(dest="suites_cmd", metavar="ACTION", required=True)
     ssub.add_parser("list", help="known suites")
     q = ssub.add_parser("show", help="items of a suite")
     q.add_argument("name")
     _add_lang(q)
 
-    p = sub.add_parser("metrics", help="list metrics")
+
+def _add_metrics_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", default="list", choices=("list",))
-
-    p = sub.add_parser("reference", help="FVD reference features")
-    rsub = p.add_subparsers(dest="reference_cmd", metavar="ACTION", required=True)
-    q = rsub.add_parser("build", help="extract and store reference features")
-    _add_quiet(q)
-    if command == "reference":
-        mod = importlib.import_module("vidbench.metrics.reference")
-        mod.add_reference_arguments(q)
-
-    for name, (help_, module, add_fn, _) in PLUGINS.items():
-        p = sub.add_parser(name, help=help_)
-        if command == name:
-            try:
-                getattr(importlib.import_module(module), add_fn)(p)
-            except (ImportError, AttributeError) as e:
-                raise UserError(f"`vidbench {name}` is not available in this build ({e})"
-                                ) from None
-    return parser
 
 
 def _metric_list(value: str | None) -> list[str] | None:
@@ -186,7 +179,7 @@ def _metric_list(value: str | None) -> list[str] | None:
     return [m.strip() for m in value.split(",") if m.strip()]
 
 
-def _score_config(args: argparse.Namespace, **extra):
+def _score_config(args: argparse.Namespace, **extra: Any) -> ScoreConfig:
     from vidbench.environment import check_device
     from vidbench.runner import ScoreConfig
 
@@ -198,6 +191,7 @@ def _score_config(args: argparse.Namespace, **extra):
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from vidbench.pipeline import print_summary
     from vidbench.runner import score
 
     cfg = _score_config(args, model=args.model, suite=args.suite)
@@ -207,26 +201,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
         result = add_language_results(args.out, args.manifest, seed=cfg.seed,
                                       follow_symlinks=cfg.follow_symlinks) or result
-        _print_summary(result)
+        print_summary(result)
         print(f"wrote {Path(args.out) / 'result.json'}")
     return 0
-
-
-def _print_summary(result: dict) -> None:
-    try:
-        from vidbench.leaderboard import summary_table  # type: ignore[attr-defined]
-
-        print(summary_table(result))
-        return
-    except (ImportError, AttributeError):
-        pass
-    print(f"{result['model']} on {result['suite']}")
-    for name, m in result["metrics"].items():
-        v = m.get("value")
-        lo, hi = m.get("ci95") or (None, None)
-        vs = "n/a" if v is None or v != v else f"{v:.4f}"
-        ci = "" if lo is None or lo != lo else f"  [{lo:.4f}, {hi:.4f}]"
-        print(f"  {name:24s} {vs:>10s}{ci}  n={m.get('n')} failed={m.get('n_failed')}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -317,15 +294,17 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reference(args: argparse.Namespace) -> int:
-    mod = importlib.import_module("vidbench.metrics.reference")
-    return int(mod.run_reference(args) or 0)
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": cmd_run, "generate": cmd_generate, "score": cmd_score, "weights": cmd_weights,
-    "suites": cmd_suites, "metrics": cmd_metrics, "reference": cmd_reference,
-}
+# The core's commands; each is a ``vidbench.commands`` entry point in pyproject.toml, like
+# the commands of the leaderboard, the reference DiT and any plugin package.
+RUN = Command("generate a suite with a model, score it, and report", _add_run_arguments,
+              cmd_run)
+GENERATE = Command("generate a suite's videos with a model", _add_generate_arguments,
+                   cmd_generate)
+SCORE = Command("score a manifest or folder of videos", _add_score_arguments, cmd_score)
+WEIGHTS = Command("list, fetch, verify or locate pretrained weights", _add_weights_arguments,
+                  cmd_weights)
+SUITES = Command("list suites or show one", _add_suites_arguments, cmd_suites)
+METRICS = Command("list metrics", _add_metrics_arguments, cmd_metrics)
 
 
 _USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG, errno.EACCES,
@@ -348,14 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             build_parser().print_help()
             return 2
-        if getattr(args, "quiet", False):
-            from vidbench.progress import set_quiet
+        from vidbench.progress import set_quiet, set_verbose
 
+        if getattr(args, "quiet", False):
             set_quiet(True)
-        if args.command in COMMANDS:
-            return int(COMMANDS[args.command](args) or 0)
-        _, module, _, run_fn = PLUGINS[args.command]
-        return int(getattr(importlib.import_module(module), run_fn)(args) or 0)
+        if getattr(args, "verbose", False):
+            set_verbose(True)
+        return int(COMMANDS.load(args.command).run(args) or 0)
     except UserError as e:
         if debug:
             raise

@@ -27,49 +27,49 @@ and ``close()`` at the end.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import json
-import logging
 import os
 import re
 import shutil
-import tempfile
-import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vidbench.adapters import Adapter, Generated
-from vidbench.errors import ManifestError, UserError, VideoDecodeError
-from vidbench.fileio import append_line, sha256_file
+from vidbench.adapters import (
+    Adapter,
+    Generated,
+    GenerationRun,
+    JobJournal,
+    MissingVideoError,
+    video_facts,
+)
+from vidbench.errors import ManifestError, UserError
+from vidbench.fileio import (
+    atomic_path,
+    atomic_write_json,
+    clean_json,
+    now_iso,
+    sha256_file,
+)
 from vidbench.manifest import (
     MANIFEST_NAME,
     VIDEO_EXTENSIONS,
     ManifestEntry,
     append_manifest,
-    atomic_write_bytes,
     parse_manifest_lines,
     write_manifest,
 )
-from vidbench.progress import Progress
+from vidbench.progress import Progress, info, note
 from vidbench.suites import Suite, SuiteItem
-
-log = logging.getLogger("vidbench.generate")
 
 JOBS_NAME = "jobs.jsonl"
 LOCK_NAME = ".generate.lock"
 ERRORS_NAME = "generate-errors.json"
 VIDEOS_DIR = "videos"
 STAGING_DIR = ".staging"
-
-
-class MissingVideoError(UserError):
-    """A suite item has no video (a pre-generated folder that does not cover the suite)."""
 
 
 @dataclass
@@ -86,75 +86,13 @@ class GenerateReport:
     n_missing: int = 0
     wall_time_s: float = 0.0
 
-    @property
-    def n_total(self) -> int:
-        return self.n_ok + self.n_skipped + self.n_failed + self.n_missing
-
     def summary(self) -> str:
         s = (f"{self.n_ok} generated, {self.n_skipped} already there, {self.n_failed} failed"
              f"{f', {self.n_missing} missing' if self.n_missing else ''} -> {self.manifest}")
         return s
 
 
-class JobJournal:
-    """Append-only record of remote jobs (``jobs.jsonl``), keyed by a string the adapter
-    chooses (item id plus a hash of the request). The last record of a key wins; a torn last
-    line (a killed writer) is ignored. Thread-safe. ``path=None`` keeps it in memory."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._records: dict[str, dict] = {}
-        if path is not None and path.is_file():
-            for no, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    rec = json.loads(raw.decode("utf-8"))
-                    self._records[str(rec["key"])] = rec
-                except (ValueError, KeyError, TypeError):
-                    log.warning("%s:%d: unreadable job record ignored", path, no)
-
-    def get(self, key: str) -> dict | None:
-        with self._lock:
-            rec = self._records.get(key)
-            return dict(rec) if rec is not None else None
-
-    def put(self, key: str, **fields: Any) -> dict:
-        """Record (merge) ``fields`` for ``key`` and flush it to disk before returning."""
-        with self._lock:
-            rec = {**self._records.get(key, {}), **fields, "key": key,
-                   "updated": _now()}
-            self._records[key] = rec
-            if self.path is not None:
-                append_line(self.path, (json.dumps(rec, ensure_ascii=False) + "\n")
-                            .encode("utf-8"))
-            return dict(rec)
-
-    def records(self) -> dict[str, dict]:
-        with self._lock:
-            return {k: dict(v) for k, v in self._records.items()}
-
-
-@dataclass
-class GenerationRun:
-    """What the loop hands an adapter's optional ``prepare(run)`` hook."""
-
-    out_dir: Path
-    suite: Suite
-    items: list[SuiteItem]
-    journal: JobJournal
-    staging_dir: Path
-    allow_missing: bool = False
-    resume: bool = True
-    previous: dict[str, ManifestEntry] = field(default_factory=dict)
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -168,65 +106,18 @@ def safe_name(item: str) -> str:
     return stem
 
 
-def video_facts(path: str | os.PathLike, *, decode_frames: int = 1) -> dict:
-    """Frames, size and fps of a video file without decoding it all: demux every packet
-    (to count frames) and decode the first ``decode_frames`` frames (to prove it decodes).
-    Raises :class:`VideoDecodeError` naming the file and the reason."""
-    import av
-
-    from vidbench.video import readable_file
-
-    p = readable_file(path)
-    try:
-        with av.open(str(p)) as c:
-            if not c.streams.video:
-                raise VideoDecodeError(f"{p}: no video stream")
-            s = c.streams.video[0]
-            width, height = s.codec_context.width, s.codec_context.height
-            nb = int(s.frames or 0)
-            rate = s.average_rate or s.guessed_rate
-            fps = float(rate) if rate else 0.0
-            decoded = 0
-            packets = 0
-            for packet in c.demux(s):
-                if packet.size == 0:
-                    continue
-                packets += 1
-                if decoded < decode_frames:
-                    decoded += len(packet.decode())
-            if decode_frames > 0 and decoded == 0:
-                # frames can sit in the decoder until flushed (B-frames, short clips)
-                decoded = len(s.codec_context.decode(None)) if packets else 0
-            if packets == 0 or (decode_frames > 0 and decoded == 0):
-                raise VideoDecodeError(f"{p}: no decodable video frames")
-    except VideoDecodeError:
-        raise
-    except Exception as e:  # av.error.* and friends
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise VideoDecodeError(f"{p}: not a readable video ({msg})") from None
-    frames = nb if nb > 0 else packets
-    return {"frames": frames, "height": int(height), "width": int(width),
-            "fps": round(fps, 6)}
-
-
 def _place_file(src: Path, dest: Path, *, move: bool) -> None:
     """Put ``src`` at ``dest`` atomically: rename (``move``), else hard link, else copy."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if move:
         os.replace(src, dest)
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    with atomic_path(dest) as tmp:
+        tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -236,21 +127,6 @@ def _is_within(path: Path, folder: Path) -> bool:
     except (ValueError, OSError, RuntimeError):
         return False
     return rel != Path(".")
-
-
-def _jsonable(x: Any) -> Any:
-    """Parameters as JSON: numpy scalars to Python, unknown objects to their repr."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    return repr(x)
 
 
 def read_previous(manifest: Path) -> tuple[dict[str, ManifestEntry], list[str]]:
@@ -370,12 +246,12 @@ def _check_out_dir(out_dir: Path, suite: Suite, overwrite: bool) -> None:
     else:
         entries, _ = read_previous(out_dir / MANIFEST_NAME)
         listed = {e.video for e in entries.values()}
-        for e in entries.values():
-            if not isinstance(e.meta.get("generation"), dict):
-                reason = (f"{e.where}: {e.video!r} was not written by `vidbench generate`")
+        for ent in entries.values():
+            if not isinstance(ent.meta.get("generation"), dict):
+                reason = (f"{ent.where}: {ent.video!r} was not written by `vidbench generate`")
                 break
-            if e.suite != suite.name:
-                reason = f"it is a run of suite {e.suite!r}, not {suite.name!r}"
+            if ent.suite != suite.name:
+                reason = f"it is a run of suite {ent.suite!r}, not {suite.name!r}"
                 break
         vids = out_dir / VIDEOS_DIR
         if reason is None and vids.is_dir():
@@ -406,7 +282,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
     if manifest_path.exists():
         previous, warnings = read_previous(manifest_path)
         for w in warnings:
-            log.warning("%s", w)
+            note(w)
         others = sorted({e.model for e in previous.values() if e.model and e.model != model_id})
         if others and resume and not overwrite:
             raise UserError(f"{out_dir} already holds videos of model {others[0]!r}, not "
@@ -449,8 +325,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
             now = time.perf_counter()
             elapsed, t_last = now - t_last, now
             if item.item not in pending:
-                log.warning("adapter returned an unexpected or repeated item %r; ignored",
-                            item.item)
+                note(f"adapter returned an unexpected or repeated item {item.item!r}; ignored")
                 continue
             del pending[item.item]
             if isinstance(result, MissingVideoError):
@@ -459,7 +334,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
             elif isinstance(result, BaseException):
                 n_failed += 1
                 errors.append(_error_record(item, result))
-                log.warning("item %s failed: %s", item.item, result)
+                note(f"item {item.item} failed: {result}")
             else:
                 try:
                     entry = _commit(result, item, adapter, suite, out_dir, elapsed)
@@ -468,7 +343,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
                 except Exception as e:
                     n_failed += 1
                     errors.append(_error_record(item, e))
-                    log.warning("item %s failed: %s", item.item, e)
+                    note(f"item {item.item} failed: {e}")
                 else:
                     append_manifest(manifest_path, entry)
                     done[item.item] = entry
@@ -486,10 +361,9 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
 
     ordered = [done[it.item] for it in suite.items if it.item in done]
     write_manifest(manifest_path, ordered)
-    atomic_write_bytes(out_dir / ERRORS_NAME,
-                       (json.dumps({"model": model_id, "suite": suite.name, "created": _now(),
-                                    "errors": errors}, indent=1, ensure_ascii=False) + "\n"
-                        ).encode("utf-8"))
+    atomic_write_json(out_dir / ERRORS_NAME, {"model": model_id, "suite": suite.name,
+                                              "created": now_iso(), "errors": errors},
+                      indent=1)
     try:
         staging.rmdir()
     except OSError:
@@ -497,7 +371,7 @@ def _generate(adapter: Adapter, suite: Suite, out_dir: Path, *, resume: bool,
     report = GenerateReport(manifest=manifest_path, n_ok=n_ok, n_skipped=len(skipped),
                             n_failed=n_failed, errors=errors, n_missing=n_missing,
                             wall_time_s=round(time.perf_counter() - t_start, 3))
-    log.info("%s", report.summary())
+    info(report.summary())
     return report
 
 
@@ -542,7 +416,7 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
             _place_file(src, dest, move=staged)
     else:
         raise ValueError("adapter returned neither frames nor a path")
-    params = _jsonable(dict(gen.params))
+    params = clean_json(dict(gen.params))
     wall = params.pop("wall_time_s", None) if isinstance(params, dict) else None
     generation = {
         "model": adapter.model_id,
@@ -555,9 +429,9 @@ def _commit(gen: Generated, item: SuiteItem, adapter: Adapter, suite: Suite, out
         "fps": facts["fps"],
         "wall_time_s": round(float(wall if wall is not None else elapsed), 4),
         "sha256": sha256_file(dest),
-        "created": _now(),
+        "created": now_iso(),
     }
-    meta = {**_jsonable(dict(item.meta)), "generation": generation}
+    meta = {**clean_json(dict(item.meta)), "generation": generation}
     return ManifestEntry(video=dest.relative_to(out_dir).as_posix(), prompt=item.prompt,
                          seed=item.seed, model=adapter.model_id, suite=suite.name,
                          item=item.item, meta=meta, root=out_dir,

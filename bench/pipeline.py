@@ -11,11 +11,11 @@ plots, and print a summary, all under ``runs/<name>/``::
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 from vidbench.adapters import Adapter, get_model
 from vidbench.errors import UserError
+from vidbench.progress import note
 from vidbench.runner import ScoreConfig, score
 from vidbench.suites import Suite, get_suite
 
@@ -29,8 +29,7 @@ def _default_model() -> tuple[str, Adapter]:
     try:
         return DEFAULT_MODEL, get_model(DEFAULT_MODEL)
     except (UserError, ImportError, OSError) as e:
-        print(f"vidbench: note: reference DiT not available ({e}); using the synthetic "
-              f"renderer", file=sys.stderr)
+        note(f"reference DiT not available ({e}); using the synthetic renderer")
         return FALLBACK_MODEL, get_model(FALLBACK_MODEL)
 
 
@@ -38,8 +37,15 @@ def _default_suite() -> Suite:
     try:
         return get_suite(DEFAULT_SUITE)
     except UserError as e:
-        print(f"vidbench: note: {e}; using {FALLBACK_SUITE}", file=sys.stderr)
+        note(f"{e}; using {FALLBACK_SUITE}")
         return get_suite(FALLBACK_SUITE)
+
+
+def print_summary(result: dict) -> None:
+    """The short terminal table of one result (what ``run`` and ``score`` print)."""
+    from vidbench.leaderboard import summary_table
+
+    print(summary_table(result))
 
 
 def _slug(text: str) -> str:
@@ -65,18 +71,13 @@ def run_pipeline(model: str | None = None, suite: str | None = None, out: str | 
     result = score(report.manifest, out_dir, cfg)
     if result is None:  # a non-zero rank under torchrun
         return {}
+    from vidbench.leaderboard import build_leaderboard
     from vidbench.results import add_language_results
 
     result = add_language_results(out_dir, report.manifest, seed=cfg.seed) or result
-    try:
-        from vidbench.leaderboard.cli import build_leaderboard
 
-        build_leaderboard([out_dir / "result.json"], out_dir / "leaderboard")
-        print(f"leaderboard: {out_dir / 'leaderboard'}")
-    except ImportError as e:
-        print(f"vidbench: note: leaderboard not available ({e})", file=sys.stderr)
-    from vidbench.cli import _print_summary
-
-    _print_summary(result)
+    build_leaderboard([out_dir / "result.json"], out_dir / "leaderboard")
+    print(f"leaderboard: {out_dir / 'leaderboard'}")
+    print_summary(result)
     print(f"wrote {out_dir / 'result.json'}")
     return result

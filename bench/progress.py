@@ -11,7 +11,12 @@
 
 - ``--quiet`` (:func:`set_quiet`, or ``VIDBENCH_QUIET=1``) silences both.
 
-Only progress goes through here; notes and errors are printed by their callers.
+Messages follow one policy too, all on stderr: :func:`note` (``vidbench: note: ...``, always
+shown: something the user should know, e.g. a skipped metric or an ignored record) and
+:func:`info` (``vidbench: ...``, shown only with ``vidbench --verbose`` or
+``VIDBENCH_VERBOSE=1``). One-line errors are printed by the CLI. vidbench does not use
+:mod:`logging` (without a handler its INFO lines vanish); :func:`show_bar` is the rule for a
+third-party progress bar (tqdm inside diffusers).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 _QUIET = False
+_VERBOSE = False
 
 
 def set_quiet(quiet: bool) -> None:
@@ -34,6 +40,33 @@ def set_quiet(quiet: bool) -> None:
 
 def is_quiet() -> bool:
     return _QUIET or os.environ.get("VIDBENCH_QUIET", "").lower() in ("1", "true", "yes")
+
+
+def set_verbose(verbose: bool) -> None:
+    """Show (or hide) :func:`info` messages in this process."""
+    global _VERBOSE
+    _VERBOSE = bool(verbose)
+
+
+def is_verbose() -> bool:
+    return _VERBOSE or os.environ.get("VIDBENCH_VERBOSE", "").lower() in ("1", "true", "yes")
+
+
+def note(message: str) -> None:
+    """``vidbench: note: MESSAGE`` on stderr (not silenced by ``--quiet``)."""
+    print(f"vidbench: note: {message}", file=sys.stderr, flush=True)
+
+
+def info(message: str) -> None:
+    """``vidbench: MESSAGE`` on stderr when verbose, else nothing."""
+    if is_verbose():
+        print(f"vidbench: {message}", file=sys.stderr, flush=True)
+
+
+def show_bar(stream: TextIO | None = None) -> bool:
+    """Whether a progress bar (ours or a library's) should be drawn: a terminal, not CI,
+    not quiet."""
+    return progress_mode(stream) == "bar"
 
 
 def progress_mode(stream: TextIO | None = None) -> str:

@@ -9,9 +9,9 @@ The runner decodes each video once, builds one :class:`VideoContext`, and hands 
 selected metric; ``ctx.view(spec)`` and ``ctx.memo(key, fn)`` are memoised per video, so two
 metrics that want the same view or the same backbone features share one computation.
 
-Built-in metrics are listed in :data:`BUILTIN_METRICS` (name -> "module:Class", imported on
-first use); third-party metrics register through the ``vidbench.metrics`` entry-point group
-or :func:`register_metric`.
+Metrics, the built-ins included, are found through the ``vidbench.metrics`` entry-point
+group (:mod:`vidbench.plugins`) and imported on first use; a ``VIDBENCH_PLUGINS`` module
+registers with :func:`register_metric`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.plugins import DISTRIBUTION, METRICS
 from vidbench.stats import Aggregate, mean_with_ci
 from vidbench.video import Clip, View, ViewSpec
 
@@ -111,6 +112,16 @@ class Metric:
     def required_weights(self) -> tuple[str, ...]:
         return tuple(self.weights)
 
+    @classmethod
+    def weights_used(cls) -> tuple[str, ...]:
+        """Every weights name this metric may load, in any mode or with any option (the
+        "used by" column of ``vidbench weights list`` is derived from it). Default: what a
+        default instance requires in each mode; override when an option picks other files."""
+        out: dict[str, None] = {}
+        for mode in MODES:
+            out.update(dict.fromkeys(cls(mode=mode, random_weights=True).required_weights()))
+        return tuple(out)
+
     @property
     def comparable(self) -> bool:
         """False when a learned backbone was randomly initialised (tests, dry runs)."""
@@ -189,89 +200,22 @@ def _jsonable(x: Any) -> Any:
 
 # ----------------------------------------------------------------------------- registry
 
-#: Built-in metrics: registry name -> "module:Class" (imported on first use).
-BUILTIN_METRICS: dict[str, str] = {
-    "temporal_flicker": "vidbench.metrics.temporal_flicker:TemporalFlicker",
-    "motion_smoothness": "vidbench.metrics.motion_smoothness:MotionSmoothness",
-    "dynamic_degree": "vidbench.metrics.dynamic_degree:DynamicDegree",
-    "subject_consistency": "vidbench.metrics.consistency:SubjectConsistency",
-    "background_consistency": "vidbench.metrics.consistency:BackgroundConsistency",
-    "clip_score": "vidbench.metrics.clip_score:ClipScore",
-    "aesthetic_quality": "vidbench.metrics.aesthetic:AestheticQuality",
-    "imaging_quality": "vidbench.metrics.imaging_quality:ImagingQuality",
-    "human_action": "vidbench.metrics.human_action:HumanAction",
-    "appearance_style": "vidbench.metrics.appearance_style:AppearanceStyle",
-    "overall_consistency": "vidbench.metrics.viclip_score:OverallConsistency",
-    "temporal_style": "vidbench.metrics.viclip_score:TemporalStyle",
-    "physics_consistency": "vidbench.metrics.physics_consistency:PhysicsConsistency",
-    "physics_scenario": "vidbench.metrics.physics_scenario:PhysicsScenario",
-    "fvd": "vidbench.metrics.fvd:FVD",
-    "kvd": "vidbench.metrics.fvd:KVD",
-    "cd_fvd": "vidbench.metrics.fvd:ContentDebiasedFVD",
-}
-
-_REGISTERED: dict[str, type[Metric]] = {}
-
-
 def register_metric(cls: type[Metric]) -> type[Metric]:
-    """Class decorator: make ``cls`` available as ``get_metric(cls.name)``."""
+    """Class decorator for a module named in ``VIDBENCH_PLUGINS`` (or a test): make ``cls``
+    available as ``get_metric(cls.name)`` in this process. Packaged metrics, the built-ins
+    included, use a ``vidbench.metrics`` entry point instead (:mod:`vidbench.plugins`)."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
-    _REGISTERED[cls.name] = cls
-    return cls
-
-
-def _load_target(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def load_env_plugins() -> None:
-    """Import the modules named in ``VIDBENCH_PLUGINS`` (comma-separated), so metrics and
-    models they register are available without packaging them as entry points."""
-    import os
-
-    for mod in filter(None, (m.strip() for m in os.environ.get("VIDBENCH_PLUGINS", "").split(
-            ","))):
-        if mod not in _PLUGINS_LOADED:
-            importlib.import_module(mod)
-            _PLUGINS_LOADED.add(mod)
-
-
-_PLUGINS_LOADED: set[str] = set()
-
-
-def _entry_points(group: str) -> dict[str, Any]:
-    from importlib.metadata import entry_points
-
-    try:
-        return {ep.name: ep for ep in entry_points(group=group)}
-    except Exception:  # a broken third-party distribution must not break vidbench
-        return {}
+    return METRICS.register(cls.name, cls)
 
 
 def metric_names() -> list[str]:
-    """Every known metric name: built-ins, registered classes and entry points."""
-    load_env_plugins()
-    names = dict.fromkeys(BUILTIN_METRICS)
-    names.update(dict.fromkeys(_REGISTERED))
-    names.update(dict.fromkeys(_entry_points("vidbench.metrics")))
-    return list(names)
+    """Every known metric name: entry points (vidbench's own first), then registered ones."""
+    return METRICS.names()
 
 
 def metric_class(name: str) -> type[Metric]:
-    load_env_plugins()
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name in BUILTIN_METRICS:
-        cls = _load_target(BUILTIN_METRICS[name])
-    else:
-        eps = _entry_points("vidbench.metrics")
-        if name not in eps:
-            raise UserError(f"unknown metric {name!r}; known: {', '.join(metric_names())}")
-        cls = eps[name].load()
-    _REGISTERED[name] = cls
-    return cls
+    return METRICS.load(name)
 
 
 def _first_sentence(doc: str | None) -> str:
@@ -325,8 +269,9 @@ def _static_class_info(target: str, name: str) -> tuple[str, str] | None:
 
 def metric_info(name: str) -> tuple[str, str]:
     """(kind, one-line summary) of metric ``name``; built-ins are read without importing."""
-    if name in BUILTIN_METRICS and name not in _REGISTERED:
-        info = _static_class_info(BUILTIN_METRICS[name], name)
+    target = METRICS.target(name)
+    if target is not None and target[1] == DISTRIBUTION:
+        info = _static_class_info(target[0], name)
         if info is not None:
             return info
     cls = metric_class(name)

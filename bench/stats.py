@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +21,9 @@ class Aggregate:
     details: dict = field(default_factory=dict)
 
 
-def bootstrap_ci(values: np.ndarray, stat=np.mean, *, n_boot: int = DEFAULT_BOOTSTRAP,
-                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(values: np.ndarray, stat: Callable[..., Any] = np.mean, *,
+                 n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = 0.95
+                 ) -> tuple[float, float]:
     """Percentile bootstrap CI of ``stat`` over the first axis of ``values`` (seeded).
 
     Returns (nan, nan) for fewer than 2 values."""
@@ -38,7 +41,7 @@ def bootstrap_ci(values: np.ndarray, stat=np.mean, *, n_boot: int = DEFAULT_BOOT
     return (float(lo), float(hi))
 
 
-def mean_with_ci(values, *, seed: int = 0, n_boot: int = DEFAULT_BOOTSTRAP) -> Aggregate:
+def mean_with_ci(values: Any, *, seed: int = 0, n_boot: int = DEFAULT_BOOTSTRAP) -> Aggregate:
     """Mean of the finite values with a bootstrap CI; NaNs (metric not applicable) are
     excluded and counted in ``details["n_nan"]``."""
     v = np.asarray(values, dtype=np.float64)

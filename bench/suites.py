@@ -1,11 +1,11 @@
 """Suites: named lists of items (prompt, seed, shape, metadata) that a generator is asked
-for. ``vidbench suites list|show``. Built-ins are imported on first use from
-:data:`BUILTIN_SUITES`; ``vbench:PATH`` loads a VBench prompt file."""
+for. ``vidbench suites list|show``. Suites, the built-ins included, are found through the
+``vidbench.suites`` entry-point group (:mod:`vidbench.plugins`) and built on first use;
+``vbench:PATH`` loads a VBench prompt file."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.fileio import loads_json, read_text
+from vidbench.plugins import SUITES
 
 
 @dataclass
@@ -66,25 +68,9 @@ class Suite:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-#: Built-in suites: name -> "module:function" returning a :class:`Suite`.
-BUILTIN_SUITES: dict[str, str] = {
-    "synthetic-mini": "vidbench.synthetic:synthetic_mini_suite",
-    "physics-mini": "vidbench.scenarios.suites:physics_mini",
-    "physics": "vidbench.scenarios.suites:physics_full",
-    "physics-lang": "vidbench.scenarios.language:physics_lang",
-    "quality-mini": "vidbench.quality_suite:quality_mini",
-    "vbench-full": "vidbench.vbench_suite:vbench_full",
-}
-
-_REGISTERED: dict[str, Callable[[], Suite]] = {}
-
-
-def register_suite(name: str, factory: Callable[[], Suite]) -> None:
-    _REGISTERED[name] = factory
-
-
 def suite_names() -> list[str]:
-    return list(dict.fromkeys([*BUILTIN_SUITES, *_REGISTERED]))
+    """Every known suite name (entry points of ``vidbench.suites``, vidbench's own first)."""
+    return SUITES.names()
 
 
 def get_suite(name: str) -> Suite:
@@ -103,16 +89,7 @@ def get_suite(name: str) -> Suite:
         from vidbench.vbench_suite import vbench_full
 
         return vbench_full(name[len("vbench-full:"):])
-    if name in _REGISTERED:
-        return _REGISTERED[name]()
-    if name not in BUILTIN_SUITES:
-        raise UserError(f"unknown suite {name!r}; known: {', '.join(suite_names())}")
-    module, _, attr = BUILTIN_SUITES[name].partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise UserError(f"suite {name!r} is not available in this build ({e})") from None
-    return factory()
+    return SUITES.load(name)()
 
 
 def load_vbench_prompts(path: Path, samples_per_prompt: int = 5) -> Suite:
@@ -120,16 +97,10 @@ def load_vbench_prompts(path: Path, samples_per_prompt: int = 5) -> Suite:
     (a list of {"prompt_en": ..., "dimension": [...]})."""
     if not path.is_file():
         raise UserError(f"{path}: no such VBench prompt file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    text = read_text(path)
     entries: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+        data = loads_json(text, str(path))
         for rec in data:
             prompt = rec.get("prompt_en") or rec.get("prompt")
             if not prompt:

@@ -28,9 +28,7 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,7 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import MissingWeightsError, UserError, WeightsChecksumError
-from vidbench.fileio import atomic_write_bytes, sha256_file
+from vidbench.fileio import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    now_iso,
+    sha256_file,
+)
 
 MANIFEST_PATH = Path(__file__).with_name("weights.json")
 PINS_NAME = "pins.json"
@@ -70,7 +74,6 @@ class WeightSpec:
     sha256: str | None
     size: int | None
     license: str
-    used_by: tuple[str, ...]
     format: str  # "torchscript" | "state_dict" | "safetensors" | "open_clip"
     sha256_prefix: str | None = None
     notes: str = ""
@@ -83,7 +86,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, WeightSpec]:
         out[name] = WeightSpec(name=name, filename=e["filename"], url=e["url"],
                                sha256=e.get("sha256"), size=e.get("size"),
                                license=e.get("license", "unknown"),
-                               used_by=tuple(e.get("used_by", ())), format=e["format"],
+                               format=e["format"],
                                sha256_prefix=e.get("sha256_prefix"), notes=e.get("notes", ""))
     return out
 
@@ -142,10 +145,8 @@ def _pin(name: str, filename: str, digest: str) -> None:
         pins = read_pins()
         if name in pins:
             return
-        pins[name] = {"sha256": digest, "filename": filename,
-                      "pinned": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        atomic_write_bytes(pins_path(), (json.dumps(pins, indent=1, sort_keys=True) + "\n"
-                                         ).encode())
+        pins[name] = {"sha256": digest, "filename": filename, "pinned": now_iso()}
+        atomic_write_json(pins_path(), pins, indent=1, sort_keys=True)
 
 
 def _digest(p: Path) -> str:
@@ -283,27 +284,27 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
                         f"file at {dest}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     src = url or s.url
-    fd, tmp = tempfile.mkstemp(prefix=f".{s.filename}.", suffix=".part", dir=dest.parent)
     h = hashlib.sha256()
     got = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(src, timeout=timeout) as resp:
-                    expected = resp.headers.get("Content-Length")
-                    cap = s.size or MAX_WEIGHTS_BYTES
-                    while block := resp.read(1 << 20):
-                        out.write(block)
-                        h.update(block)
-                        got += len(block)
-                        if got > cap:  # a server (or /dev/zero) that never stops
-                            raise WeightsChecksumError(
-                                f"fetching {name} from {src}: more than {cap} bytes"
-                                + (" (the manifest's size)" if s.size else ""))
-            except urllib.error.HTTPError as e:
-                raise UserError(f"fetching {name} from {src}: HTTP {e.code} {e.reason}") from None
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                raise UserError(f"fetching {name} from {src}: {e}") from None
+    # the file lands at dest only after every check passed (atomic_write renames on a clean
+    # exit and removes the temp file on any error)
+    with atomic_write(dest) as out:
+        try:
+            with urllib.request.urlopen(src, timeout=timeout) as resp:
+                expected = resp.headers.get("Content-Length")
+                cap = s.size or MAX_WEIGHTS_BYTES
+                while block := resp.read(1 << 20):
+                    out.write(block)
+                    h.update(block)
+                    got += len(block)
+                    if got > cap:  # a server (or /dev/zero) that never stops
+                        raise WeightsChecksumError(
+                            f"fetching {name} from {src}: more than {cap} bytes"
+                            + (" (the manifest's size)" if s.size else ""))
+        except urllib.error.HTTPError as e:
+            raise UserError(f"fetching {name} from {src}: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise UserError(f"fetching {name} from {src}: {e}") from None
         if expected is not None and got != int(expected):
             raise UserError(f"fetching {name} from {src}: truncated transfer ({got} of "
                             f"{expected} bytes)")
@@ -315,11 +316,7 @@ def fetch(name: str, *, url: str | None = None, timeout: float = 60.0,
             raise WeightsChecksumError(
                 f"fetching {name} from {src}: sha256 {h.hexdigest()} differs from the one "
                 f"pinned at first use ({pin['sha256']}, {pins_path()})")
-        os.replace(tmp, dest)
-        verify(name, manifest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    verify(name, manifest)
     return dest
 
 
@@ -377,14 +374,32 @@ def state_dict_mismatch(expected: dict[str, Any], found: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def used_by() -> dict[str, list[str]]:
+    """Weights name -> the metrics that may load it, derived from each registered metric's
+    own :meth:`~vidbench.registry.Metric.weights_used` (so the manifest does not repeat it).
+    A metric that cannot be imported here is left out."""
+    from vidbench.registry import metric_class, metric_names
+
+    out: dict[str, list[str]] = {}
+    for metric in metric_names():
+        try:
+            names = metric_class(metric).weights_used()
+        except (UserError, ImportError, AttributeError, TypeError):
+            continue
+        for w in names:
+            out.setdefault(w, []).append(metric)
+    return out
+
+
 def status(manifest: dict[str, WeightSpec] | None = None) -> list[dict]:
     """One row per known weights file: name, present, verified, path, url, used_by."""
     m = manifest if manifest is not None else load_manifest()
+    users = used_by()
     rows = []
     for name, s in m.items():
         p = home() / "weights" / s.filename
         row = {"name": name, "present": p.is_file(), "path": str(p), "url": s.url,
                "sha256": s.sha256, "size": s.size, "license": s.license,
-               "used_by": list(s.used_by)}
+               "used_by": users.get(name, [])}
         rows.append(row)
     return rows

@@ -394,11 +394,11 @@ def compare_metric(baseline: Result, result: Result, name: str, tol: Tolerance, 
         else:
             c.delta = float(s * (r.value - b.value))
             c.method = "summary"
-            se = [(e.ci95[1] - e.ci95[0]) / 3.92 for e in (b, r)]
-            if all(np.isfinite(x) for x in se) and sum(x * x for x in se) > 0:
+            half = [(e.ci95[1] - e.ci95[0]) / 3.92 for e in (b, r)]
+            if all(np.isfinite(x) for x in half) and sum(x * x for x in half) > 0:
                 from scipy.stats import norm
 
-                sd = math.sqrt(sum(x * x for x in se))
+                sd = math.sqrt(sum(x * x for x in half))
                 # one-sided p of "no drop": Phi(delta / sd), the normal analogue of
                 # P*(delta* >= 0)
                 c.p_value = (float(norm.cdf(c.delta / sd)) if np.isfinite(c.delta)

@@ -18,15 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidbench.errors import UserError
+from vidbench.fileio import atomic_write_text, clean_json
+from vidbench.plugins import Command
+from vidbench.progress import note
 
 FORMATS = ("md", "csv", "html", "tex")
 
 
 def _write(path: Path, text: str) -> str:
-    from vidbench.fileio import atomic_write_bytes
-
     try:
-        atomic_write_bytes(path, text.encode("utf-8"))
+        atomic_write_text(path, text)
     except OSError as e:
         raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
     return str(path)
@@ -92,25 +93,10 @@ def build_leaderboard(result_paths: Sequence[str | Path], out_dir: str | Path,
         files["html"] = str(write_html(lb, out / "leaderboard.html", plot_paths, title=title))
     totals = {m: t for m, t in lb.totals.items()}
     files["totals"] = _write(out / "totals.json", json.dumps(
-        _clean({"config": lb.totals_config, "models": totals}), indent=2,
-        default=_json_default, allow_nan=False) + "\n")
+        clean_json({"config": lb.totals_config, "models": totals}), indent=2,
+        allow_nan=False) + "\n")
     return {"files": files, "plots": plot_paths, "notes": list(lb.notes),
             "models": list(lb.models), "totals_config": lb.totals_config}
-
-
-def _json_default(x):
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
-
-
-def _clean(x):
-    """NaN -> None, recursively (strict JSON)."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
 
 
 def summary_table(result: dict) -> str:
@@ -185,7 +171,7 @@ def _run_leaderboard(args: argparse.Namespace) -> int:
                              force=args.force, plots=not args.no_plots,
                              totals_config=args.totals_config, title=args.title)
     for n in info["notes"]:
-        print(f"note: {n}", file=sys.stderr)
+        note(n)
     md = info["files"].get("md")
     if md:
         print(Path(md).read_text(encoding="utf-8").split("\n## ")[0].rstrip())
@@ -286,6 +272,13 @@ def _run_check(args: argparse.Namespace) -> int:
     if rep.error:
         print(f"vidbench: cannot compare: {rep.error}", file=sys.stderr)
     return rep.exit_code
+
+
+#: ``vidbench leaderboard`` and ``vidbench check`` (``vidbench.commands`` entry points).
+LEADERBOARD = Command("tables, plots and an HTML page from result.json files",
+                      add_leaderboard_arguments, run_leaderboard)
+CHECK = Command("regression gate: compare a result with a baseline (exit 1 on regression)",
+                add_check_arguments, run_check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

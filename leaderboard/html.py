@@ -15,6 +15,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vidbench.fileio import atomic_write_text
 from vidbench.leaderboard.escape import clean_text
 from vidbench.leaderboard.table import Leaderboard, arrow, fmt
 
@@ -180,8 +181,5 @@ def write_html(lb: Leaderboard, path: str | Path, plots: dict[str, dict[str, str
                *, title: str = "vidbench leaderboard") -> Path:
     """Write the page atomically; returns its path."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(".tmp.html")
-    tmp.write_text(render_html(lb, plots, title=title), encoding="utf-8")
-    tmp.replace(p)
+    atomic_write_text(p, render_html(lb, plots, title=title))
     return p

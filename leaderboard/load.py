@@ -15,13 +15,13 @@ own entry, falling back to ``provenance["protocol"][name]`` / ``provenance["weig
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidbench.errors import UserError
+from vidbench.fileio import loads_json
 from vidbench.results import (  # noqa: F401  (SCHEMA re-exported for readers)
     SCHEMA,
     MetricRecord,
@@ -205,20 +205,6 @@ def _read_text(p: Path, limit: int, what: str) -> str:
         raise UserError(f"{p}:{line}: not UTF-8 text") from None
 
 
-def _json(text: str, where: str, *, lineno: bool = True) -> Any:
-    """``json.loads`` whose failures (syntax, nesting too deep, integers over Python's
-    digit limit) are one-line user errors naming ``where``."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        at = f"{where}:{e.lineno}" if lineno else where
-        raise UserError(f"{at}: not valid JSON ({e.msg})") from None
-    except RecursionError:
-        raise UserError(f"{where}: JSON nested too deeply") from None
-    except ValueError as e:  # e.g. "Exceeds the limit (4300 digits) for integer string"
-        raise UserError(f"{where}: unreadable JSON number ({str(e)[:80]})") from None
-
-
 def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
     """Parse ``videos.jsonl``: (records, notes). Later lines for the same video replace
     earlier ones (a resumed run). A malformed line is an error naming file:line, except a
@@ -233,18 +219,18 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
             continue
         where = f"{p}:{i + 1}"
         try:
-            d = _json(line, where, lineno=False)
+            d = loads_json(line, where, lineno=False)
         except UserError:
             if i == last:
                 notes.append(f"{where}: skipped a truncated last line (interrupted run?)")
                 continue
             raise
-        line = VideoLine.from_json(d, where)
-        scores = line.scores
+        vl = VideoLine.from_json(d, where)
+        scores = vl.scores
         clean = {k: _num(v, where) for k, v in scores.items()}
         units: dict[str, dict[str, float]] = {}
         reasons: dict[str, str] = {}
-        details = line.details
+        details = vl.details
         for k, det in details.items():
             u = {}
             for dk, dv in det.items():
@@ -253,8 +239,8 @@ def load_videos(path: str | Path) -> tuple[list[VideoRecord], list[str]]:
             units[k] = u
             if isinstance(det.get("reason"), str):
                 reasons[k] = det["reason"][:200]
-        rec = VideoRecord(video=line.video, item=line.item, prompt=line.prompt, scores=clean,
-                          error=line.error,
+        rec = VideoRecord(video=vl.video, item=vl.item, prompt=vl.prompt, scores=clean,
+                          error=vl.error,
                           units=units, reasons=reasons,
                           nonfinite={str(k) for k, v in scores.items() if _nonfinite(v)})
         by_video[rec.video] = rec
@@ -269,7 +255,7 @@ def load_result(path: str | Path, *, videos: bool = True) -> Result:
         p = p / "result.json"
     if not p.exists():
         raise UserError(f"{p}: no such result file")
-    data = _json(_read_text(p, MAX_RESULT_BYTES, "result.json"), str(p))
+    data = loads_json(_read_text(p, MAX_RESULT_BYTES, "result.json"), str(p))
     res = parse_result(data, p)
     vj = p.parent / "videos.jsonl"
     if videos and vj.exists():

@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from vidbench.fileio import atomic_path
 from vidbench.leaderboard.escape import plain_label  # noqa: E402
 from vidbench.leaderboard.table import Leaderboard  # noqa: E402
 
@@ -45,11 +46,11 @@ def _save(fig, out_dir: Path, name: str) -> dict[str, str]:
     paths = {}
     for ext in ("png", "svg"):
         p = out_dir / f"{name}.{ext}"
-        tmp = p.with_suffix(f".tmp.{ext}")
         # no bbox_inches="tight": it costs a second full draw per file; the figures are
         # laid out with fixed margins (or tight_layout for the small heatmap) instead
-        fig.savefig(tmp, dpi=100, metadata={"Date": None} if ext == "svg" else None)
-        tmp.replace(p)
+        with atomic_path(p, mode=0o644) as tmp:
+            fig.savefig(tmp, format=ext, dpi=100,
+                        metadata={"Date": None} if ext == "svg" else None)
         paths[ext] = str(p)
     plt.close(fig)
     return paths

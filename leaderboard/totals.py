@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.fileio import read_json
 from vidbench.leaderboard.load import MetricEntry, Result
 
 DEFAULT_CONFIG = Path(__file__).with_name("totals_vbench_style_v2.json")
@@ -192,10 +193,7 @@ def load_config(path: str | Path | None = None) -> TotalsConfig:
     if not p.exists():
         raise UserError(f"{p}: no such totals config (shipped by name: "
                         f"{', '.join(SHIPPED_CONFIGS)})")
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+    raw = read_json(p)
     return parse_config(raw, str(p))
 
 

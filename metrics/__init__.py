@@ -1,2 +1,3 @@
-"""The metric battery: one module per metric family. Metrics are found through
-:data:`vidbench.registry.BUILTIN_METRICS` and imported on first use."""
+"""The metric battery: one module per metric family. Each metric is a
+``vidbench.metrics`` entry point in pyproject.toml (:mod:`vidbench.plugins`), imported on
+first use."""

@@ -84,6 +84,15 @@ class ClipScore(ClipBackboneMetric):
         return load_chinese_clip(arch, random_weights=self.random_weights, device=self.device,
                                  seed=int(self.options["seed"]))
 
+    @classmethod
+    def weights_used(cls) -> tuple[str, ...]:
+        """The weights of every ``arch`` and ``zh_arch`` it accepts."""
+        from vidbench.metrics.backbones.chinese_clip import ARCHS as ZH
+        from vidbench.metrics.backbones.clip import CLIP_WEIGHTS
+
+        return (*(w for a in cls.archs if (w := CLIP_WEIGHTS.get(a))),
+                *(spec[2] for spec in ZH.values() if spec[2]))
+
     def frame_cosines(self, ctx: VideoContext) -> np.ndarray:
         """cos(image_k, text) per view frame (float64, unclamped)."""
         from vidbench.metrics.backbones.clip import image_features

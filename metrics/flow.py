@@ -486,6 +486,12 @@ class FlowMetric(PerVideoMetric):
     #: The flow backend of vbench mode, or None to use the metric's ``flow`` option.
     vbench_flow: ClassVar[str | None] = None
     flow_backend: str = "dis"
+
+    @classmethod
+    def weights_used(cls) -> tuple[str, ...]:
+        """Each mode's weights plus those of every flow backend the ``flow`` option takes."""
+        extra = (w for b in FLOW_BACKENDS for w in flow_weights(b))
+        return tuple(dict.fromkeys([*super().weights_used(), *extra]))
     flow_scale: float = 1.0
     fps: float = REFERENCE_FPS
     size: int = VIEW_SIZE

@@ -219,6 +219,3 @@ def get_protocol(p: str | dict | Protocol) -> Protocol:
         raise UserError(f"unknown FVD protocol {p!r}; known: {', '.join(PROTOCOLS)}")
     return PROTOCOLS[p]
 
-
-def protocol_names() -> list[str]:
-    return list(PROTOCOLS)

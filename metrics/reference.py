@@ -23,7 +23,6 @@ being reused.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import hashlib
 import io
 import json
@@ -36,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from vidbench.errors import UserError
-from vidbench.fileio import atomic_write_bytes, sha256_file
+from vidbench.fileio import atomic_write_bytes, now_iso, read_json, sha256_file
+from vidbench.plugins import Command
 from vidbench.registry import SetMetric, VideoContext
 
 SCHEMA = "vidbench.reference/1"
@@ -171,7 +171,7 @@ def write_cache(folder: Path, metric: SetMetric, features: np.ndarray, videos: l
     atomic_write_bytes(npz_path, data)
     meta = {
         "schema": SCHEMA, "name": name, "source": source,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": now_iso(),
         "metric": metric.name, "feature_key": feature_key(metric),
         "protocol": metric.protocol(), "protocol_hash": feature_protocol_hash(metric),
         "extractor": {"weights": list(metric.required_weights()),
@@ -317,7 +317,7 @@ def _load_npz(p: Path, metric: SetMetric) -> np.ndarray:
                         f"shape {feats.shape}")
     side = p.with_suffix(".json")
     if side.is_file():
-        meta = json.loads(side.read_text(encoding="utf-8"))
+        meta = read_json(side)
         if meta.get("protocol_hash") not in (None, feature_protocol_hash(metric)):
             raise UserError(f"{p}: built under protocol hash {meta.get('protocol_hash')}, "
                             f"metric {metric.name} uses {feature_protocol_hash(metric)}")
@@ -326,7 +326,7 @@ def _load_npz(p: Path, metric: SetMetric) -> np.ndarray:
 
 def list_references() -> list[dict]:
     """One row per built reference feature set."""
-    rows = []
+    rows: list[dict] = []
     root = references_root()
     if not root.is_dir():
         return rows
@@ -368,8 +368,9 @@ def add_reference_subcommands(parser: argparse.ArgumentParser) -> None:
     """``build`` (see :func:`add_reference_arguments`), ``list`` and ``show NAME``."""
     sub = parser.add_subparsers(dest="reference_cmd", metavar="{build,list,show}")
     sub.required = True
-    add_reference_arguments(sub.add_parser("build", help="extract and cache reference "
-                                           "features of a video set"))
+    build = sub.add_parser("build", help="extract and cache reference features of a video set")
+    add_reference_arguments(build)
+    build.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     sub.add_parser("list", help="list built references")
     sub.add_parser("show", help="print a reference's sidecars").add_argument("name")
 
@@ -403,7 +404,7 @@ def run_reference(args: argparse.Namespace) -> int:
             opts["protocol"] = args.protocol
         metric = get_metric(mname, mode=args.mode, device=args.device,
                             random_weights=args.random_weights, **opts)
-        if getattr(metric, "kind", "") != "set":
+        if not isinstance(metric, SetMetric):
             raise UserError(f"metric {mname!r} is not a set metric; references are for "
                             f"fvd, kvd, cd_fvd")
         key = feature_key(metric)
@@ -417,3 +418,8 @@ def run_reference(args: argparse.Namespace) -> int:
         for f in meta["failed"][:5]:
             print(f"  failed: {f['error']}", file=sys.stderr)
     return 0
+
+
+#: ``vidbench reference build|list|show`` (a ``vidbench.commands`` entry point).
+COMMAND = Command("FVD reference features: build, list, show", add_reference_subcommands,
+                  run_reference)

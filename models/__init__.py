@@ -1,2 +1,3 @@
-"""Generators: the reference video DiT and adapters around other models. Found through
-:data:`vidbench.adapters.BUILTIN_MODELS` and imported on first use."""
+"""Generators: the reference video DiT and adapters around other models. Each adapter is a
+``vidbench.models`` entry point in pyproject.toml (:mod:`vidbench.plugins`), imported on first
+use."""

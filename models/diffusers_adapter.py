@@ -55,6 +55,7 @@ import numpy as np
 
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
+from vidbench.progress import show_bar
 from vidbench.suites import SuiteItem
 
 INSTALL_HINT = "pip install vidbench[diffusers]"
@@ -364,8 +365,7 @@ class DiffusersAdapter(Adapter):
             if vae is not None and hasattr(vae, "enable_slicing"):
                 vae.enable_slicing()
         if hasattr(pipe, "set_progress_bar_config"):
-            quiet = bool(os.environ.get("CI")) or not sys.stderr.isatty()
-            pipe.set_progress_bar_config(disable=quiet)
+            pipe.set_progress_bar_config(disable=not show_bar())
         self._preset = preset_for(type(pipe).__name__, self.opts.get("preset"))
         try:
             sig = inspect.signature(pipe.__call__)

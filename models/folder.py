@@ -20,20 +20,17 @@ manifest's uniform ``model`` field, else ``folder:DIR``).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vidbench.adapters import Adapter, Generated
+from vidbench.adapters import Adapter, Generated, GenerationRun, MissingVideoError
 from vidbench.errors import UserError
-from vidbench.generate import GenerationRun, MissingVideoError
 from vidbench.manifest import MANIFEST_NAME, Manifest, ManifestEntry, read_manifest
+from vidbench.progress import info
 from vidbench.suites import SuiteItem
-
-log = logging.getLogger("vidbench.models.folder")
 
 _NORM = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -80,10 +77,10 @@ class FolderAdapter(Adapter):
             by_item.setdefault(Path(e.video).stem, i)
         # 1. item id (manifest item, file path without suffix, or file stem)
         for it in items:
-            i = by_item.get(it.item)
-            if i is not None and i not in used:
-                out[it.item] = (entries[i], "item")
-                used.add(i)
+            hit = by_item.get(it.item)
+            if hit is not None and hit not in used:
+                out[it.item] = (entries[hit], "item")
+                used.add(hit)
         # 2. prompt (+ seed or VBench sample index)
         groups: dict[str, list[int]] = defaultdict(list)
         for i, e in enumerate(entries):
@@ -114,8 +111,8 @@ class FolderAdapter(Adapter):
             used.add(pick)
         unmatched = [entries[i].video for i in range(len(entries)) if i not in used]
         if unmatched:
-            log.info("%s: %d video(s) match no suite item (e.g. %s)", self.root, len(unmatched),
-                     ", ".join(unmatched[:3]))
+            info(f"{self.root}: {len(unmatched)} video(s) match no suite item (e.g. "
+                 f"{', '.join(unmatched[:3])})")
         return out
 
     def prepare(self, run: GenerationRun) -> None:

@@ -81,9 +81,9 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.adapters import Adapter, Generated
+from vidbench.adapters import Adapter, Generated, GenerationRun, JobJournal, video_facts
 from vidbench.errors import UserError, VideoDecodeError
-from vidbench.generate import GenerationRun, JobJournal, video_facts
+from vidbench.fileio import loads_json, read_text
 from vidbench.suites import SuiteItem
 
 STATES = ("queued", "running", "succeeded", "failed")
@@ -130,7 +130,7 @@ class _SafeRedirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.auth_header = auth_header.lower()
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         target = urllib.parse.urljoin(req.full_url, newurl)
         if urllib.parse.urlparse(target).scheme.lower() not in ("http", "https"):
             raise urllib.error.HTTPError(req.full_url, code, "redirect to a non-http(s) URL "
@@ -170,13 +170,13 @@ class _TrackedHTTPS(http.client.HTTPSConnection):
 
 
 class _TrackedHTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):  # type: ignore[override]
+    def http_open(self, req):
         return self.do_open(_TrackedHTTP, req)
 
 
 class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):  # type: ignore[override]
-        return self.do_open(_TrackedHTTPS, req, context=self._context)
+    def https_open(self, req):
+        return self.do_open(_TrackedHTTPS, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class _Watchdog:
@@ -375,12 +375,7 @@ def _multipart(fields: dict[str, Any]) -> tuple[bytes, str]:
 def load_config(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"http adapter: no such config file {path}")
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 (byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    cfg = loads_json(read_text(path), str(path))
     if not isinstance(cfg, dict):
         raise UserError(f"{path}: expected a JSON object")
     unknown = sorted(k for k in cfg if k not in CONFIG_KEYS and not k.startswith("_"))

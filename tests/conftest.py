@@ -13,6 +13,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ["CI"] = os.environ.get("CI", "true")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The ``weights`` and ``gpu`` markers skip by themselves: ``weights`` unless
+    VIDBENCH_TEST_WEIGHTS_HOME names a VIDBENCH_HOME holding the real files (the test's
+    docstring says which), ``gpu`` unless torch sees a CUDA device."""
+    if item.get_closest_marker("weights") and not os.environ.get("VIDBENCH_TEST_WEIGHTS_HOME"):
+        pytest.skip("needs real weights: set VIDBENCH_TEST_WEIGHTS_HOME to a VIDBENCH_HOME "
+                    "holding them")
+    if item.get_closest_marker("gpu"):
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own VIDBENCH_HOME: no weights, no caches from elsewhere."""

@@ -181,9 +181,8 @@ REAL = os.environ.get("VIDBENCH_TEST_WEIGHTS_HOME")
 
 
 @pytest.mark.weights
-@pytest.mark.skipif(not REAL, reason="set VIDBENCH_TEST_WEIGHTS_HOME to a VIDBENCH_HOME "
-                                     "holding ViT-L-14.pt and sa_0_4_vit_l_14_linear.pth")
 def test_real_head_prefers_clean_frames_to_noise(monkeypatch):
+    """Needs ViT-L-14.pt and sa_0_4_vit_l_14_linear.pth under VIDBENCH_TEST_WEIGHTS_HOME."""
     monkeypatch.setenv("VIDBENCH_HOME", REAL)
     m = get_metric("aesthetic_quality", num_frames=4)
     clean = scene(4, 224)

@@ -228,9 +228,8 @@ REAL = os.environ.get("VIDBENCH_TEST_WEIGHTS_HOME")
 
 
 @pytest.mark.weights
-@pytest.mark.skipif(not REAL, reason="set VIDBENCH_TEST_WEIGHTS_HOME to a VIDBENCH_HOME "
-                                     "holding ViT-B-32.pt to run real-weight checks")
 def test_real_clip_prefers_the_matching_prompt(monkeypatch):
+    """Needs ViT-B-32.pt under VIDBENCH_TEST_WEIGHTS_HOME."""
     monkeypatch.setenv("VIDBENCH_HOME", str(Path(REAL)))
     m = get_metric("clip_score")
     red = m.score(ctx_of(scene(8, 224), "a red circle on a blue background")).value

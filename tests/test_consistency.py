@@ -307,10 +307,9 @@ REAL = os.environ.get("VIDBENCH_TEST_WEIGHTS_HOME")
 
 
 @pytest.mark.weights
-@pytest.mark.skipif(not REAL, reason="set VIDBENCH_TEST_WEIGHTS_HOME to a VIDBENCH_HOME "
-                                     "holding the DINO and CLIP files to run real-weight checks")
 @pytest.mark.parametrize("name", ["subject_consistency", "background_consistency"])
 def test_real_backbones_see_identity_swaps(name, monkeypatch):
+    """Needs the DINO and CLIP files under VIDBENCH_TEST_WEIGHTS_HOME."""
     monkeypatch.setenv("VIDBENCH_HOME", REAL)
     m = get_metric(name)
     assert m.comparable

@@ -14,7 +14,7 @@ import torch
 
 from vidbench.errors import UserError
 from vidbench.models.dit import checkpoint as ckpt
-from vidbench.models.dit.configs import CONFIGS, DiTConfig, describe, forward_flops, get_config
+from vidbench.models.dit.configs import CONFIGS, DiTConfig, forward_flops, get_config
 from vidbench.models.dit.flow import (
     EMA,
     flow_loss,
@@ -26,6 +26,7 @@ from vidbench.models.dit.flow import (
 from vidbench.models.dit.model import (
     VideoDiT,
     build_vocab,
+    describe,
     patchify,
     sincos_3d,
     tokenize_words,

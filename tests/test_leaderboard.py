@@ -89,7 +89,7 @@ def test_invalid_result_names_file_and_key(tmp_path, mutate, msg):
 def test_bad_json_and_missing_file(tmp_path):
     p = tmp_path / "result.json"
     p.write_text('{"schema": "vidbench.result/1",\n "model": }')
-    with pytest.raises(UserError, match=r"result.json:2: not valid JSON"):
+    with pytest.raises(UserError, match=r"result.json:2: invalid JSON"):
         load_result(p)
     with pytest.raises(UserError, match="no such result file"):
         load_result(tmp_path / "nope" / "result.json")
@@ -114,7 +114,7 @@ def test_videos_jsonl_errors_resume_and_truncation(tmp_path):
     # the same garbage in the middle is an error naming file:line
     lines.insert(3, "not json")
     vj.write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserError, match=r"videos.jsonl:4: not valid JSON"):
+    with pytest.raises(UserError, match=r"videos.jsonl:4: invalid JSON"):
         load_result(p)
 
 

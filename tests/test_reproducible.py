@@ -289,10 +289,15 @@ def test_metrics_list_imports_no_torch_and_summarises_every_metric():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "TORCH False 0" in r.stdout
-    from vidbench.registry import BUILTIN_METRICS
+    from importlib.metadata import distribution
 
+    from vidbench.plugins import METRICS
+
+    shipped = {ep.name for ep in distribution("vidbench").entry_points
+               if ep.group == "vidbench.metrics"}
     rows = [line for line in r.stdout.splitlines() if line and not line.startswith("TORCH")]
-    assert [row.split()[0] for row in rows] == list(BUILTIN_METRICS)
+    assert [row.split()[0] for row in rows] == list(METRICS.order)
+    assert set(METRICS.order) == shipped
     for row in rows:
         name, kind, summary = row.split(maxsplit=2)
         assert kind in ("per_video", "set")

@@ -50,8 +50,7 @@ def server():
 
 def _manifest(sha: str | None) -> dict[str, weights.WeightSpec]:
     s = weights.WeightSpec(name="tiny", filename="tiny.bin", url="http://127.0.0.1:9/x",
-                           sha256=sha, size=None, license="test", used_by=("t",),
-                           format="state_dict")
+                           sha256=sha, size=None, license="test", format="state_dict")
     return {"tiny": s}
 
 
@@ -105,9 +104,10 @@ def test_hand_placed_file_is_verified_before_use(_isolated_home):
 
 
 def test_manifest_entries_are_complete():
+    users = weights.used_by()
     for name, s in weights.load_manifest().items():
         assert s.url.split(":", 1)[0] == "https", name
-        assert s.used_by and s.license and s.format, name
+        assert users.get(name) and s.license and s.format, name
         assert s.sha256 is None or len(s.sha256) == 64, name
         assert s.sha256 or s.notes, f"{name}: an unpinned hash needs a note saying why"
 
@@ -129,3 +129,21 @@ def test_safe_loading_only(tmp_path):
     with pytest.raises(UserError, match="weights_only"):
         weights.load_state_dict(tmp_path / "evil.pt")
     json.dumps(weights.status())  # list is JSON-able
+
+
+def test_used_by_is_derived_from_the_metrics():
+    """No weights.json entry repeats which metrics use it: each metric's weights_used()
+    says it, in every mode and option, and every name it gives is in the manifest."""
+    from vidbench.registry import metric_class
+
+    users = weights.used_by()
+    manifest = weights.load_manifest()
+    assert set(users) <= set(manifest)
+    assert "used_by" not in weights.MANIFEST_PATH.read_text()
+    assert users["raft-things"] and "motion_smoothness" in users["amt-s"]
+    for name in ("clip_score", "aesthetic_quality", "fvd"):
+        for mode in ("default", "vbench"):
+            for w in metric_class(name)(mode=mode, random_weights=True).required_weights():
+                assert name in users[w], (name, mode, w)
+    rows = {r["name"]: r for r in weights.status()}
+    assert rows["i3d-kinetics400-deepmind"]["used_by"] == ["fvd", "kvd"]

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.vit import Block, PatchEmbed
 
 #: name -> (patch, dim, depth, heads, mlp_ratio)
 PRESETS: dict[str, tuple[int, int, int, int, float]] = {
@@ -55,56 +56,6 @@ def sinusoid_table(n_position: int, dim: int) -> torch.Tensor:
     return torch.tensor(table, dtype=torch.float32)[None]
 
 
-class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=False)
-        self.q_bias = nn.Parameter(torch.zeros(dim))
-        self.v_bias = nn.Parameter(torch.zeros(dim))
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
-        qkv = F.linear(x, self.qkv.weight, bias).reshape(b, n, 3, self.heads, -1)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)  # scale head_dim^-1/2, as VideoMAE-v2
-        return self.proj(y.transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, patch: int, dim: int, tubelet: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv3d(3, dim, (tubelet, patch, patch), (tubelet, patch, patch))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)
-
-
 class VideoMAEv2(nn.Module):
     """VideoMAE-v2 encoder up to the mean-pooled, ``fc_norm``-ed feature.
 
@@ -122,10 +73,11 @@ class VideoMAEv2(nn.Module):
         self.grid = (num_frames // tubelet, h // patch, w // patch)
         self.img_size = (h, w)
         self.num_frames = num_frames
-        self.patch_embed = PatchEmbed(patch, dim, tubelet)
+        self.patch_embed = PatchEmbed(patch, dim, tubelet=tubelet)
         self.register_buffer("pos_embed", sinusoid_table(int(np.prod(self.grid)), dim),
                              persistent=False)
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, qv_bias=True)
+                                    for _ in range(depth))
         self.fc_norm = nn.LayerNorm(dim, eps=1e-6)
 
     def _pos(self, t: int) -> torch.Tensor:

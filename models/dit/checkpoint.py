@@ -13,8 +13,6 @@ Every file is written to a temporary name and renamed, so a killed run never lea
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -22,29 +20,19 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from vidbench.errors import UserError
+from vidbench.fileio import atomic_path, atomic_write_text, read_json
 from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.model import VideoDiT
 
 FORMAT = "vidbench.dit/1"
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: mkstemp makes 0600 files; checkpoints are meant to be shared
+_SHARED = 0o644
 
 
 def write_json(path: Path, obj) -> None:
-    def w(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    _atomic(Path(path), w)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode=_SHARED)
 
 
 def save_model(model: VideoDiT, path: Path, *, dtype: torch.dtype | None = None,
@@ -60,7 +48,8 @@ def save_model(model: VideoDiT, path: Path, *, dtype: torch.dtype | None = None,
         sd[k] = v
     meta = {"format": FORMAT, "vidbench.dit.config": json.dumps(model.cfg.to_json()),
             "extra": json.dumps(extra or {})}
-    _atomic(path, lambda tmp: save_file(sd, tmp, metadata=meta))
+    with atomic_path(path, mode=_SHARED) as tmp:
+        save_file(sd, str(tmp), metadata=meta)
     write_json(path.with_suffix(".json"), {"format": FORMAT, "config": model.cfg.to_json(),
                                            **(extra or {})})
 
@@ -118,8 +107,8 @@ def save_state(out: Path, model: VideoDiT, ema_model: VideoDiT, opt: torch.optim
         tensors[f"opt.{i}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
         tensors[f"opt.{i}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
         opt_steps[str(i)] = float(st["step"])
-    _atomic(out / "state.safetensors", lambda tmp: save_file(tensors, tmp,
-                                                             metadata={"format": FORMAT}))
+    with atomic_path(out / "state.safetensors", mode=_SHARED) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
     write_json(out / "state.json", {**info, "opt_steps": opt_steps,
                                     "config": model.cfg.to_json()})
 
@@ -131,7 +120,7 @@ def load_state(out: Path, model: VideoDiT, ema_model: VideoDiT,
     sp, jp = out / "state.safetensors", out / "state.json"
     if not sp.is_file() or not jp.is_file():
         raise UserError(f"{out}: nothing to resume (no state.safetensors / state.json)")
-    info = json.loads(jp.read_text(encoding="utf-8"))
+    info = read_json(jp)
     saved_cfg = DiTConfig.from_json(info["config"])
     if saved_cfg != model.cfg:
         raise UserError(f"{jp}: the saved config differs from the requested one; resume with "

@@ -1,8 +1,8 @@
 """``vidbench train``: argument wiring for the reference DiT's training loop.
 
-The lead's CLI calls :func:`add_train_arguments` on the ``train`` sub-parser and
-:func:`run_train` with the parsed namespace. ``python -m vidbench.models.dit.cli`` runs the
-same thing stand-alone (used by torchrun in the tests)."""
+``vidbench train`` is :data:`TRAIN`, registered as a ``vidbench.commands`` entry point;
+``python -m vidbench.models.dit.cli`` runs the same thing stand-alone (used by torchrun in the
+tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from vidbench.errors import UserError
+from vidbench.fileio import read_json
+from vidbench.plugins import Command
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +106,8 @@ def build_config(name: str, overrides: list[str]):
 def run_train(args: argparse.Namespace) -> int:
     import torch
 
-    from vidbench.models.dit.configs import describe, human
+    from vidbench.models.dit.configs import human
+    from vidbench.models.dit.model import describe
 
     cfg = build_config(args.config, args.set)
     if args.dry_run:
@@ -128,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume and (args.out / "state.json").is_file():
         from vidbench.models.dit.configs import DiTConfig
 
-        saved = DiTConfig.from_json(json.loads((args.out / "state.json").read_text())["config"])
+        saved = DiTConfig.from_json(read_json(args.out / "state.json")["config"])
         cfg = saved  # the vocabulary and overrides of the original run
     from vidbench.models.dit.train import TrainArgs, train
 
@@ -146,6 +149,10 @@ def run_train(args: argparse.Namespace) -> int:
     if rank0:
         print(json.dumps(summary))
     return 0
+
+
+#: ``vidbench train`` (a ``vidbench.commands`` entry point).
+TRAIN = Command("train the reference video DiT", add_train_arguments, run_train)
 
 
 def main(argv: list[str] | None = None) -> int:

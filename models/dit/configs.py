@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,10 @@ class DiTConfig:
         return dataclasses.replace(self, **kw)
 
 
-_LATENT = dict(num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2), cond_concat=False,
-               attention="factorised", pos="rope", text_encoder="open_clip:ViT-L-14",
-               text_dim=768, text_len=77, latent="vae", latent_scale=8)
+_LATENT: dict[str, Any] = dict(
+    num_frames=16, height=32, width=32, channels=4, patch=(1, 2, 2), cond_concat=False,
+    attention="factorised", pos="rope", text_encoder="open_clip:ViT-L-14", text_dim=768,
+    text_len=77, latent="vae", latent_scale=8)
 
 CONFIGS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(name="tiny"),
@@ -165,36 +167,6 @@ def forward_flops(cfg: DiTConfig) -> int:
         f += n_temporal * 2 * 2 * gh * gw * gt ** 2 * D
     f += 2 * D * 2 * D + 2 * N * D * cfg.patch_dim  # final adaLN + projection
     return f
-
-
-_PARAMS_CACHE: dict[str, int] = {}
-
-
-def count_params(cfg: DiTConfig) -> int:
-    """Trainable parameter count, computed by building the model on the meta device."""
-    import json
-
-    import torch
-
-    from vidbench.models.dit.model import VideoDiT
-
-    key = json.dumps(cfg.to_json(), sort_keys=True)
-    if key not in _PARAMS_CACHE:
-        with torch.device("meta"):
-            m = VideoDiT(cfg)
-        _PARAMS_CACHE[key] = sum(p.numel() for p in m.parameters() if p.requires_grad)
-    return _PARAMS_CACHE[key]
-
-
-def describe(cfg: DiTConfig) -> dict:
-    """Name, params, GFLOPs per sample (forward, and x3 for a training step), tokens."""
-    flops = forward_flops(cfg)
-    return {"config": cfg.name, "params": count_params(cfg), "tokens": cfg.num_tokens,
-            "gflops_forward": flops / 1e9, "gflops_train_step": 3 * flops / 1e9,
-            "shape": [cfg.num_frames, cfg.height, cfg.width, cfg.channels],
-            "patch": list(cfg.patch), "hidden": cfg.hidden, "depth": cfg.depth,
-            "attention": cfg.attention, "pos": cfg.pos, "latent": cfg.latent,
-            "text_encoder": cfg.text_encoder}
 
 
 def human(n: float) -> str:

@@ -24,43 +24,18 @@ HELD_OUT_SEEDS = 10_000
 
 
 def _scenarios():
-    try:
-        from vidbench import scenarios as sc
-        from vidbench.scenarios.params import SCENARIOS, sample_params
-        from vidbench.scenarios.render import render
-    except ImportError as e:  # pragma: no cover - the scenarios package ships with vidbench
-        raise RuntimeError(f"the physics scenarios are not available ({e})") from None
+    """The physics scenarios package (imported on first use: it pulls in the renderer)."""
+    from vidbench import scenarios as sc
+    from vidbench.scenarios.params import SCENARIOS, sample_params
+    from vidbench.scenarios.render import render
+
     return sc, SCENARIOS, sample_params, render
 
 
 def scenario_prompt(params: dict) -> str:
-    """The prompt the physics suites attach to ``params`` (from :mod:`vidbench.scenarios`
-    when it offers one, else a plain description built here from the parameters)."""
+    """The prompt the physics suites attach to ``params`` (``scenarios.prompt_for``)."""
     sc, *_ = _scenarios()
-    for name in ("prompt_for", "make_prompt", "prompt"):
-        fn = getattr(sc, name, None)
-        if callable(fn):
-            return str(fn(params))
-    try:
-        from vidbench.scenarios import prompts as sp  # type: ignore[attr-defined]
-
-        for name in ("prompt_for", "make_prompt", "prompt"):
-            fn = getattr(sp, name, None)
-            if callable(fn):
-                return str(fn(params))
-    except ImportError:
-        pass
-    return fallback_prompt(params)
-
-
-def fallback_prompt(params: dict) -> str:
-    objs = params.get("objects", [])
-    colors = " and ".join(f"a {o['color_name']} {o['name']}" for o in objs)
-    what = {"uniform_motion": "moving at constant speed", "free_fall": "falling",
-            "projectile": "thrown in an arc", "bounce": "bouncing on the floor",
-            "collision": "colliding", "pendulum": "swinging on a rod",
-            "incline": "rolling down a ramp"}.get(params.get("scenario", ""), "moving")
-    return f"{colors} {what} on a {params.get('background_name', 'dark')} background"
+    return str(sc.prompt_for(params))
 
 
 def index_seed(seed: int, index: int) -> int:

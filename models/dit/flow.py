@@ -123,6 +123,7 @@ def sample(model: VideoDiT, prompts: list[str], *, seed: int | list[int] = 0,
     cond = torch.full((B,), K, dtype=torch.long, device=device)
     x = noise
     if K:
+        assert cond_frames is not None
         cond_frames = cond_frames.to(device, noise.dtype)
         x = torch.cat([cond_frames, x[:, :, K:]], dim=2)
     shift = cfg.time_shift if shift is None else shift

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidbench.models.dit.configs import DiTConfig
+from vidbench.models.dit.configs import DiTConfig, forward_flops
 
 # --------------------------------------------------------------------------- positions
 
@@ -345,10 +345,6 @@ class VideoDiT(nn.Module):
                                f"{self.cfg.text_encoder!r}: pass ctx= to forward()")
         return self.text(prompts)
 
-    def null_context(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ctx = self.null_ctx[None].expand(batch, -1, -1)
-        return ctx, torch.ones(batch, 1, dtype=torch.bool, device=ctx.device)
-
     def drop_context(self, ctx: torch.Tensor, mask: torch.Tensor, drop: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace the context of the samples where ``drop`` (B,) is True by the null one
@@ -409,5 +405,29 @@ class VideoDiT(nn.Module):
         return unpatchify(out, cfg.patch, C, grid)
 
 
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+# ----------------------------------------------------------------------------- size
+
+_PARAMS_CACHE: dict[str, int] = {}
+
+
+def count_params(cfg: DiTConfig) -> int:
+    """Trainable parameter count, computed by building the model on the meta device."""
+    import json
+
+    key = json.dumps(cfg.to_json(), sort_keys=True)
+    if key not in _PARAMS_CACHE:
+        with torch.device("meta"):
+            m = VideoDiT(cfg)
+        _PARAMS_CACHE[key] = sum(p.numel() for p in m.parameters() if p.requires_grad)
+    return _PARAMS_CACHE[key]
+
+
+def describe(cfg: DiTConfig) -> dict:
+    """Name, params, GFLOPs per sample (forward, and x3 for a training step), tokens."""
+    flops = forward_flops(cfg)
+    return {"config": cfg.name, "params": count_params(cfg), "tokens": cfg.num_tokens,
+            "gflops_forward": flops / 1e9, "gflops_train_step": 3 * flops / 1e9,
+            "shape": [cfg.num_frames, cfg.height, cfg.width, cfg.channels],
+            "patch": list(cfg.patch), "hidden": cfg.hidden, "depth": cfg.depth,
+            "attention": cfg.attention, "pos": cfg.pos, "latent": cfg.latent,
+            "text_encoder": cfg.text_encoder}

@@ -13,7 +13,6 @@ the order of float additions).
 from __future__ import annotations
 
 import csv
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from vidbench.fileio import atomic_path
 from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.data import PhysicsStream, index_seed
@@ -197,10 +197,9 @@ def plot_loss(csv_path: Path, png_path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = png_path.with_name(png_path.name + ".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(png_path, mode=0o644) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, png_path)
 
 
 LOG_FIELDS = ["step", "samples", "wall_s", "loss", "loss_smooth", "lr", "grad_norm",
@@ -309,17 +308,3 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
     return summary
 
 
-def main_entry() -> None:  # pragma: no cover - convenience for `python -m`
-    import sys
-
-    from vidbench.models.dit.cli import main
-
-    sys.exit(main())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main_entry()
-
-
-def estimate_steps(budget_s: float, s_per_step: float) -> int:
-    return int(math.floor(budget_s / s_per_step))
