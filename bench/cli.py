@@ -211,7 +211,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from vidbench.generate import generate
     from vidbench.suites import get_suite
 
-    report = generate(get_model(args.model), get_suite(_suite_spec(args.suite, args.lang)),
+    report = generate(get_model(args.model),
+                      get_suite(_suite_spec(args.suite, args.lang) or args.suite),
                       Path(args.out),
                       resume=not args.no_resume, allow_missing=args.allow_missing,
                       overwrite=args.overwrite)
@@ -275,7 +276,7 @@ def cmd_suites(args: argparse.Namespace) -> int:
             except UserError as e:
                 print(f"{n:16s}    - ({e})")
         return 0
-    s = get_suite(_suite_spec(args.name, args.lang))
+    s = get_suite(_suite_spec(args.name, args.lang) or args.name)
     print(f"# {s.name} (version {s.version}, digest {s.digest()}): {s.description}")
     for it in s.items:
         print(json.dumps(it.to_json(), ensure_ascii=False))

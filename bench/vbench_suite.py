@@ -134,7 +134,7 @@ def vbench_full(dimension: str | None = None, path: Path | None = None,
         meta: dict[str, Any] = {"dimension": dims}
         if rec.get("auxiliary_info"):
             meta["auxiliary_info"] = rec["auxiliary_info"]
-        prompt = rec.get("prompt_en", rec.get("prompt"))
+        prompt = str(rec.get("prompt_en", rec.get("prompt")))
         for i in range(samples):
             items.append(SuiteItem(item=f"p{k:04d}-{i}", prompt=prompt, seed=i,
                                    meta=dict(meta, vbench_index=i)))

@@ -23,6 +23,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -254,8 +255,9 @@ def _num(x) -> float:
 
 
 def _lang_row(r: Result, metric: str, column: str, group: str, v: dict) -> dict:
-    ci = v.get("ci95") if isinstance(v.get("ci95"), (list, tuple)) else [None, None]
-    ci = list(ci) + [None] * (2 - len(ci))
+    raw = v.get("ci95")
+    ci: list[Any] = list(raw) if isinstance(raw, (list, tuple)) else [None, None]
+    ci = ci + [None] * (2 - len(ci))
     return {"model": r.label or r.model, "group": group, "column": column, "metric": metric,
             "value": _num(v.get("value")), "ci95_lo": _num(ci[0]), "ci95_hi": _num(ci[1]),
             "n": _num(v.get("n"))}
@@ -287,7 +289,8 @@ def language_markdown(results: list[Result], models: list[str]) -> list[str]:
                 if v is None:
                     row.append("–")
                     continue
-                ci = v.get("ci95") if isinstance(v.get("ci95"), (list, tuple)) else [None] * 2
+                raw = v.get("ci95")
+                ci = list(raw) if isinstance(raw, (list, tuple)) and raw else [None, None]
                 row.append(md_escape(format_cell(_num(v.get("value")), _num(ci[0]),
                                                  _num(ci[-1]))))
         rows.append(row)

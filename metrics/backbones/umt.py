@@ -242,7 +242,7 @@ def load_umt(arch: str = "ViT-L-16", *, random_weights: bool = False, device: st
                 sd = {**sd, "pos_embed": expected["pos_embed"]}
             problem = state_dict_mismatch(expected, sd)
             if problem:
-                raise UserError(f"{path}: not a UMT {cfg.dim}-d Kinetics-400 checkpoint: "
+                raise UserError(f"{path}: not a UMT {model.cfg.dim}-d Kinetics-400 checkpoint: "
                                 f"{problem}")
             model.load_state_dict(sd, strict=True)
         model = model.to(device).eval()
