@@ -30,6 +30,9 @@ lock:
 	$(BIN)/pip-compile --quiet --extra dev --extra diffusers --strip-extras \
 	    --no-emit-index-url --no-emit-find-links --allow-unsafe -c requirements/pins.txt \
 	    -o $(LOCK) pyproject.toml
+	# pip-compile leaves a vidbench.egg-info here; from the repo root it would shadow the
+	# installed metadata (entry points: metrics, models, suites, commands) of the venv
+	rm -rf vidbench.egg-info
 
 demo: install
 	$(BIN)/vidbench run

@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Callable
 
 from vidbench.errors import UserError
-from vidbench.suites import Suite, SuiteItem
+from vidbench.suite_model import Suite, SuiteItem
 
 #: Languages a twin can be asked in (BCP-47 primary tags).
 LANGUAGES: tuple[str, ...] = ("en", "zh")

@@ -9,7 +9,7 @@ a described appearance for CLIP score and aesthetic quality. Two seeds per promp
 
 from __future__ import annotations
 
-from vidbench.suites import Suite, SuiteItem
+from vidbench.suite_model import Suite, SuiteItem
 
 PROMPTS: list[tuple[str, tuple[str, ...]]] = [
     ("A still life of three lemons on a wooden table, soft window light, static camera.",

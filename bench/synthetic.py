@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from vidbench.adapters import Adapter, Generated
-from vidbench.suites import Suite, SuiteItem
+from vidbench.suite_model import Suite, SuiteItem
 
 REF = 64.0  # the reference frame size positions and velocities are expressed in
 

@@ -121,7 +121,7 @@ def resolve_dimension(name: str) -> str:
 def vbench_full(dimension: str | None = None, path: Path | None = None,
                 samples: int = SAMPLES_PER_PROMPT):
     """The ``vbench-full`` suite (or its ``dimension`` subset) from VBench's full-info file."""
-    from vidbench.suites import Suite, SuiteItem
+    from vidbench.suite_model import Suite, SuiteItem
 
     dim = resolve_dimension(dimension) if dimension else None
     path = path or full_info_path()

@@ -14,7 +14,10 @@ from vidbench.cli import main
 from vidbench.errors import ManifestError, UserError
 from vidbench.manifest import ManifestEntry, parse_manifest_lines, write_manifest
 from vidbench.scenarios.language import KINDS, read_prompt, variants
-from vidbench.suites import BUILTIN_SUITES, get_suite
+from vidbench.suites import get_suite, suite_names
+
+#: every suite vidbench writes itself (vbench-full is VBench's own English prompt file)
+BUILTIN_SUITES = [n for n in suite_names() if n != "vbench-full"]
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LATIN = re.compile(r"[A-Za-z]")

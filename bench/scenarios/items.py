@@ -9,7 +9,7 @@ import numpy as np
 
 from vidbench.scenarios.params import SCENARIOS, sample_params
 from vidbench.scenarios.render import render
-from vidbench.suites import SuiteItem
+from vidbench.suite_model import SuiteItem
 
 #: Colour and background names in Chinese (the palette of :mod:`vidbench.scenarios.params`).
 ZH_COLOURS: dict[str, str] = {"red": "红色", "blue": "蓝色", "green": "绿色", "yellow": "黄色",

@@ -31,7 +31,7 @@ import numpy as np
 from vidbench.scenarios.items import ZH_COLOURS, prompt_for
 from vidbench.scenarios.params import PALETTE, _object, _round_floats, sample_params
 from vidbench.scenarios.render import render
-from vidbench.suites import Suite, SuiteItem
+from vidbench.suite_model import Suite, SuiteItem
 
 KINDS: tuple[str, ...] = ("throw_direction", "which_moves", "bounce_or_stick", "drop_colour")
 _COND = {"throw_direction": 1, "which_moves": 1, "bounce_or_stick": 4, "drop_colour": 1}

@@ -1,11 +1,11 @@
-"""The ``physics-mini`` and ``physics`` suites (registered in
-:data:`vidbench.suites.BUILTIN_SUITES`)."""
+"""The ``physics-mini`` and ``physics`` suites (``vidbench.suites`` entry points,
+found by :mod:`vidbench.suites`)."""
 
 from __future__ import annotations
 
 from vidbench.scenarios.items import make_item
 from vidbench.scenarios.params import SCENARIOS
-from vidbench.suites import Suite
+from vidbench.suite_model import Suite
 
 #: Scenarios of physics-mini that also get an OOD item (the rest are ID only).
 _MINI_OOD = ("free_fall", "bounce", "collision", "projectile", "pendulum")
