@@ -148,13 +148,10 @@ def test_physics_on_real_footage_is_nan_with_a_reason_not_noise(real, tmp_path):
 
     metric = get_metric("physics_consistency")
     for name in validity.real_clip_paths():
-        for seconds in (2.0, 4.0):
-            src = real.source(name, seconds=seconds, size=240)
-            enc = real.variant(name, "reencode:18", seconds=seconds, size=240)
-            for clip in (src, enc):
-                s = metric.score(VideoContext(clip))
-                assert math.isnan(s.value), (name, seconds, s.value, s.details)
-                assert s.details["reason"].startswith("untrackable"), (name, s.details)
+        for clip in (real.source(name), real.variant(name, "reencode:18")):
+            s = metric.score(VideoContext(clip))
+            assert math.isnan(s.value), (name, s.value, s.details)
+            assert s.details["reason"].startswith("untrackable"), (name, s.details)
     still = validity.still_of(real.source("carphone_pristine", seconds=2.0, size=128))
     flick = validity.t_flicker(0.15)(still, np.random.default_rng(0))[0]
     s = metric.score(VideoContext(Clip.from_array(flick, still.fps)))
