@@ -36,6 +36,7 @@ def test_quick_harness_reports_every_metric_and_transform(quick):
 @pytest.mark.slow
 def test_quick_harness_claims(quick):
     res, summ = quick
+    names = {t["name"] for t in res["transforms"]}
     dd = summ["dynamic_degree"]
     assert dd["n_sources"] == 1 and not dd["nan_new"]
     # 2 s at 96 px (a 48-px half size) is harsher than the 3-s cuts of test_real_footage
@@ -50,6 +51,12 @@ def test_quick_harness_claims(quick):
     fl = tf["levels"]["flicker:0.3"]
     assert fl["n_nan"] == 0 and fl["detected"] == f"{tf['n_sources']}/{tf['n_sources']}", fl
     assert all(math.isfinite(v) for v in tf["invariance"].values())
+    # physics_consistency: handheld footage is outside its domain, NaN with a reason on the
+    # clip and on every transform of it (version 1 scored such noise 0.0019 .. 0.25)
+    pc = summ["physics_consistency"]
+    assert pc["coverage"][0] == 0 and pc["coverage"][1] == len(names) + 1, pc["coverage"]
+    assert pc["nan_reasons"] and all(k.startswith("untrackable") for k in pc["nan_reasons"]), \
+        pc["nan_reasons"]
 
 
 def test_summary_counts_a_transform_that_turns_a_score_nan():
