@@ -318,7 +318,8 @@ def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimato
 
 
 def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REFERENCE_FPS,
-                   phases: int = 4, cuts: np.ndarray | None = None) -> dict[str, Any]:
+                   phases: int = 4, cuts: np.ndarray | None = None,
+                   rule: str = "interpolate") -> dict[str, Any]:
     """The source-frame pairs that measure displacement over exactly ``interval`` seconds,
     from every start phase.
 
@@ -357,6 +358,8 @@ def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / R
     def pid(i: int, j: int) -> int:
         return pair_at.setdefault((i, j), len(pair_at))
 
+    if rule == "screen":
+        return _screen_pairs(ts, grid, start, interval, end_time, cuts, pid, pair_at)
     starts, weights, coef = [], [], []
     for i in sorted(counts):
         target = ts[i] + interval
@@ -381,8 +384,45 @@ def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / R
     return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
 
 
+def _screen_pairs(ts: np.ndarray, grid: np.ndarray, start: np.ndarray, interval: float,
+                  end_time: float, cuts: np.ndarray | None, pid, pair_at: dict
+                  ) -> dict[str, Any]:
+    """``rule="screen"`` of :func:`interval_pairs`: for each grid time t (weight 1 each), the
+    frame on screen at t and the frame on screen at t + interval, their displacement taken as
+    it is, not rescaled by their timestamps. A resample by timestamps (any fps, any phase, a
+    variable rate) keeps what is on screen when, so it keeps the mix of frame gaps this reads;
+    interpolating between the bracketing frames assumes the flow is linear in the gap, which it
+    is not on real footage. Where the frame after the start is more than one interval away (a
+    source slower than 1/interval), the flow to it scaled by interval / dt. Grid times whose
+    t + interval reaches the clip's end are left out."""
+    eps = 1e-6
+    n = len(ts)
+    starts, weights, coef = [], [], []
+    for t, i in zip(grid, start, strict=True):
+        i = int(i)
+        if t + interval > end_time - eps:  # nothing is on screen at the clip's end
+            break
+        if i + 1 >= n:
+            continue
+        j = int(np.clip(np.searchsorted(ts, t + interval + eps, side="right") - 1, 0, n - 1))
+        if ts[i + 1] - ts[i] > interval + eps:  # the next frame is more than one interval away
+            js, c = [i + 1], [interval / (ts[i + 1] - ts[i])]
+        else:
+            js, c = [j], [1.0]
+        if cuts is not None and np.any(cuts[i:max(js)]):
+            continue
+        starts.append(i)
+        weights.append(1.0)
+        coef.append([(pid(i, jj), cj) for jj, cj in zip(js, c, strict=True)])
+    if not starts:
+        return {"pairs": [], "starts": [], "weights": np.zeros(0), "coef": []}
+    w = np.asarray(weights, dtype=np.float64)
+    return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
+
+
 def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
-                   interval: float = 1.0 / REFERENCE_FPS, phases: int = 4) -> dict[str, Any]:
+                   interval: float = 1.0 / REFERENCE_FPS, phases: int = 4,
+                   rule: str = "interpolate") -> dict[str, Any]:
     """Motion per start of :func:`interval_pairs`, from flows on the source frames resized to
     shorter side ``size`` (memoised per video). Returns ``{"starts", "weights", "pairs",
     "motion"}``; ``motion`` (per start) is the top-5% flow magnitude mean over ``interval``,
@@ -394,7 +434,8 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
         frames = np.stack([_resized(clip.frames[k:k + 1], size)[0]
                            for k in range(clip.num_frames)])
         cuts = shot_cuts(frames)
-        plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts)
+        plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts,
+                              rule)
         plan["cuts"] = int(cuts.sum())
         pairs = plan["pairs"]
         if not pairs:
@@ -406,7 +447,8 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
         motion = np.array([sum(c * disp[k] for k, c in cs) for cs in plan["coef"]])
         return {**plan, "motion": motion}
 
-    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, phases), compute)
+    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, phases, rule),
+                    compute)
 
 
 #: Correlation of 32-px luma thumbnails below which two consecutive frames are a shot cut
