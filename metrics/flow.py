@@ -334,9 +334,10 @@ def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / R
 
     Displacement is not linear in the time between frames on real footage (shake and
     estimator noise average out over longer gaps: per 1/8 s, flows over 1 frame at 30 fps
-    read ~40% more than over 6), so interpolating at a fixed interval, rather than rescaling
-    whatever gap the container offers, is what makes 8/16/24/30 fps, any sampling phase and
-    variable frame rates read alike.
+    read ~40% more than over 6), so reading at a fixed interval beats rescaling whatever gap
+    the container offers. ``rule="screen"`` (dynamic_degree version 3, see
+    :func:`_screen_pairs`) goes further and pairs the frames on screen one interval apart,
+    which a resample by timestamps preserves; ``"interpolate"`` (version 2) is the above.
 
     Returns ``{"pairs": [(i, j)], "starts": [i], "weights" (S,) summing to 1, "coef": list
     per start of (pair index, coefficient)}``: the start's displacement per interval is
@@ -389,14 +390,17 @@ def _screen_pairs(ts: np.ndarray, grid: np.ndarray, start: np.ndarray, interval:
                   ) -> dict[str, Any]:
     """``rule="screen"`` of :func:`interval_pairs`: for each grid time t (weight 1 each), the
     frame on screen at t and the frame on screen at t + interval, their displacement taken as
-    it is, not rescaled by their timestamps. A resample by timestamps (any fps, any phase, a
-    variable rate) keeps what is on screen when, so it keeps the mix of frame gaps this reads;
-    interpolating between the bracketing frames assumes the flow is linear in the gap, which it
-    is not on real footage. Where the frame after the start is more than one interval away (a
-    source slower than 1/interval), the flow to it scaled by interval / dt. Grid times whose
-    t + interval reaches the clip's end are left out."""
+    it is, not rescaled by their timestamps; 0 where the same frame is still on screen (a
+    frame shown longer than the interval in a variable-rate file). A resample by timestamps
+    (any fps, any phase, a variable rate) keeps what is on screen when, so it keeps the mix of
+    frame gaps this reads; interpolating between the bracketing frames assumes the flow is
+    linear in the gap, which it is not on real footage. A source slower than 1/interval
+    overall (median frame gap over 1.5 intervals, e.g. 4 fps) reads the flow to the next
+    frame scaled by interval / dt instead. Grid times whose t + interval reaches the clip's
+    end are left out."""
     eps = 1e-6
     n = len(ts)
+    slow = float(np.median(np.diff(ts))) > 1.5 * interval
     starts, weights, coef = [], [], []
     for t, i in zip(grid, start, strict=True):
         i = int(i)
@@ -405,8 +409,10 @@ def _screen_pairs(ts: np.ndarray, grid: np.ndarray, start: np.ndarray, interval:
         if i + 1 >= n:
             continue
         j = int(np.clip(np.searchsorted(ts, t + interval + eps, side="right") - 1, 0, n - 1))
-        if ts[i + 1] - ts[i] > interval + eps:  # the next frame is more than one interval away
+        if slow:  # a source slower than 1/interval: the next frame, scaled to one interval
             js, c = [i + 1], [interval / (ts[i + 1] - ts[i])]
+        elif j == i:  # the same frame is still on screen: nothing moved on screen
+            js, c = [i + 1], [0.0]
         else:
             js, c = [j], [1.0]
         if cuts is not None and np.any(cuts[i:max(js)]):
