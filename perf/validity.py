@@ -28,7 +28,7 @@ decoded. Per metric (default mode) it reports, with d = (score - reference) / |r
 - monotonicity: the fraction of clips whose d moves the expected way at every step up in
   level; NaN counts (a score that turns NaN under a transform is listed, never dropped).
 
-Full run (about 12 minutes on 2 CPU cores; writes the JSON of every score and the markdown
+Full run (about 20 minutes on 2 busy CPU cores; writes the JSON of every score and the markdown
 tables docs/validity.md quotes; ``--physics-domain`` adds physics_consistency on a ball thrown
 across each real clip's first frame):
 
