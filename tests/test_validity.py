@@ -36,6 +36,7 @@ def test_quick_harness_reports_every_metric_and_transform(quick):
 @pytest.mark.slow
 def test_quick_harness_claims(quick):
     res, summ = quick
+    names = {t["name"] for t in res["transforms"]}
     dd = summ["dynamic_degree"]
     assert dd["n_sources"] == 1 and not dd["nan_new"]
     # 2 s at 96 px (a 48-px half size) is harsher than the 3-s cuts of test_real_footage
@@ -50,6 +51,12 @@ def test_quick_harness_claims(quick):
     fl = tf["levels"]["flicker:0.3"]
     assert fl["n_nan"] == 0 and fl["detected"] == f"{tf['n_sources']}/{tf['n_sources']}", fl
     assert all(math.isfinite(v) for v in tf["invariance"].values())
+    # physics_consistency: handheld footage is outside its domain, NaN with a reason on the
+    # clip and on every transform of it (version 1 scored such noise 0.0019 .. 0.25)
+    pc = summ["physics_consistency"]
+    assert pc["coverage"][0] == 0 and pc["coverage"][1] == len(names) + 1, pc["coverage"]
+    assert pc["nan_reasons"] and all(k.startswith("untrackable") for k in pc["nan_reasons"]), \
+        pc["nan_reasons"]
 
 
 def test_summary_counts_a_transform_that_turns_a_score_nan():
@@ -62,3 +69,33 @@ def test_summary_counts_a_transform_that_turns_a_score_nan():
     assert s["nan_new"] == ["a/flicker:0.3"]
     assert s["levels"]["flicker:0.3"]["n_nan"] == 1
     assert s["noise"]["a"] == pytest.approx(0.01 / 0.9)
+
+
+def test_summary_reports_coverage_and_nan_reasons():
+    res = {"metrics": ["m"], "transforms": [
+        {"name": "reencode:18", "family": "reencode", "level": 18, "invariant": True}],
+        "scores": {"a": {"ref": {"m": float("nan"), "m.reason": "untrackable: camera motion (x)"},
+                         "reencode:18": {"m": float("nan"),
+                                         "m.reason": "untrackable: camera motion (y)"}},
+                   "b": {"ref": {"m": 0.5}, "reencode:18": {"m": 0.5}}}}
+    s = validity.summarise(res)["m"]
+    assert s["coverage"] == [2, 4]
+    assert s["nan_reasons"] == {"untrackable: camera motion": 2}
+    assert "| m | 2 of 4 | untrackable: camera motion: 2 |" in validity.markdown(res, {"m": s})
+
+
+def test_fps_true_keeps_the_resampled_frames_at_their_source_times():
+    import numpy as np
+
+    from vidbench.video import Clip, ViewSpec
+
+    n, fps = 50, 25.0
+    frames = np.zeros((n, 8, 8, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.arange(n)  # each frame carries its index
+    clip = Clip(frames, np.arange(n) / fps, fps, "x")
+    out, rate, ts = validity.t_fps_true(8)(clip, np.random.default_rng(0))
+    cfr = clip.view(ViewSpec(fps=8)).frames
+    assert rate == 8 and len(out) == len(np.unique(cfr[:, 0, 0, 0]))
+    idx = out[:, 0, 0, 0].astype(int)
+    assert np.array_equal(idx, np.unique(cfr[:, 0, 0, 0]))
+    assert np.allclose(ts, idx / fps - idx[0] / fps)  # true times, not k / 8
