@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vidbench.fileio import atomic_write_text
 from vidbench.leaderboard.escape import clean_text
-from vidbench.leaderboard.table import Leaderboard, arrow, fmt
+from vidbench.leaderboard.table import GAP_NOTE, Leaderboard, arrow, fmt, language_tables
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
        "script-src 'unsafe-inline'")
@@ -145,6 +145,23 @@ def render_html(lb: Leaderboard, plots: dict[str, dict[str, str]] | None = None,
         figs.append(f'<figure id="plot-{e(name)}"><img alt="{e(name)} plot" '
                     f'src="data:image/png;base64,{b64}"><figcaption>'
                     f'{e(captions.get(name, name))}</figcaption></figure>')
+    languages = ""
+    lt = language_tables(lb.results, lb.models)
+    if lt is not None:
+        def table(head: list[str], rows: list[list[str]], cls: str) -> str:
+            th = "".join(f"<th>{e(h)}</th>" for h in head)
+            trs = "".join("<tr>" + "".join(
+                f'<td{"" if k == 0 else " class=num"}>{e(c)}</td>' for k, c in enumerate(r))
+                + "</tr>" for r in rows)
+            return (f'<div class="wrap"><table class="lb {cls}"><thead><tr>{th}</tr></thead>'
+                    f"<tbody>{trs}</tbody></table></div>")
+
+        why = "".join(f"<li>{e(w)}</li>" for w in lt.why)
+        languages = ("<h2>Per language</h2>" + table(lt.lang_head, lt.lang_rows, "per-language")
+                     + f"<h2>{e(lt.gap_title)}</h2>"
+                     + table(lt.gap_head, lt.gap_rows, "language-gap")
+                     + f'<p class="meta">{e(GAP_NOTE)}</p>'
+                     + (f'<ul class="notes">{why}</ul>' if why else ""))
     notes = "".join(f"<li>{e(n)}</li>" for n in lb.notes)
     not_measured = "".join(f"<li>{e(n)}</li>" for n in lb.not_measured())
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -168,6 +185,7 @@ sort</div>
 <div class="wrap"><table class="lb" id="leaderboard">
 <thead><tr>{''.join(g1)}</tr><tr>{''.join(g2)}</tr></thead>
 <tbody>{''.join(body)}</tbody></table></div>
+{languages}
 {'<h2>Not measured</h2><ul class="not-measured">' + not_measured + '</ul>'
  if not_measured else ''}
 {'<h2>Notes</h2><ul class="notes">' + notes + '</ul>' if notes else ''}

@@ -263,25 +263,41 @@ def _lang_row(r: Result, metric: str, column: str, group: str, v: dict) -> dict:
             "n": _num(v.get("n"))}
 
 
-def language_markdown(results: list[Result], models: list[str]) -> list[str]:
-    """For results of runs over several languages: a table of each metric per language and
-    a gap table (one column per metric: LANG minus BASE over paired items, 95% paired
-    bootstrap CI); a metric whose scorer differs by language shows ``no gap`` and why.
-    Empty when no result has languages."""
+GAP_NOTE = ("Gap = value in the other language minus value in English over items asked in "
+            "both (same items, seeds and ground truth), with a paired bootstrap 95% CI; it is "
+            "computed only where one scorer scored both languages (judge-free metrics, or the "
+            "same text model); a CI excluding 0 is a language gap the suite detects.")
+
+
+@dataclass
+class LanguageTables:
+    """The per-language and gap tables as plain text cells (each renderer escapes them)."""
+
+    lang_head: list[str]
+    lang_rows: list[list[str]]
+    gap_title: str
+    gap_head: list[str]
+    gap_rows: list[list[str]]
+    why: list[str]
+
+
+def language_tables(results: list[Result], models: list[str]) -> LanguageTables | None:
+    """For results of runs over several languages: each metric per language, and the gap
+    (LANG minus BASE over paired items, 95% paired bootstrap CI) per metric; a metric whose
+    scorer differs by language shows ``no gap`` and why. None when no result has languages."""
     by_label = {(r.label or r.model): r for r in results}
     multi = [lab for lab in models if lab in by_label and any(
         per_language(e) for e in by_label[lab].metrics.values())]
     if not multi:
-        return []
+        return None
     names = sorted({n for lab in multi for n, e in by_label[lab].metrics.items()
                     if per_language(e) or e.gap or e.gap_reason})
     langs = sorted({lang for lab in multi for e in by_label[lab].metrics.values()
                     for lang in per_language(e)}, key=lambda x: (x != "en", x))
-    out = ["## per language", ""]
-    head = ["model"] + [md_escape(f"{n} [{lang}]") for n in names for lang in langs]
-    rows = []
+    lang_head = ["model"] + [f"{n} [{lang}]" for n in names for lang in langs]
+    lang_rows = []
     for lab in multi:
-        row = [md_escape(lab)]
+        row = [lab]
         for n in names:
             pl = per_language(by_label[lab].metrics[n]) if n in by_label[lab].metrics else {}
             for lang in langs:
@@ -291,35 +307,45 @@ def language_markdown(results: list[Result], models: list[str]) -> list[str]:
                     continue
                 raw = v.get("ci95")
                 ci = list(raw) if isinstance(raw, (list, tuple)) and raw else [None, None]
-                row.append(md_escape(format_cell(_num(v.get("value")), _num(ci[0]),
-                                                 _num(ci[-1]))))
-        rows.append(row)
-    out += md_table(head, rows) + [""]
+                row.append(format_cell(_num(v.get("value")), _num(ci[0]), _num(ci[-1])))
+        lang_rows.append(row)
     gap_langs = sorted({f"{e.gap.lang} − {e.gap.base}" for lab in multi
                         for e in by_label[lab].metrics.values() if e.gap is not None})
-    out += [f"## language gap ({md_escape(', '.join(gap_langs) or 'zh − en')}, paired)", ""]
-    head = ["model"] + [md_escape(f"gap:{n}") for n in names]
-    rows, why = [], []
+    gap_title = f"language gap ({', '.join(gap_langs) or 'zh − en'}, paired)"
+    gap_head = ["model"] + [f"gap:{n}" for n in names]
+    gap_rows, why = [], []
     for lab in multi:
-        row = [md_escape(lab)]
+        row = [lab]
         for n in names:
             e = by_label[lab].metrics.get(n)
             g = e.gap if e is not None else None
             if g is not None:
-                row.append(md_escape(format_cell(g.value, *g.ci95)) + f" ({g.n_pairs} pairs)")
+                row.append(format_cell(g.value, *g.ci95) + f" ({g.n_pairs} pairs)")
             elif e is not None and e.gap_reason:
                 row.append("no gap")
                 why.append(f"gap:{n} for {lab}: {e.gap_reason}")
             else:
                 row.append("–")
-        rows.append(row)
-    out += md_table(head, rows) + [""]
-    out += ["Gap = value in the other language minus value in English over items asked in "
-            "both (same items, seeds and ground truth), with a paired bootstrap 95% CI; it is "
-            "computed only where one scorer scored both languages (judge-free metrics, or the "
-            "same text model); a CI excluding 0 is a language gap the suite detects.", ""]
-    if why:
-        out += ["**No gap**", ""] + [f"- {md_escape(x)}" for x in why] + [""]
+        gap_rows.append(row)
+    return LanguageTables(lang_head, lang_rows, gap_title, gap_head, gap_rows, why)
+
+
+def language_markdown(results: list[Result], models: list[str]) -> list[str]:
+    """:func:`language_tables` as Markdown (empty when no result has languages)."""
+    t = language_tables(results, models)
+    if t is None:
+        return []
+
+    def esc(rows: list[list[str]]) -> list[list[str]]:
+        return [[md_escape(c) for c in r] for r in rows]
+
+    out = ["## per language", ""]
+    out += md_table([md_escape(h) for h in t.lang_head], esc(t.lang_rows)) + [""]
+    out += [f"## {md_escape(t.gap_title)}", ""]
+    out += md_table([md_escape(h) for h in t.gap_head], esc(t.gap_rows)) + [""]
+    out += [GAP_NOTE, ""]
+    if t.why:
+        out += ["**No gap**", ""] + [f"- {md_escape(x)}" for x in t.why] + [""]
     return out
 
 

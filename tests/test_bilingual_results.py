@@ -143,10 +143,13 @@ def test_leaderboard_gap_columns_and_check_gate(runs, tmp_path):
     from vidbench.cli import main
     from vidbench.leaderboard.cli import build_leaderboard
 
-    build_leaderboard([runs["both"], runs["en_only"]], tmp_path / "lb", formats=("md", "csv"),
-                      plots=False)
+    build_leaderboard([runs["both"], runs["en_only"]], tmp_path / "lb",
+                      formats=("md", "csv", "html"), plots=False)
     md = (tmp_path / "lb" / "leaderboard.md").read_text(encoding="utf-8")
     assert "## language gap" in md and "gap:physics\\_scenario" in md
+    page = (tmp_path / "lb" / "leaderboard.html").read_text(encoding="utf-8")
+    assert '<table class="lb language-gap">' in page and "<th>gap:physics_scenario</th>" in page
+    assert "(8 pairs)" in page and "<th>physics_scenario [zh]</th>" in page
     assert "(8 pairs)" in md and "physics\\_scenario \\[zh\\]" in md
     csv = (tmp_path / "lb" / "leaderboard.csv").read_text(encoding="utf-8")
     assert "gap:physics_scenario" in csv and "physics_scenario [zh]" in csv
@@ -173,8 +176,10 @@ def test_leaderboard_tolerates_hostile_language_fields(tmp_path):
            "gap_reason": None}
     a = write_result(tmp_path / "a", "a", {"m": bad})
     b = write_result(tmp_path / "b", "b", {"m": {**ok, "per_language": [1, 2]}})
-    build_leaderboard([a, b], tmp_path / "lb", formats=("md", "csv"), plots=False)
+    build_leaderboard([a, b], tmp_path / "lb", formats=("md", "csv", "html"), plots=False)
     md = (tmp_path / "lb" / "leaderboard.md").read_text(encoding="utf-8")
+    page = (tmp_path / "lb" / "leaderboard.html").read_text(encoding="utf-8")
+    assert "<th>gap:m</th>" in page and "x" * 50 not in page and "<th>=HYPERLINK" not in page
     csv = (tmp_path / "lb" / "leaderboard.csv").read_text(encoding="utf-8")
     assert "gap:m" in md and "x" * 50 not in md
     assert "\n=HYPERLINK" not in csv and ",=HYPERLINK" not in csv
