@@ -323,7 +323,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
         return rec
     assert clip is not None
     rec["source"] = {"frames": clip.num_frames, "size": list(clip.size), "fps": clip.fps,
-                     "duration": clip.duration, "decoder": clip.meta.get("decoder")}
+                     "duration": clip.duration, "decoder": clip.meta.get("decoder"),
+                     "pix_fmt": clip.meta.get("pix_fmt"), "colour": clip.meta.get("colour")}
     ctx = VideoContext(clip, prompt=entry.prompt, item=entry.item, video=entry.video,
                        meta=entry.meta, device=device)
     for m in per_video:
@@ -358,15 +359,23 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
     return rec
 
 
-def _timed_decode(timings: dict[str, float]):
+def _timed_decode(timings: dict[str, float], colour: str = "vidbench"):
     def _decode(path):
         t0 = time.perf_counter()
         try:
-            return video_io.decode(path)
+            return video_io.decode(path, colour=colour)
         finally:
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
 
     return _decode
+
+
+def decode_colour(mode: str) -> str:
+    """The YUV->RGB conversion a run decodes with (docs/decoding.md): vbench mode reads as
+    OpenCV does, as VBench's flicker, motion smoothness and dynamic degree code does (its
+    DINO/CLIP code reads with decord, which differs from OpenCV above 8 bits: one decode
+    cannot match both); default mode uses vidbench's own rule. Equal on 8-bit input."""
+    return "opencv" if mode == "vbench" else "vidbench"
 
 
 def _merge_records(out_dir: Path, manifest: Manifest, world: int) -> list[dict]:
@@ -591,7 +600,7 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
     bar = Progress(len(plans), "score",
                    mode=None if _show_progress(cfg) and rank == 0 else "off")
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
-                                    decoder=_timed_decode(timings))
+                                    decoder=_timed_decode(timings, decode_colour(cfg.mode)))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
         log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip

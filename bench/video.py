@@ -348,7 +348,7 @@ def probe(path: str | os.PathLike) -> dict:
             first = None
             rotation = 0
             for frame in container.decode(s):
-                first = frame.to_ndarray(format="rgb24")
+                first = frame_to_rgb(frame)
                 rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
                 break
             if first is None:
@@ -366,6 +366,99 @@ def probe(path: str | os.PathLike) -> dict:
 def _short(e: BaseException) -> str:
     msg = str(e).strip().splitlines()
     return (msg[0] if msg else type(e).__name__)[:200]
+
+
+# ----------------------------------------------------------------------------- colour
+
+#: AVColorSpace tag -> the YUV->RGB matrix used (PyAV's ``Colorspace`` names). Every other
+#: value (unspecified, reserved, RGB, YCgCo) reads as BT.601: see :func:`colour_rule`.
+_MATRIX_OF_TAG = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M",
+                  9: "BT2020", 10: "BT2020"}
+
+
+def colour_rule(frame) -> tuple[str, str]:
+    """The (matrix, range) a decoded YUV frame is converted to RGB with, as PyAV names
+    them: the stream's tags when it has them; untagged, BT.601 and limited ("MPEG") range,
+    full ("JPEG") for the ``yuvj*`` pixel formats. Untagged reads as BT.601 whatever the
+    size because that is the matrix every FFmpeg-based writer (ffmpeg's own scale filter,
+    PyAV, imageio-ffmpeg, vidbench's :func:`write_video`) converts RGB with when it does not
+    tag its output, and what OpenCV and decord (VBench's readers) assume (docs/decoding.md)."""
+    matrix = _MATRIX_OF_TAG.get(int(frame.colorspace or 2), "ITU601")
+    tag = int(frame.color_range or 0)
+    if tag in (1, 2):
+        rng = "JPEG" if tag == 2 else "MPEG"
+    else:
+        rng = "JPEG" if frame.format.name.startswith("yuvj") else "MPEG"
+    return matrix, rng
+
+
+def _high_depth_planar(frame) -> int:
+    """Bits per sample of a planar YUV frame stored in more than 8 bits (0 otherwise)."""
+    fmt = frame.format
+    name = fmt.name
+    if not name.startswith("yuv") or name.startswith("yuva") or len(frame.planes) != 3:
+        return 0
+    bits = int(fmt.components[0].bits)
+    return bits if 8 < bits <= 16 else 0
+
+
+def round_to_8bit(frame, rng: str):
+    """A ``yuv4XXp`` 8-bit frame holding ``frame``'s (9-16 bit planar YUV) samples rounded
+    to 8 bits, same chroma layout and tags. Limited range: ``(v + 2^(b-9)) >> (b-8)`` (code
+    values scale by exactly 2^(b-8), so 10-bit 64/940 land on 8-bit 16/235); full range:
+    ``round(v * 255 / (2^b - 1))``. Rounding, not truncation: truncating drops 0.375 levels
+    on average at 10 bits."""
+    import av
+
+    bits = _high_depth_planar(frame)
+    y, u = frame.planes[0], frame.planes[1]
+    sub = {(1, 1): "444", (2, 1): "422", (2, 2): "420"}.get(
+        (-(-y.width // u.width), -(-y.height // u.height)))
+    if sub is None:
+        raise VideoDecodeError(f"unsupported chroma layout {frame.format.name}")
+    out = av.VideoFrame(frame.width, frame.height, f"yuv{sub}p")
+    shift = bits - 8
+    for src, dst in zip(frame.planes, out.planes, strict=True):
+        a = np.frombuffer(src, np.uint16).reshape(src.height, src.line_size // 2)
+        a = a[:, :src.width].astype(np.uint32)
+        if rng == "JPEG":
+            v = (a * 255 * 2 + (2**bits - 1)) // (2 * (2**bits - 1))
+        else:
+            v = (a + (1 << (shift - 1))) >> shift
+        d = np.frombuffer(dst, np.uint8).reshape(dst.height, dst.line_size)
+        d[:, :dst.width] = np.minimum(v, 255)
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+#: How decoded YUV becomes RGB: "vidbench" (:func:`colour_rule`, more than 8 bits rounded
+#: to 8 first) or "opencv" (what ``cv2.VideoCapture`` returns, VBench's reader for flicker,
+#: motion smoothness and dynamic degree). They are the same pixels for 8-bit input.
+COLOURS = ("vidbench", "opencv")
+
+
+def frame_to_rgb(frame, colour: str = "vidbench") -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded PyAV frame (docs/decoding.md).
+
+    ``"vidbench"``: the matrix and range of :func:`colour_rule`. 8-bit YUV goes through
+    libswscale's YUV->RGB converter, as OpenCV's and decord's readers do (the same pixels,
+    bit for bit, measured on 8-bit 4:2:0); for 4:2:0 it repeats each chroma sample over its
+    2x2 block and works in fixed point (0 to 3 levels below the exact float conversion).
+    YUV in more than 8 bits is first rounded to 8 bits per sample (:func:`round_to_8bit`)
+    and converted the same way, so a 10-bit file reads exactly as the 8-bit file holding
+    its rounded samples.
+
+    ``"opencv"``: OpenCV's FFmpeg reader, reproduced: libswscale to BGR24 with bicubic
+    scaling flags and the frame's own tags (bit-identical to ``cv2.VideoCapture`` on 8- and
+    10-bit H.264/H.265, measured); above 8 bits this interpolates chroma bicubically and
+    dithers, 2.6-2.9 levels mean from the exact conversion where "vidbench" is 0.7."""
+    if colour == "opencv":
+        return frame.to_ndarray(format="bgr24", interpolation="BICUBIC", threads=1)[..., ::-1]
+    matrix, rng = colour_rule(frame)
+    if _high_depth_planar(frame):
+        frame = round_to_8bit(frame, rng)
+    return frame.to_ndarray(format="rgb24", src_colorspace=matrix, src_color_range=rng,
+                            threads=1)
 
 
 class _DecordMismatch(Exception):
@@ -413,7 +506,8 @@ def _count_packets(p: Path, limit_frames: int) -> int:
     return n
 
 
-def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, dict]:
+def _decode_pyav(p: Path, limit: int, colour: str = "vidbench"
+                 ) -> tuple[np.ndarray, np.ndarray, float, dict]:
     """All frames with PyAV (frame-threaded decoding): frames (T, H, W, 3) upright
     (rotation applied), (T, 2) start/end times, average fps, and facts.
 
@@ -448,7 +542,7 @@ def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, di
             for frame in container.decode(s):
                 if buf is None and frame.width * frame.height * 3 > limit:
                     _check_budget(p, 1, frame.height, frame.width, limit)
-                arr = frame.to_ndarray(format="rgb24")
+                arr = frame_to_rgb(frame, colour)
                 if buf is None:
                     rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
                     arr = _rotate(arr[None], rotation)[0]
@@ -494,7 +588,8 @@ def _decoder() -> str:
     return name
 
 
-def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
+def decode(path: str | os.PathLike, *, max_bytes: int | None = None,
+           colour: str = "vidbench") -> Clip:
     """Decode every frame of ``path`` into a :class:`Clip` (RGB uint8, with timestamps).
 
     The default decoder is PyAV: one pass over the container, per-frame presentation
@@ -504,9 +599,13 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     frames are upright as a player shows them. Raises :class:`VideoDecodeError` naming the
     file and the reason on any failure: empty or truncated file, no video stream, no
     decodable frame, or a decode larger than ``max_bytes`` (default
-    ``VIDBENCH_MAX_DECODE_GB``, 4 GiB).
+    ``VIDBENCH_MAX_DECODE_GB``, 4 GiB). ``colour``: how YUV becomes RGB, one of
+    :data:`COLOURS` (:func:`frame_to_rgb`; docs/decoding.md); decord is used for 8-bit 4:2:0
+    only (it reads 10-bit its own way).
     """
     global DECODE_COUNT
+    if colour not in COLOURS:
+        raise ValueError(f"unknown colour conversion {colour!r}; use one of {COLOURS}")
     DECODE_COUNT += 1
     p = readable_file(path)
     limit = max_decode_bytes() if max_bytes is None else max_bytes
@@ -517,6 +616,8 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
         try:
             if info["rotation"]:
                 raise _DecordMismatch("rotated")
+            if info["pix_fmt"] not in ("yuv420p", "yuvj420p"):
+                raise _DecordMismatch(f"pixel format {info['pix_fmt']}")
             frames, stamps, fps = _decode_decord(p, info, limit)
         except VideoDecodeError:
             raise
@@ -524,7 +625,7 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
             info = None
             decoder = "pyav"
     if info is None:
-        frames, stamps, fps, info = _decode_pyav(p, limit)
+        frames, stamps, fps, info = _decode_pyav(p, limit, colour)
     n = len(frames)
     if not info.get("rotated"):
         frames = _rotate(frames, info["rotation"])
@@ -538,7 +639,7 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
         fps = 25.0
     return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
                 meta={"codec": info["codec"], "pix_fmt": info["pix_fmt"],
-                      "rotation": info["rotation"], "decoder": decoder})
+                      "rotation": info["rotation"], "decoder": decoder, "colour": colour})
 
 
 def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
