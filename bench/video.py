@@ -291,7 +291,9 @@ def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
 def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
     """Resample ``clip`` by timestamps, then resize and crop, as ``spec`` says. The view's
     frame count and its uint8 pixels before and after resizing are bounded (``max_bytes``,
-    default ``VIDBENCH_MAX_DECODE_GB``) before they are allocated."""
+    default ``VIDBENCH_MAX_DECODE_GB``) before they are allocated. A view of consecutive
+    source frames at the source size (e.g. VBench's "every decoded frame") shares the
+    clip's memory instead of copying it: treat view frames as read-only."""
     limit = max_decode_bytes() if max_bytes is None else max_bytes
     h, w = clip.size
     idx, times, fps = sample_indices(clip.timestamps, float(clip.end_time), spec)
@@ -303,7 +305,10 @@ def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
                 f"{clip.path or 'clip'}: a view of {len(idx)} frames of {vw}x{vh} ({what}) "
                 f"needs {need / 2**30:.2f} GiB, over the limit of {limit / 2**30:.2f} GiB "
                 f"(VIDBENCH_MAX_DECODE_GB)")
-    frames = clip.frames[idx]
+    if len(idx) and int(idx[-1]) - int(idx[0]) == len(idx) - 1 and np.all(np.diff(idx) == 1):
+        frames = clip.frames[int(idx[0]):int(idx[-1]) + 1]  # consecutive: a view, no copy
+    else:
+        frames = clip.frames[idx]
     frames = resize_frames(frames, spec.size, spec.resize)
     if spec.crop == "center":
         frames = center_crop(frames, int(spec.size))  # type: ignore[arg-type]
@@ -437,7 +442,7 @@ def round_to_8bit(frame, rng: str):
 COLOURS = ("vidbench", "opencv")
 
 
-def frame_to_rgb(frame, colour: str = "vidbench") -> np.ndarray:
+def frame_to_rgb(frame, colour: str = "vidbench", reformatter=None) -> np.ndarray:
     """(H, W, 3) uint8 RGB of a decoded PyAV frame (docs/decoding.md).
 
     ``"vidbench"``: the matrix and range of :func:`colour_rule`. 8-bit YUV goes through
@@ -451,14 +456,35 @@ def frame_to_rgb(frame, colour: str = "vidbench") -> np.ndarray:
     ``"opencv"``: OpenCV's FFmpeg reader, reproduced: libswscale to BGR24 with bicubic
     scaling flags and the frame's own tags (bit-identical to ``cv2.VideoCapture`` on 8- and
     10-bit H.264/H.265, measured); above 8 bits this interpolates chroma bicubically and
-    dithers, 2.6-2.9 levels mean from the exact conversion where "vidbench" is 0.7."""
-    if colour == "opencv":
-        return frame.to_ndarray(format="bgr24", interpolation="BICUBIC", threads=1)[..., ::-1]
-    matrix, rng = colour_rule(frame)
-    if _high_depth_planar(frame):
-        frame = round_to_8bit(frame, rng)
-    return frame.to_ndarray(format="rgb24", src_colorspace=matrix, src_color_range=rng,
-                            threads=1)
+    dithers, 2.6-2.9 levels mean from the exact conversion where "vidbench" is 0.7. On
+    8-bit 4:2:0 the two are the same pixels and take the same (faster) route.
+
+    ``reformatter``: a ``VideoReformatter`` to reuse across a stream's frames (one swscale
+    context instead of one per frame). Conversion runs on one thread: swscale's automatic
+    threads cost 3x on a loaded 2-core machine (perf/RESULTS.md)."""
+    return converter(frame, colour, reformatter)(frame)
+
+
+def converter(first, colour: str = "vidbench", reformatter=None):
+    """``frame -> (H, W, 3) uint8 RGB`` for a stream whose first frame is ``first``: the
+    :func:`frame_to_rgb` decisions (route, matrix, range) taken once from ``first`` and
+    applied to every frame, through one swscale context."""
+    if reformatter is None:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()
+    high = _high_depth_planar(first)
+    reformat = reformatter.reformat
+    if colour == "opencv" and (high or first.format.name not in ("yuv420p", "yuvj420p")):
+        return lambda f: reformat(f, format="bgr24", interpolation="BICUBIC",
+                                  threads=1).to_ndarray()[..., ::-1]
+    matrix, rng = colour_rule(first)
+    if high:
+        return lambda f: reformat(round_to_8bit(f, rng), format="rgb24",
+                                  src_colorspace=matrix, src_color_range=rng,
+                                  threads=1).to_ndarray()
+    return lambda f: reformat(f, format="rgb24", src_colorspace=matrix, src_color_range=rng,
+                              threads=1).to_ndarray()
 
 
 class _DecordMismatch(Exception):
@@ -490,7 +516,8 @@ def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndar
 
 def _count_packets(p: Path, limit_frames: int) -> int:
     """Video packets in the container (demuxed, not decoded: cheap), an upper bound on the
-    frames a decode yields for the codecs seen here. Stops counting past ``limit_frames``."""
+    frames a decode yields for the codecs seen here. Stops counting past ``limit_frames``.
+    Used only when the container does not declare a frame count (mkv, webm)."""
     import av
 
     n = 0
@@ -506,71 +533,163 @@ def _count_packets(p: Path, limit_frames: int) -> int:
     return n
 
 
-def _decode_pyav(p: Path, limit: int, colour: str = "vidbench"
-                 ) -> tuple[np.ndarray, np.ndarray, float, dict]:
-    """All frames with PyAV (frame-threaded decoding): frames (T, H, W, 3) upright
-    (rotation applied), (T, 2) start/end times, average fps, and facts.
+#: Decoded pixels (frames x width x height, as the container declares them) below which a
+#: video is decoded on one thread: frame threading's start-up (a frame of latency per
+#: thread, one thread per core) costs more than it saves on short clips, and on a loaded
+#: machine extra threads only wait for busy cores (perf/RESULTS.md, "Speed at K = 1").
+THREADED_PIXELS = 60_000_000
 
-    Memory: the packets are counted first (demuxing only), the budget is checked against
-    that count and the first frame's real size, and the frames are written into one array
-    allocated once; a frame list and its stacked copy never coexist."""
+
+def decode_threads(stream) -> int:
+    """Decoder threads for ``stream``: ``VIDBENCH_DECODE_THREADS`` when set (0: FFmpeg's
+    automatic count); else 1 for clips under :data:`THREADED_PIXELS` or when this process
+    may use one core (``taskset``, cgroup cpusets), else the usable cores, at most 4."""
+    raw = os.environ.get("VIDBENCH_DECODE_THREADS")
+    if raw is not None:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = -1
+        if not 0 <= n <= 64:
+            raise UserError(f"VIDBENCH_DECODE_THREADS={raw[:20]!r}: give a whole number from "
+                            f"0 (automatic) to 64")
+        return n
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cc = stream.codec_context
+    pixels = int(stream.frames or 0) * int(cc.width or 0) * int(cc.height or 0)
+    if cpus <= 1 or pixels < THREADED_PIXELS:
+        return 1
+    return min(cpus, 4)
+
+
+def _open(p: Path):
+    """(container, first video stream) with the thread settings of :func:`decode_threads`;
+    VideoDecodeError for anything without a video stream."""
     import av
 
     try:
-        n_packets = _count_packets(p, MAX_FRAMES)
         container = av.open(str(p))
     except Exception as e:
         raise VideoDecodeError(f"{p}: not a readable video ({_short(e)})") from None
-    if n_packets > MAX_FRAMES:
-        raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
-    buf: np.ndarray | None = None
-    stamps = np.zeros((max(n_packets, 1), 2), np.float64)
-    n = 0
-    with container:
-        vstreams = list(container.streams.video)
-        if not vstreams:
-            kinds = ", ".join(s.type for s in container.streams) or "none"
-            raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
-        s = vstreams[0]
+    vstreams = list(container.streams.video)
+    if not vstreams:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        container.close()
+        raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
+    s = vstreams[0]
+    threads = decode_threads(s)
+    if threads != 1:
         s.thread_type = "AUTO"
-        fps = float(s.average_rate) if s.average_rate else 0.0
-        rotation = 0
-        dw, dh = int(s.codec_context.width or 0), int(s.codec_context.height or 0)
-        if dw * dh * 3 > limit:  # one declared frame is over budget: do not decode it
-            _check_budget(p, 1, dh, dw, limit)
-        try:
-            for frame in container.decode(s):
-                if buf is None and frame.width * frame.height * 3 > limit:
+    s.codec_context.thread_count = threads
+    return container, s
+
+
+def iter_frames(container, s, p: Path, limit: int, colour: str = "vidbench",
+                info: dict | None = None):
+    """Yield ``(rgb, start, end)`` for each decoded frame of stream ``s``: (H, W, 3) uint8
+    upright (rotation applied; a fresh array the caller may keep), presentation start and
+    end in seconds. One frame larger than ``limit`` bytes is refused from its declared size
+    before anything is converted; a size change mid-stream is an error; a truncated tail
+    ends the iteration (nothing decodable at all is an error). ``info`` (a dict) receives
+    ``codec``, ``pix_fmt``, ``rotation``, ``fps``."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    info = {} if info is None else info
+    fps = float(s.average_rate) if s.average_rate else 0.0
+    info.update({"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
+                 "rotation": 0, "fps": fps})
+    dw, dh = int(s.codec_context.width or 0), int(s.codec_context.height or 0)
+    if dw * dh * 3 > limit:  # one declared frame is over budget: do not decode it
+        _check_budget(p, 1, dh, dw, limit)
+    reformatter = VideoReformatter()  # one swscale context for the whole stream
+    convert = None
+    shape: tuple[int, int] | None = None
+    rotation = 0
+    n = 0
+    num = den = 1
+    try:
+        for frame in container.decode(s):
+            if shape is None:
+                if frame.width * frame.height * 3 > limit:
                     _check_budget(p, 1, frame.height, frame.width, limit)
-                arr = frame_to_rgb(frame, colour)
-                if buf is None:
-                    rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
-                    arr = _rotate(arr[None], rotation)[0]
-                    _check_budget(p, max(n_packets, 1), arr.shape[0], arr.shape[1], limit)
-                    buf = np.empty((max(n_packets, 1), *arr.shape), np.uint8)
-                else:
-                    arr = _rotate(arr[None], rotation)[0]
-                if arr.shape != buf.shape[1:]:
-                    raise VideoDecodeError(f"{p}: frame size changes mid-stream "
-                                           f"({buf.shape[2]}x{buf.shape[1]} to "
-                                           f"{arr.shape[1]}x{arr.shape[0]})")
-                if n == len(buf):  # more frames than packets: stop at the counted bound
-                    break
-                buf[n] = arr
-                t = float(frame.time) if frame.time is not None else n / (fps or 25.0)
-                dur = float(frame.duration * frame.time_base) if frame.duration else 0.0
-                stamps[n] = (t, t + dur)
-                n += 1
-        except VideoDecodeError:
-            raise
-        except av.error.FFmpegError as e:
-            if not n:  # a truncated tail is tolerated; nothing decodable is not
-                raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
-        info = {"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
-                "rotation": rotation, "rotated": True}
-    if buf is None or n == 0:
+                shape = (frame.height, frame.width)
+                rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+                info["rotation"] = rotation
+                convert = converter(frame, colour, reformatter)
+                tb = frame.time_base or s.time_base
+                num, den = (tb.numerator, tb.denominator) if tb else (1, 1)
+            elif (frame.height, frame.width) != shape:
+                raise VideoDecodeError(f"{p}: frame size changes mid-stream ({shape[1]}x"
+                                       f"{shape[0]} to {frame.width}x{frame.height})")
+            arr = convert(frame)  # type: ignore[misc]
+            if rotation:
+                arr = _rotate(arr[None], rotation)[0]
+            # as PyAV's frame.time and float(duration * time_base), without Fractions
+            pts = frame.pts
+            t = float(pts) * num / den if pts is not None else n / (fps or 25.0)
+            dur = frame.duration
+            n += 1
+            yield arr, t, t + ((dur * num) / den if dur else 0.0)
+    except VideoDecodeError:
+        raise
+    except av.error.FFmpegError as e:
+        if not n:  # a truncated tail is tolerated; nothing decodable is not
+            raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
+    if not n:
         raise VideoDecodeError(f"{p}: the video stream has no decodable frame")
-    return buf[:n], stamps[:n], fps, info
+
+
+def _frame_hint(s, p: Path) -> int:
+    """Frames the container declares for stream ``s`` (mp4 ``nb_frames``), else its
+    demuxed packets (mkv, webm declare none). A hint for sizing, not trusted: the decode
+    checks every frame against the budget."""
+    declared = int(s.frames or 0)
+    return declared if declared > 0 else _count_packets(p, MAX_FRAMES)
+
+
+def _decode_pyav(p: Path, limit: int, colour: str = "vidbench"
+                 ) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """All frames with PyAV: frames (T, H, W, 3) upright (rotation applied), (T, 2)
+    start/end times, average fps, and facts.
+
+    Memory: the frames are written into one array allocated once, sized by the container's
+    declared frame count (mp4 ``nb_frames``; demuxed packets where none is declared, mkv),
+    capped by the budget and :data:`MAX_FRAMES`; a file with more frames than it declares
+    grows the array, each growth checked against the budget. A frame list and its stacked
+    copy never coexist."""
+    container, s = _open(p)
+    info: dict = {"rotated": True}
+    with container:
+        hint = _frame_hint(s, p)
+        if hint > MAX_FRAMES:
+            raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
+        buf: np.ndarray | None = None
+        stamps = np.zeros((0, 2), np.float64)
+        n = 0
+        for arr, t0, t1 in iter_frames(container, s, p, limit, colour, info):
+            if buf is None:
+                per = arr.nbytes
+                cap = max(1, min(max(hint, 1), MAX_FRAMES, limit // per))
+                if max(hint, 1) * per > limit:  # declared over budget: refuse as before
+                    _check_budget(p, max(hint, 1), arr.shape[0], arr.shape[1], limit)
+                buf = np.empty((cap, *arr.shape), np.uint8)
+                stamps = np.zeros((cap, 2), np.float64)
+            if n == len(buf):  # more frames than declared: grow, within the budget
+                if n + 1 > MAX_FRAMES:
+                    raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the "
+                                           f"video")
+                _check_budget(p, n + 1, arr.shape[0], arr.shape[1], limit)
+                grow = min(max(2 * n, n + 16), MAX_FRAMES, limit // arr.nbytes)
+                buf = np.concatenate([buf, np.empty((grow - n, *arr.shape), np.uint8)])
+                stamps = np.concatenate([stamps, np.zeros((grow - n, 2))])
+            buf[n] = arr
+            stamps[n] = (t0, t1)
+            n += 1
+    assert buf is not None
+    if n < len(buf) // 2:  # the container declared far more frames than it has
+        buf = buf[:n].copy()
+    return buf[:n], stamps[:n], float(info["fps"]), info
 
 
 def _check_budget(p: Path, n: int, h: int, w: int, limit: int) -> None:
