@@ -745,20 +745,26 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None,
             decoder = "pyav"
     if info is None:
         frames, stamps, fps, info = _decode_pyav(p, limit, colour)
-    n = len(frames)
     if not info.get("rotated"):
         frames = _rotate(frames, info["rotation"])
+    starts, end_time, fps = finish_times(stamps, fps)
+    return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
+                meta={"codec": info["codec"], "pix_fmt": info["pix_fmt"],
+                      "rotation": info["rotation"], "decoder": decoder, "colour": colour})
+
+
+def finish_times(stamps: np.ndarray, fps: float) -> tuple[np.ndarray, float | None, float]:
+    """Frame start times, the end of the last frame (None: one frame period after it) and
+    the clip's fps from decoded (T, 2) start/end ``stamps`` and the container's average
+    ``fps``. Timestamps that do not increase are replaced by ``k / fps`` (broken files)."""
+    n = len(stamps)
     starts, ends = stamps[:, 0], stamps[:, 1]
     if n > 1 and not np.all(np.diff(starts) > 0):  # broken timestamps: use the average rate
         step = 1.0 / fps if fps > 0 else 1 / 25.0
         starts = np.arange(n) * step
         ends = starts + step
     end_time = float(ends[-1]) if ends[-1] > starts[-1] else None
-    if fps <= 0:
-        fps = 25.0
-    return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
-                meta={"codec": info["codec"], "pix_fmt": info["pix_fmt"],
-                      "rotation": info["rotation"], "decoder": decoder, "colour": colour})
+    return starts, end_time, (fps if fps > 0 else 25.0)
 
 
 def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:
