@@ -8,7 +8,10 @@ are computed from records in manifest order, so 1, 2 or 3 processes, or a run ki
 resumed, give the same result.
 
 The next video is decoded in a background thread while the metrics run on the current one
-(:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once.
+(:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once. When every
+selected metric reads only its declared view (:data:`STREAMABLE`), a "clip" is just those
+views, built in one streaming pass (:func:`vidbench.stream.decode_views`), so memory is
+bounded by the views, not by the video's length or resolution.
 
 Resume: a record already in ``videos.jsonl`` is reused only while it still describes the
 same thing: the video's content sha256, its prompt and meta (``inputs``, a hash), the
@@ -359,10 +362,45 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
     return rec
 
 
-def _timed_decode(timings: dict[str, float], colour: str = "vidbench"):
+#: (metric, mode) pairs that read nothing of a video but ``ctx.view(m.view_spec())`` and the
+#: clip's timestamps, fps, size and duration, so they can be scored from a streamed decode
+#: (vidbench.stream; checked against the full decode in tests/test_video_streaming.py). A
+#: metric may instead define ``view_specs()``, every spec it reads, with the same promise.
+STREAMABLE: frozenset[tuple[str, str]] = frozenset(
+    {(name, mode) for name in ("temporal_flicker", "motion_smoothness", "subject_consistency",
+                               "background_consistency", "clip_score", "aesthetic_quality")
+     for mode in ("default", "vbench")} | {("dynamic_degree", "vbench")})
+
+
+def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
+                 ) -> list[video_io.ViewSpec] | None:
+    """The views to stream for these metrics, or None when one of them needs the whole
+    clip (its frames at full resolution, or facts known only after decoding, as the FVD
+    family's clip start) or when ``VIDBENCH_STREAM=0``."""
+    if os.environ.get("VIDBENCH_STREAM", "1") == "0" or set_metrics:
+        return None
+    specs: list[video_io.ViewSpec] = []
+    for m in per_video:
+        hook = getattr(m, "view_specs", None)
+        if callable(hook):
+            specs.extend(hook())
+        elif (m.name, m.mode) in STREAMABLE:
+            specs.append(m.view_spec())
+        else:
+            return None
+    return specs or None
+
+
+def _timed_decode(timings: dict[str, float], colour: str = "vidbench",
+                  specs: list[video_io.ViewSpec] | None = None):
+    """The runner's decoder: the whole clip, or (``specs``) only those views, streamed."""
     def _decode(path):
         t0 = time.perf_counter()
         try:
+            if specs is not None:
+                from vidbench.stream import decode_views
+
+                return decode_views(path, specs, colour=colour)
             return video_io.decode(path, colour=colour)
         finally:
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
@@ -599,8 +637,10 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
     t_start = time.perf_counter()
     bar = Progress(len(plans), "score",
                    mode=None if _show_progress(cfg) and rank == 0 else "off")
+    specs = stream_specs(per_video, set_metrics)
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
-                                    decoder=_timed_decode(timings, decode_colour(cfg.mode)))
+                                    decoder=_timed_decode(timings, decode_colour(cfg.mode),
+                                                          specs))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
         log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip

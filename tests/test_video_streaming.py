@@ -171,3 +171,51 @@ def test_memory_does_not_grow_with_duration(tmp_path):
     assert (short["frames"], long_["frames"]) == (40, 400)
     growth = (long_["delta_kb"] - short["delta_kb"]) * 1024
     assert growth < long_["view"] - short["view"] + 16 * 2**20, (short, long_)
+
+
+@pytest.mark.parametrize("mode,metrics", [
+    ("default", ["temporal_flicker", "motion_smoothness"]),
+    ("vbench", ["temporal_flicker"]),
+])
+def test_runner_streams_with_the_same_scores_and_one_decode(tmp_path, monkeypatch, mode,
+                                                            metrics):
+    """`score` with streamable metrics: one streamed decode per video, and videos.jsonl
+    scores equal to a run on the full decode (VIDBENCH_STREAM=0)."""
+    from vidbench.manifest import write_manifest
+    from vidbench.registry import get_metric
+    from vidbench.results import read_video_records
+    from vidbench.runner import ScoreConfig, score, stream_specs
+    from vidbench.video import write_video
+
+    root = tmp_path / "v"
+    root.mkdir()
+    entries = []
+    for i in range(3):
+        fr = moving_disc(10 + 4 * i, 64, 8.0 + 4 * i, velocity=(6.0 * i, 2.0), texture=1.0,
+                         seed=i)
+        write_video(root / f"v{i}.mp4", fr, 8.0 + 4 * i)
+        entries.append({"video": f"v{i}.mp4", "prompt": "p", "item": f"i{i}", "meta": {}})
+    manifest = write_manifest(root / "manifest.jsonl", entries)
+    assert stream_specs([get_metric(m, mode=mode) for m in metrics], []) is not None
+    cfg = dict(metrics=metrics, mode=mode, progress=False)
+    before = video_io.DECODE_COUNT
+    score(manifest, tmp_path / "stream", ScoreConfig(**cfg))
+    assert video_io.DECODE_COUNT - before == 3
+    monkeypatch.setenv("VIDBENCH_STREAM", "0")
+    score(manifest, tmp_path / "full", ScoreConfig(**cfg))
+    a = read_video_records(tmp_path / "stream" / "videos.jsonl")
+    b = read_video_records(tmp_path / "full" / "videos.jsonl")
+    assert [r["source"]["decoder"] for r in a] == ["pyav-stream"] * 3
+    assert [r["source"]["decoder"] for r in b] == ["pyav"] * 3
+    for ra, rb in zip(a, b, strict=True):
+        assert ra["scores"] == rb["scores"] and ra["details"] == rb["details"]
+
+
+def test_metrics_that_read_the_whole_clip_are_not_streamed():
+    from vidbench.registry import get_metric
+    from vidbench.runner import stream_specs
+
+    flick = get_metric("temporal_flicker")
+    assert stream_specs([flick], []) == [flick.view_spec()]
+    assert stream_specs([flick, get_metric("dynamic_degree")], []) is None  # source frames
+    assert stream_specs([flick, get_metric("physics_consistency")], []) is None
