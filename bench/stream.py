@@ -4,10 +4,12 @@ the video (issue 17).
 :func:`decode_views` decodes a video once (PyAV, :func:`vidbench.video.iter_frames`) and, for
 each decoded frame, keeps only what some declared :class:`~vidbench.video.ViewSpec` will
 show, already resized (and cropped) to that view's size; the full-resolution frame is
-dropped as soon as the next one arrives. Which frames a view shows is decided with the same
-comparisons :func:`vidbench.video.sample_indices` makes, one frame ahead (a view frame at
-time t shows the last source frame whose timestamp is <= t, so a frame is known to be needed
-or not when the next frame's timestamp is seen); at the end the views are assembled by
+dropped as soon as the next one arrives, and a frame no view shows is never converted to
+RGB (an 8 fps view of a 30 fps video converts and resizes about 8 frames in 30). Which
+frames a view shows is decided with the same comparisons
+:func:`vidbench.video.sample_indices` makes, one frame ahead (a view frame at time t shows
+the last source frame whose timestamp is <= t, so a frame is known to be needed or not when
+the next frame's timestamp is seen); at the end the views are assembled by
 ``sample_indices`` itself on the full timestamp list, so each equals
 ``make_view(decode(path), spec)`` bit for bit (tests/test_video_streaming.py).
 
@@ -193,7 +195,7 @@ def _stream(p: Path, specs: list[V.ViewSpec], limit: int, colour: str, *, index_
     # per distinct (size, resize, crop): source index -> the frame at that size
     kept: dict[tuple, dict[int, np.ndarray]] = {_size_key(sp): {} for sp in specs}
     held = 0  # bytes in kept
-    prev: np.ndarray | None = None
+    prev: V.LazyFrame | None = None
     prev_small: dict[tuple, np.ndarray] = {}
     size: tuple[int, int] = (0, 0)
 
@@ -222,7 +224,8 @@ def _stream(p: Path, specs: list[V.ViewSpec], limit: int, colour: str, *, index_
         step = 1.0 / fps_declared if fps_declared > 0 else 1 / 25.0
         if len(specs) > 0 and int(s.frames or 0) > V.MAX_FRAMES:
             raise VideoDecodeError(f"{p}: more than {V.MAX_FRAMES} frames; trim the video")
-        for i, (arr, t0, t1) in enumerate(V.iter_frames(container, s, p, limit, colour, info)):
+        frames = V.iter_frames(container, s, p, limit, colour, info, lazy=True)
+        for i, (lazy, t0, t1) in enumerate(frames):
             if i >= V.MAX_FRAMES:
                 raise VideoDecodeError(f"{p}: more than {V.MAX_FRAMES} frames; trim the video")
             if index_times:
@@ -230,19 +233,19 @@ def _stream(p: Path, specs: list[V.ViewSpec], limit: int, colour: str, *, index_
             elif starts and not t0 > starts[-1]:
                 raise _Broken
             if i == 0:
-                size = arr.shape[:2]
+                size = lazy.rgb().shape[:2]
                 plans = [_Plan(sp, t0) for sp in specs]
             # the frame before this one: which views show it (now that its successor's
             # timestamp is known)
             if prev is not None:
                 for pl in plans:
                     if pl.needs_previous(t0, i - 1):
-                        keep(i - 1, pl.spec, small_of(prev, pl.spec, prev_small))
+                        keep(i - 1, pl.spec, small_of(prev.rgb(), pl.spec, prev_small))
             cur_small: dict[tuple, np.ndarray] = {}
             for pl in plans:
                 if pl.needs_on_arrival(t0):
-                    keep(i, pl.spec, small_of(arr, pl.spec, cur_small))
-            prev, prev_small = arr, cur_small
+                    keep(i, pl.spec, small_of(lazy.rgb(), pl.spec, cur_small))
+            prev, prev_small = lazy, cur_small
             starts.append(t0)
             ends.append(t1)
     n = len(starts)
@@ -255,7 +258,7 @@ def _stream(p: Path, specs: list[V.ViewSpec], limit: int, colour: str, *, index_
         idx, times, vfps = V.sample_indices(ts, clip_end, sp)
         store = kept[_size_key(sp)]
         if n - 1 in idx and n - 1 not in store:  # the last frame: every view may end on it
-            store[n - 1] = small_of(prev, sp, last_small)  # type: ignore[arg-type]
+            store[n - 1] = small_of(prev.rgb(), sp, last_small)  # type: ignore[union-attr]
         missing = sorted(set(int(j) for j in idx) - set(store))
         if missing:  # a bug, never a silent difference from make_view
             raise RuntimeError(f"{p}: streamed view {_describe(sp)} lacks source frames "

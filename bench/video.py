@@ -584,14 +584,33 @@ def _open(p: Path):
     return container, s
 
 
+class LazyFrame:
+    """A decoded frame not yet converted to RGB: ``rgb()`` converts it (once), so a frame
+    no view needs is never converted (vidbench.stream)."""
+
+    __slots__ = ("_frame", "_convert", "_rotation", "_rgb")
+
+    def __init__(self, frame, convert, rotation: int) -> None:
+        self._frame, self._convert, self._rotation = frame, convert, rotation
+        self._rgb: np.ndarray | None = None
+
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            arr = self._convert(self._frame)
+            self._rgb = _rotate(arr[None], self._rotation)[0] if self._rotation else arr
+            self._frame = None
+        return self._rgb
+
+
 def iter_frames(container, s, p: Path, limit: int, colour: str = "vidbench",
-                info: dict | None = None):
+                info: dict | None = None, lazy: bool = False):
     """Yield ``(rgb, start, end)`` for each decoded frame of stream ``s``: (H, W, 3) uint8
     upright (rotation applied; a fresh array the caller may keep), presentation start and
     end in seconds. One frame larger than ``limit`` bytes is refused from its declared size
     before anything is converted; a size change mid-stream is an error; a truncated tail
     ends the iteration (nothing decodable at all is an error). ``info`` (a dict) receives
-    ``codec``, ``pix_fmt``, ``rotation``, ``fps``."""
+    ``codec``, ``pix_fmt``, ``rotation``, ``fps``. ``lazy``: yield :class:`LazyFrame`
+    objects instead of arrays (converted only when asked)."""
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -622,15 +641,19 @@ def iter_frames(container, s, p: Path, limit: int, colour: str = "vidbench",
             elif (frame.height, frame.width) != shape:
                 raise VideoDecodeError(f"{p}: frame size changes mid-stream ({shape[1]}x"
                                        f"{shape[0]} to {frame.width}x{frame.height})")
-            arr = convert(frame)  # type: ignore[misc]
-            if rotation:
-                arr = _rotate(arr[None], rotation)[0]
             # as PyAV's frame.time and float(duration * time_base), without Fractions
             pts = frame.pts
             t = float(pts) * num / den if pts is not None else n / (fps or 25.0)
             dur = frame.duration
             n += 1
-            yield arr, t, t + ((dur * num) / den if dur else 0.0)
+            end = t + ((dur * num) / den if dur else 0.0)
+            if lazy:
+                yield LazyFrame(frame, convert, rotation), t, end  # type: ignore[arg-type]
+                continue
+            arr = convert(frame)  # type: ignore[misc]
+            if rotation:
+                arr = _rotate(arr[None], rotation)[0]
+            yield arr, t, end
     except VideoDecodeError:
         raise
     except av.error.FFmpegError as e:

@@ -219,3 +219,24 @@ def test_metrics_that_read_the_whole_clip_are_not_streamed():
     assert stream_specs([flick], []) == [flick.view_spec()]
     assert stream_specs([flick, get_metric("dynamic_degree")], []) is None  # source frames
     assert stream_specs([flick, get_metric("physics_consistency")], []) is None
+
+
+def test_frames_no_view_shows_are_not_converted(write_clip, monkeypatch):
+    """A 24 fps clip streamed into an 8 fps view converts only the frames the view shows
+    (every third), not all 48."""
+    p = write_clip("c24.mp4", moving_disc(48, 32, 24.0, texture=1.0), 24.0)
+    calls = []
+    real = video_io.LazyFrame.rgb
+
+    def counted(self):
+        if self._rgb is None:
+            calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(video_io.LazyFrame, "rgb", counted)
+    spec = ViewSpec(fps=8.0, size=16)
+    sc = decode_views(p, [spec])
+    assert sc.view(spec).num_frames == 16
+    assert len(calls) == 16
+    monkeypatch.setattr(video_io.LazyFrame, "rgb", real)
+    same_view(sc.view(spec), make_view(decode(p), spec))
