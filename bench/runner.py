@@ -376,7 +376,8 @@ def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
                  ) -> list[video_io.ViewSpec] | None:
     """The views to stream for these metrics, or None when one of them needs the whole
     clip (its frames at full resolution, or facts known only after decoding, as the FVD
-    family's clip start) or when ``VIDBENCH_STREAM=0``."""
+    family's clip start), when a view is every frame at full size (vbench mode's views:
+    streaming would hold as much and copy it once more), or when ``VIDBENCH_STREAM=0``."""
     if os.environ.get("VIDBENCH_STREAM", "1") == "0" or set_metrics:
         return None
     specs: list[video_io.ViewSpec] = []
@@ -388,6 +389,8 @@ def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
             specs.append(m.view_spec())
         else:
             return None
+    if any(sp.size is None and sp.fps is None and sp.num_frames is None for sp in specs):
+        return None  # every frame at full size (VBench's views): as large as the clip itself
     return specs or None
 
 
