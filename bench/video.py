@@ -316,6 +316,26 @@ def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
                 clip.path)
 
 
+#: Width in seconds of the windows of :func:`window_series` (issue 17: per-window details).
+WINDOW_S = 2.0
+
+
+def window_series(times, values, width: float = WINDOW_S) -> dict:
+    """Per-window means of a per-frame (or per-pair) series: ``{"width": s, "windows":
+    [{"start": s from the first time, "value": mean, "n": count}, ...], "drift": last
+    window's mean - first window's (None with one window)}``; windows without a value are
+    left out. For long videos, where one number hides whether quality degrades over time."""
+    t = np.asarray(times, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if len(t) == 0:
+        return {"width": width, "windows": [], "drift": None}
+    k = np.floor((t - t[0]) / width + 1e-9).astype(np.int64)
+    wins = [{"start": round(float(j * width), 6), "value": float(v[k == j].mean()),
+             "n": int((k == j).sum())} for j in np.unique(k)]
+    drift = wins[-1]["value"] - wins[0]["value"] if len(wins) > 1 else None
+    return {"width": width, "windows": wins, "drift": drift}
+
+
 # ----------------------------------------------------------------------------- probing
 
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from vidbench.metrics import flow as fl
 from vidbench.registry import Score, VideoContext
+from vidbench.video import window_series
 
 
 class TemporalFlicker(fl.FlowMetric):
@@ -106,8 +107,10 @@ class TemporalFlicker(fl.FlowMetric):
             resid.append(float(np.mean(d, where=valid)) if valid.any() else float(d.mean()))
             raw.append(float(np.abs(a - luma[j]).mean()))
         value = 1.0 - float(np.mean(resid)) / 255.0
+        at = [float(view.timestamps[j]) for _, j in pairs]
         info.update({"uncompensated": 1.0 - float(np.mean(raw)) / 255.0,
-                     "worst_pair": 1.0 - float(np.max(resid)) / 255.0})
+                     "worst_pair": 1.0 - float(np.max(resid)) / 255.0,
+                     "over_time": window_series(at, 1.0 - np.asarray(resid) / 255.0)})
         return Score(value, info)
 
     # ------------------------------------------------------------------ vbench
