@@ -11,10 +11,12 @@ fresh process (peak RSS = that process's ``ru_maxrss``):
   the views with ``make_view`` (anchor b; only where the frames fit ``--full-max-gb``);
 - ``stream``: ``vidbench.stream.decode_views`` with the views of the weight-free battery
   (flicker / motion smoothness: 8 fps at 128 px; physics_consistency: 15 fps at 128 px;
-  dynamic_degree: every source frame at 128 px), then temporal_flicker and
-  motion_smoothness (default mode, the two the runner streams today) scored on them.
+  dynamic_degree: every source frame at 128 px; ``--views runner``: the 8 fps view alone,
+  what the runner streams today), then temporal_flicker and motion_smoothness (default
+  mode) scored on them.
 
-    OMP_NUM_THREADS=1 .venv/bin/python perf/streaming.py [--clips 5,20,60,4k] [--full-max-gb 1.5]
+    OMP_NUM_THREADS=1 .venv/bin/python perf/streaming.py [--clips 5,20,60,4k]
+        [--views battery|runner] [--full-max-gb 1.5]
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ PRE = """
 import json, resource, time
 from vidbench.video import ViewSpec
 SPECS = [ViewSpec(fps=8.0, size=128, resize="area"), ViewSpec(fps=15.0, size=128,
-         resize="area"), ViewSpec(size=128, resize="area")]
+         resize="area"), ViewSpec(size=128, resize="area")][:{n_views}]
 PATH = {path!r}
 t0 = time.perf_counter()
 """
@@ -122,8 +124,8 @@ print(json.dumps(out))
 """
 
 
-def measure(kind: str, path: Path) -> dict:
-    code = PRE.format(path=str(path)) + textwrap.dedent(CHILD[kind]) + POST
+def measure(kind: str, path: Path, n_views: int = 3) -> dict:
+    code = PRE.format(path=str(path), n_views=n_views) + textwrap.dedent(CHILD[kind]) + POST
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     if r.returncode:
@@ -134,6 +136,9 @@ def measure(kind: str, path: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", default="5,20,60,4k")
+    ap.add_argument("--views", choices=("battery", "runner"), default="battery",
+                    help="battery: the 3 views of the weight-free battery; runner: only the "
+                         "8 fps view of the two metrics the runner streams today")
     ap.add_argument("--full-max-gb", type=float, default=1.5,
                     help="run the full decode only where the frames fit in this many GB")
     args = ap.parse_args()
@@ -145,12 +150,13 @@ def main() -> None:
             p = make_clip(Path(d) / f"{name}.mp4", secs, w, h)
             made = time.perf_counter() - t0
             frames_gb = secs * 30 * w * h * 3 / 1e9
-            res = {k: measure(k, p) for k in ("plain", "plain+resize", "stream")}
+            nv = 3 if args.views == "battery" else 1
+            res = {k: measure(k, p, nv) for k in ("plain", "plain+resize", "stream")}
             if frames_gb <= args.full_max_gb:
-                res["full"] = measure("full", p)
+                res["full"] = measure("full", p, nv)
             rows.append((name, secs, w, h, frames_gb, made, res))
             print(json.dumps({"clip": name, **res}), file=sys.stderr)
-    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, views: {args.views}")
     print("| clip | RGB frames | plain PyAV decode+rgb24: wall / peak RSS | + resize to "
           "128 px: wall | full decode + views: wall / peak RSS | stream (views) + flicker, "
           "motion: decode / metrics / wall / peak RSS | views | stream wall / plain / "
