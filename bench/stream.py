@@ -14,10 +14,11 @@ the next frame's timestamp is seen); at the end the views are assembled by
 ``make_view(decode(path), spec)`` bit for bit (tests/test_video_streaming.py).
 
 Memory: the views' own frames (each source frame resized once per distinct view size),
-plus one decoded frame. ``VIDBENCH_MAX_DECODE_GB`` bounds the views' frames together;
-a view that would exceed it is a :class:`~vidbench.video.ViewTooLargeError` naming the view.
-A video's length or resolution is otherwise unbounded (up to
-:data:`~vidbench.video.MAX_FRAMES` frames).
+plus one decoded frame; when the views are assembled at the end, each kept frame is freed as
+soon as the last view showing it has its copy. ``VIDBENCH_MAX_DECODE_GB`` bounds the views'
+frames together; a view that would exceed it is a
+:class:`~vidbench.video.ViewTooLargeError` naming the view. A video's length or resolution
+is otherwise unbounded (up to :data:`~vidbench.video.MAX_FRAMES` frames).
 
 The result, :class:`StreamedClip`, stands in for a :class:`~vidbench.video.Clip`: it has the
 clip's timestamps, fps, size and duration, and ``view(spec)`` for the declared specs. Asking
@@ -254,8 +255,9 @@ def _stream(p: Path, specs: list[V.ViewSpec], limit: int, colour: str, *, index_
     clip_end = end_time if end_time is not None else float(ts[-1] + 1.0 / fps)
     views: dict[V.ViewSpec, V.View] = {}
     last_small: dict[tuple, np.ndarray] = {}
-    for sp in specs:
-        idx, times, vfps = V.sample_indices(ts, clip_end, sp)
+    picks = {sp: V.sample_indices(ts, clip_end, sp) for sp in specs}
+    refs: dict[tuple, int] = {}  # (size key, source index) -> view frames still to fill
+    for sp, (idx, _, _) in picks.items():
         store = kept[_size_key(sp)]
         if n - 1 in idx and n - 1 not in store:  # the last frame: every view may end on it
             store[n - 1] = small_of(prev.rgb(), sp, last_small)  # type: ignore[union-attr]
@@ -263,13 +265,27 @@ def _stream(p: Path, specs: list[V.ViewSpec], limit: int, colour: str, *, index_
         if missing:  # a bug, never a silent difference from make_view
             raise RuntimeError(f"{p}: streamed view {_describe(sp)} lacks source frames "
                                f"{missing[:5]}")
+        for j in idx:
+            refs[(_size_key(sp), int(j))] = refs.get((_size_key(sp), int(j)), 0) + 1
+    for key, store in kept.items():  # frames kept for grid times past the end
+        for j in [j for j in store if (key, j) not in refs]:
+            del store[j]
+    for sp, (idx, times, vfps) in picks.items():
+        key = _size_key(sp)
+        store = kept[key]
         th, tw = store[int(idx[0])].shape[:2]
         if len(idx) * th * tw * 3 > limit:
             raise V.ViewTooLargeError(
                 f"{p}: a view of {len(idx)} frames of {tw}x{th} needs "
                 f"{len(idx) * th * tw * 3 / 2**30:.2f} GiB, over the limit of "
                 f"{limit / 2**30:.2f} GiB (VIDBENCH_MAX_DECODE_GB)")
-        frames = np.stack([store[int(j)] for j in idx])
+        frames = np.empty((len(idx), th, tw, 3), np.uint8)
+        for r, j in enumerate(idx):  # each kept frame is freed once its last view has it
+            j = int(j)
+            frames[r] = store[j]
+            refs[(key, j)] -= 1
+            if not refs[(key, j)]:
+                del store[j]
         views[sp] = V.View(frames, times, vfps, idx, sp, fps, size, str(p))
     meta = {"codec": info.get("codec"), "pix_fmt": info.get("pix_fmt"),
             "rotation": info.get("rotation", 0), "decoder": "pyav-stream", "colour": colour,
