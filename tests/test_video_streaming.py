@@ -4,6 +4,7 @@ memory is bounded by the views, not the video."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -62,7 +63,6 @@ def test_streamed_views_equal_full_decode_views(write_clip):
 
 
 def test_ten_bit_and_opencv_colour_stream_the_same(tmp_path):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from test_video_colour import planes, write_yuv
 
     p = write_yuv(tmp_path / "ten.mp4", planes(6, 32, 48, 10, seed=9), 10, 1)
@@ -133,7 +133,7 @@ def _peak_of(path, as_limit_gb: float) -> dict:
                           .frames.nbytes}}))
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**__import__("os").environ, "OMP_NUM_THREADS": "1",
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1",
                                             "VIDBENCH_MAX_DECODE_GB": "0.05"})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     assert proc.returncode == 0 and lines, proc.stderr[-2000:]
