@@ -576,7 +576,13 @@ def decode_threads(stream) -> int:
         return n
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     cc = stream.codec_context
-    pixels = int(stream.frames or 0) * int(cc.width or 0) * int(cc.height or 0)
+    frames = int(stream.frames or 0)
+    if frames <= 0:  # mkv, webm: frames from the declared duration and rate, if any
+        try:
+            frames = int(float(stream.duration * stream.time_base * stream.average_rate))
+        except (TypeError, ValueError, AttributeError, ZeroDivisionError):
+            frames = 0
+    pixels = frames * int(cc.width or 0) * int(cc.height or 0)
     if cpus <= 1 or pixels < THREADED_PIXELS:
         return 1
     return min(cpus, 4)

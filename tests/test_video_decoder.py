@@ -19,8 +19,9 @@ from vidbench.video import ViewSpec, decode, make_view
 class _Stream:
     """What decode_threads reads of a PyAV stream."""
 
-    def __init__(self, frames: int, w: int, h: int) -> None:
+    def __init__(self, frames: int, w: int, h: int, duration=None) -> None:
         self.frames = frames
+        self.duration, self.time_base, self.average_rate = duration, Fraction(1, 1000), 30
 
         class _CC:
             width, height = w, h
@@ -37,6 +38,9 @@ def test_threads_one_for_short_clips_or_one_core(monkeypatch):
     assert video_io.decode_threads(_Stream(600, 1920, 1080)) == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert video_io.decode_threads(_Stream(600, 1920, 1080)) == 2
+    # no declared frame count (mkv): the declared duration x rate stands in
+    assert video_io.decode_threads(_Stream(0, 1920, 1080, duration=20_000)) == 2
+    assert video_io.decode_threads(_Stream(0, 1920, 1080, duration=None)) == 1
 
 
 @pytest.mark.parametrize("raw,want", [("0", 0), ("3", 3), ("x", None), ("-1", None),
