@@ -8,7 +8,10 @@ are computed from records in manifest order, so 1, 2 or 3 processes, or a run ki
 resumed, give the same result.
 
 The next video is decoded in a background thread while the metrics run on the current one
-(:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once.
+(:func:`vidbench.video.decode_ahead`); at most two clips are in memory at once. When every
+selected metric reads only its declared view (:data:`STREAMABLE`), a "clip" is just those
+views, built in one streaming pass (:func:`vidbench.stream.decode_views`), so memory is
+bounded by the views, not by the video's length or resolution.
 
 Resume: a record already in ``videos.jsonl`` is reused only while it still describes the
 same thing: the video's content sha256, its prompt and meta (``inputs``, a hash), the
@@ -325,7 +328,8 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
         return rec
     assert clip is not None
     rec["source"] = {"frames": clip.num_frames, "size": list(clip.size), "fps": clip.fps,
-                     "duration": clip.duration, "decoder": clip.meta.get("decoder")}
+                     "duration": clip.duration, "decoder": clip.meta.get("decoder"),
+                     "pix_fmt": clip.meta.get("pix_fmt"), "colour": clip.meta.get("colour")}
     ctx = VideoContext(clip, prompt=entry.prompt, item=entry.item, video=entry.video,
                        meta=entry.meta, device=device)
     for m in per_video:
@@ -365,15 +369,61 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
     return rec
 
 
-def _timed_decode(timings: dict[str, float]):
+#: (metric, mode) pairs that read nothing of a video but ``ctx.view(m.view_spec())`` and the
+#: clip's timestamps, fps, size and duration, so they can be scored from a streamed decode
+#: (vidbench.stream; checked against the full decode in tests/test_video_streaming.py). A
+#: metric may instead define ``view_specs()``, every spec it reads, with the same promise.
+STREAMABLE: frozenset[tuple[str, str]] = frozenset(
+    {(name, mode) for name in ("temporal_flicker", "motion_smoothness", "subject_consistency",
+                               "background_consistency", "clip_score", "aesthetic_quality")
+     for mode in ("default", "vbench")} | {("dynamic_degree", "vbench")})
+
+
+def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
+                 ) -> list[video_io.ViewSpec] | None:
+    """The views to stream for these metrics, or None when one of them needs the whole
+    clip (its frames at full resolution, or facts known only after decoding, as the FVD
+    family's clip start), when a view is every frame at full size (vbench mode's views:
+    streaming would hold as much and copy it once more), or when ``VIDBENCH_STREAM=0``."""
+    if os.environ.get("VIDBENCH_STREAM", "1") == "0" or set_metrics:
+        return None
+    specs: list[video_io.ViewSpec] = []
+    for m in per_video:
+        hook = getattr(m, "view_specs", None)
+        if callable(hook):
+            specs.extend(hook())
+        elif (m.name, m.mode) in STREAMABLE:
+            specs.append(m.view_spec())
+        else:
+            return None
+    if any(sp.size is None and sp.fps is None and sp.num_frames is None for sp in specs):
+        return None  # every frame at full size (VBench's views): as large as the clip itself
+    return specs or None
+
+
+def _timed_decode(timings: dict[str, float], colour: str = "vidbench",
+                  specs: list[video_io.ViewSpec] | None = None):
+    """The runner's decoder: the whole clip, or (``specs``) only those views, streamed."""
     def _decode(path):
         t0 = time.perf_counter()
         try:
-            return video_io.decode(path)
+            if specs is not None:
+                from vidbench.stream import decode_views
+
+                return decode_views(path, specs, colour=colour)
+            return video_io.decode(path, colour=colour)
         finally:
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
 
     return _decode
+
+
+def decode_colour(mode: str) -> str:
+    """The YUV->RGB conversion a run decodes with (docs/decoding.md): vbench mode reads as
+    OpenCV does, as VBench's flicker, motion smoothness and dynamic degree code does (its
+    DINO/CLIP code reads with decord, which differs from OpenCV above 8 bits: one decode
+    cannot match both); default mode uses vidbench's own rule. Equal on 8-bit input."""
+    return "opencv" if mode == "vbench" else "vidbench"
 
 
 def _merge_records(out_dir: Path, manifest: Manifest, world: int) -> list[dict]:
@@ -597,8 +647,10 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
     t_start = time.perf_counter()
     bar = Progress(len(plans), "score",
                    mode=None if _show_progress(cfg) and rank == 0 else "off")
+    specs = stream_specs(per_video, set_metrics)
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
-                                    decoder=_timed_decode(timings))
+                                    decoder=_timed_decode(timings, decode_colour(cfg.mode),
+                                                          specs))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
         log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip

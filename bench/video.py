@@ -291,7 +291,9 @@ def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
 def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
     """Resample ``clip`` by timestamps, then resize and crop, as ``spec`` says. The view's
     frame count and its uint8 pixels before and after resizing are bounded (``max_bytes``,
-    default ``VIDBENCH_MAX_DECODE_GB``) before they are allocated."""
+    default ``VIDBENCH_MAX_DECODE_GB``) before they are allocated. A view of consecutive
+    source frames at the source size (e.g. VBench's "every decoded frame") shares the
+    clip's memory instead of copying it: treat view frames as read-only."""
     limit = max_decode_bytes() if max_bytes is None else max_bytes
     h, w = clip.size
     idx, times, fps = sample_indices(clip.timestamps, float(clip.end_time), spec)
@@ -303,12 +305,35 @@ def make_view(clip: Clip, spec: ViewSpec, max_bytes: int | None = None) -> View:
                 f"{clip.path or 'clip'}: a view of {len(idx)} frames of {vw}x{vh} ({what}) "
                 f"needs {need / 2**30:.2f} GiB, over the limit of {limit / 2**30:.2f} GiB "
                 f"(VIDBENCH_MAX_DECODE_GB)")
-    frames = clip.frames[idx]
+    if len(idx) and int(idx[-1]) - int(idx[0]) == len(idx) - 1 and np.all(np.diff(idx) == 1):
+        frames = clip.frames[int(idx[0]):int(idx[-1]) + 1]  # consecutive: a view, no copy
+    else:
+        frames = clip.frames[idx]
     frames = resize_frames(frames, spec.size, spec.resize)
     if spec.crop == "center":
         frames = center_crop(frames, int(spec.size))  # type: ignore[arg-type]
     return View(np.ascontiguousarray(frames), times, fps, idx, spec, clip.fps, clip.size,
                 clip.path)
+
+
+#: Width in seconds of the windows of :func:`window_series` (issue 17: per-window details).
+WINDOW_S = 2.0
+
+
+def window_series(times, values, width: float = WINDOW_S) -> dict:
+    """Per-window means of a per-frame (or per-pair) series: ``{"width": s, "windows":
+    [{"start": s from the first time, "value": mean, "n": count}, ...], "drift": last
+    window's mean - first window's (None with one window)}``; windows without a value are
+    left out. For long videos, where one number hides whether quality degrades over time."""
+    t = np.asarray(times, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if len(t) == 0:
+        return {"width": width, "windows": [], "drift": None}
+    k = np.floor((t - t[0]) / width + 1e-9).astype(np.int64)
+    wins = [{"start": round(float(j * width), 6), "value": float(v[k == j].mean()),
+             "n": int((k == j).sum())} for j in np.unique(k)]
+    drift = wins[-1]["value"] - wins[0]["value"] if len(wins) > 1 else None
+    return {"width": width, "windows": wins, "drift": drift}
 
 
 # ----------------------------------------------------------------------------- probing
@@ -348,7 +373,7 @@ def probe(path: str | os.PathLike) -> dict:
             first = None
             rotation = 0
             for frame in container.decode(s):
-                first = frame.to_ndarray(format="rgb24")
+                first = frame_to_rgb(frame)
                 rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
                 break
             if first is None:
@@ -366,6 +391,120 @@ def probe(path: str | os.PathLike) -> dict:
 def _short(e: BaseException) -> str:
     msg = str(e).strip().splitlines()
     return (msg[0] if msg else type(e).__name__)[:200]
+
+
+# ----------------------------------------------------------------------------- colour
+
+#: AVColorSpace tag -> the YUV->RGB matrix used (PyAV's ``Colorspace`` names). Every other
+#: value (unspecified, reserved, RGB, YCgCo) reads as BT.601: see :func:`colour_rule`.
+_MATRIX_OF_TAG = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M",
+                  9: "BT2020", 10: "BT2020"}
+
+
+def colour_rule(frame) -> tuple[str, str]:
+    """The (matrix, range) a decoded YUV frame is converted to RGB with, as PyAV names
+    them: the stream's tags when it has them; untagged, BT.601 and limited ("MPEG") range,
+    full ("JPEG") for the ``yuvj*`` pixel formats. Untagged reads as BT.601 whatever the
+    size because that is the matrix every FFmpeg-based writer (ffmpeg's own scale filter,
+    PyAV, imageio-ffmpeg, vidbench's :func:`write_video`) converts RGB with when it does not
+    tag its output, and what OpenCV and decord (VBench's readers) assume (docs/decoding.md)."""
+    matrix = _MATRIX_OF_TAG.get(int(frame.colorspace or 2), "ITU601")
+    tag = int(frame.color_range or 0)
+    if tag in (1, 2):
+        rng = "JPEG" if tag == 2 else "MPEG"
+    else:
+        rng = "JPEG" if frame.format.name.startswith("yuvj") else "MPEG"
+    return matrix, rng
+
+
+def _high_depth_planar(frame) -> int:
+    """Bits per sample of a planar YUV frame stored in more than 8 bits (0 otherwise)."""
+    fmt = frame.format
+    name = fmt.name
+    if not name.startswith("yuv") or name.startswith("yuva") or len(frame.planes) != 3:
+        return 0
+    bits = int(fmt.components[0].bits)
+    return bits if 8 < bits <= 16 else 0
+
+
+def round_to_8bit(frame, rng: str):
+    """A ``yuv4XXp`` 8-bit frame holding ``frame``'s (9-16 bit planar YUV) samples rounded
+    to 8 bits, same chroma layout and tags. Limited range: ``(v + 2^(b-9)) >> (b-8)`` (code
+    values scale by exactly 2^(b-8), so 10-bit 64/940 land on 8-bit 16/235); full range:
+    ``round(v * 255 / (2^b - 1))``. Rounding, not truncation: truncating drops 0.375 levels
+    on average at 10 bits."""
+    import av
+
+    bits = _high_depth_planar(frame)
+    y, u = frame.planes[0], frame.planes[1]
+    sub = {(1, 1): "444", (2, 1): "422", (2, 2): "420"}.get(
+        (-(-y.width // u.width), -(-y.height // u.height)))
+    if sub is None:
+        raise VideoDecodeError(f"unsupported chroma layout {frame.format.name}")
+    out = av.VideoFrame(frame.width, frame.height, f"yuv{sub}p")
+    shift = bits - 8
+    for src, dst in zip(frame.planes, out.planes, strict=True):
+        a = np.frombuffer(src, np.uint16).reshape(src.height, src.line_size // 2)
+        a = a[:, :src.width].astype(np.uint32)
+        if rng == "JPEG":
+            v = (a * 255 * 2 + (2**bits - 1)) // (2 * (2**bits - 1))
+        else:
+            v = (a + (1 << (shift - 1))) >> shift
+        d = np.frombuffer(dst, np.uint8).reshape(dst.height, dst.line_size)
+        d[:, :dst.width] = np.minimum(v, 255)
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+#: How decoded YUV becomes RGB: "vidbench" (:func:`colour_rule`, more than 8 bits rounded
+#: to 8 first) or "opencv" (what ``cv2.VideoCapture`` returns, VBench's reader for flicker,
+#: motion smoothness and dynamic degree). They are the same pixels for 8-bit input.
+COLOURS = ("vidbench", "opencv")
+
+
+def frame_to_rgb(frame, colour: str = "vidbench", reformatter=None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a decoded PyAV frame (docs/decoding.md).
+
+    ``"vidbench"``: the matrix and range of :func:`colour_rule`. 8-bit YUV goes through
+    libswscale's YUV->RGB converter, as OpenCV's and decord's readers do (the same pixels,
+    bit for bit, measured on 8-bit 4:2:0); for 4:2:0 it repeats each chroma sample over its
+    2x2 block and works in fixed point (0 to 3 levels below the exact float conversion).
+    YUV in more than 8 bits is first rounded to 8 bits per sample (:func:`round_to_8bit`)
+    and converted the same way, so a 10-bit file reads exactly as the 8-bit file holding
+    its rounded samples.
+
+    ``"opencv"``: OpenCV's FFmpeg reader, reproduced: libswscale to BGR24 with bicubic
+    scaling flags and the frame's own tags (bit-identical to ``cv2.VideoCapture`` on 8- and
+    10-bit H.264/H.265, measured); above 8 bits this interpolates chroma bicubically and
+    dithers, 2.6-2.9 levels mean from the exact conversion where "vidbench" is 0.7. On
+    8-bit 4:2:0 the two are the same pixels and take the same (faster) route.
+
+    ``reformatter``: a ``VideoReformatter`` to reuse across a stream's frames (one swscale
+    context instead of one per frame). Conversion runs on one thread: swscale's automatic
+    threads cost 3x on a loaded 2-core machine (perf/RESULTS.md)."""
+    return converter(frame, colour, reformatter)(frame)
+
+
+def converter(first, colour: str = "vidbench", reformatter=None):
+    """``frame -> (H, W, 3) uint8 RGB`` for a stream whose first frame is ``first``: the
+    :func:`frame_to_rgb` decisions (route, matrix, range) taken once from ``first`` and
+    applied to every frame, through one swscale context."""
+    if reformatter is None:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()
+    high = _high_depth_planar(first)
+    reformat = reformatter.reformat
+    if colour == "opencv" and (high or first.format.name not in ("yuv420p", "yuvj420p")):
+        return lambda f: reformat(f, format="bgr24", interpolation="BICUBIC",
+                                  threads=1).to_ndarray()[..., ::-1]
+    matrix, rng = colour_rule(first)
+    if high:
+        return lambda f: reformat(round_to_8bit(f, rng), format="rgb24",
+                                  src_colorspace=matrix, src_color_range=rng,
+                                  threads=1).to_ndarray()
+    return lambda f: reformat(f, format="rgb24", src_colorspace=matrix, src_color_range=rng,
+                              threads=1).to_ndarray()
 
 
 class _DecordMismatch(Exception):
@@ -397,7 +536,8 @@ def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndar
 
 def _count_packets(p: Path, limit_frames: int) -> int:
     """Video packets in the container (demuxed, not decoded: cheap), an upper bound on the
-    frames a decode yields for the codecs seen here. Stops counting past ``limit_frames``."""
+    frames a decode yields for the codecs seen here. Stops counting past ``limit_frames``.
+    Used only when the container does not declare a frame count (mkv, webm)."""
     import av
 
     n = 0
@@ -413,70 +553,192 @@ def _count_packets(p: Path, limit_frames: int) -> int:
     return n
 
 
-def _decode_pyav(p: Path, limit: int) -> tuple[np.ndarray, np.ndarray, float, dict]:
-    """All frames with PyAV (frame-threaded decoding): frames (T, H, W, 3) upright
-    (rotation applied), (T, 2) start/end times, average fps, and facts.
+#: Decoded pixels (frames x width x height, as the container declares them) below which a
+#: video is decoded on one thread: frame threading's start-up (a frame of latency per
+#: thread, one thread per core) costs more than it saves on short clips, and on a loaded
+#: machine extra threads only wait for busy cores (perf/RESULTS.md, "Speed at K = 1").
+THREADED_PIXELS = 60_000_000
 
-    Memory: the packets are counted first (demuxing only), the budget is checked against
-    that count and the first frame's real size, and the frames are written into one array
-    allocated once; a frame list and its stacked copy never coexist."""
+
+def decode_threads(stream) -> int:
+    """Decoder threads for ``stream``: ``VIDBENCH_DECODE_THREADS`` when set (0: FFmpeg's
+    automatic count); else 1 for clips under :data:`THREADED_PIXELS` or when this process
+    may use one core (``taskset``, cgroup cpusets), else the usable cores, at most 4."""
+    raw = os.environ.get("VIDBENCH_DECODE_THREADS")
+    if raw is not None:
+        try:
+            n = int(raw)
+        except ValueError:
+            n = -1
+        if not 0 <= n <= 64:
+            raise UserError(f"VIDBENCH_DECODE_THREADS={raw[:20]!r}: give a whole number from "
+                            f"0 (automatic) to 64")
+        return n
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cc = stream.codec_context
+    frames = int(stream.frames or 0)
+    if frames <= 0:  # mkv, webm: frames from the declared duration and rate, if any
+        try:
+            frames = int(float(stream.duration * stream.time_base * stream.average_rate))
+        except (TypeError, ValueError, AttributeError, ZeroDivisionError):
+            frames = 0
+    pixels = frames * int(cc.width or 0) * int(cc.height or 0)
+    if cpus <= 1 or pixels < THREADED_PIXELS:
+        return 1
+    return min(cpus, 4)
+
+
+def _open(p: Path):
+    """(container, first video stream) with the thread settings of :func:`decode_threads`;
+    VideoDecodeError for anything without a video stream."""
     import av
 
     try:
-        n_packets = _count_packets(p, MAX_FRAMES)
         container = av.open(str(p))
     except Exception as e:
         raise VideoDecodeError(f"{p}: not a readable video ({_short(e)})") from None
-    if n_packets > MAX_FRAMES:
-        raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
-    buf: np.ndarray | None = None
-    stamps = np.zeros((max(n_packets, 1), 2), np.float64)
-    n = 0
-    with container:
-        vstreams = list(container.streams.video)
-        if not vstreams:
-            kinds = ", ".join(s.type for s in container.streams) or "none"
-            raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
-        s = vstreams[0]
+    vstreams = list(container.streams.video)
+    if not vstreams:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        container.close()
+        raise VideoDecodeError(f"{p}: no video stream (streams: {kinds})")
+    s = vstreams[0]
+    threads = decode_threads(s)
+    if threads != 1:
         s.thread_type = "AUTO"
-        fps = float(s.average_rate) if s.average_rate else 0.0
-        rotation = 0
-        dw, dh = int(s.codec_context.width or 0), int(s.codec_context.height or 0)
-        if dw * dh * 3 > limit:  # one declared frame is over budget: do not decode it
-            _check_budget(p, 1, dh, dw, limit)
-        try:
-            for frame in container.decode(s):
-                if buf is None and frame.width * frame.height * 3 > limit:
+    s.codec_context.thread_count = threads
+    return container, s
+
+
+class LazyFrame:
+    """A decoded frame not yet converted to RGB: ``rgb()`` converts it (once), so a frame
+    no view needs is never converted (vidbench.stream)."""
+
+    __slots__ = ("_frame", "_convert", "_rotation", "_rgb")
+
+    def __init__(self, frame, convert, rotation: int) -> None:
+        self._frame, self._convert, self._rotation = frame, convert, rotation
+        self._rgb: np.ndarray | None = None
+
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            arr = self._convert(self._frame)
+            self._rgb = _rotate(arr[None], self._rotation)[0] if self._rotation else arr
+            self._frame = None
+        return self._rgb
+
+
+def iter_frames(container, s, p: Path, limit: int, colour: str = "vidbench",
+                info: dict | None = None, lazy: bool = False):
+    """Yield ``(rgb, start, end)`` for each decoded frame of stream ``s``: (H, W, 3) uint8
+    upright (rotation applied; a fresh array the caller may keep), presentation start and
+    end in seconds. One frame larger than ``limit`` bytes is refused from its declared size
+    before anything is converted; a size change mid-stream is an error; a truncated tail
+    ends the iteration (nothing decodable at all is an error). ``info`` (a dict) receives
+    ``codec``, ``pix_fmt``, ``rotation``, ``fps``. ``lazy``: yield :class:`LazyFrame`
+    objects instead of arrays (converted only when asked)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    info = {} if info is None else info
+    fps = float(s.average_rate) if s.average_rate else 0.0
+    info.update({"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
+                 "rotation": 0, "fps": fps})
+    dw, dh = int(s.codec_context.width or 0), int(s.codec_context.height or 0)
+    if dw * dh * 3 > limit:  # one declared frame is over budget: do not decode it
+        _check_budget(p, 1, dh, dw, limit)
+    reformatter = VideoReformatter()  # one swscale context for the whole stream
+    convert = None
+    shape: tuple[int, int] | None = None
+    rotation = 0
+    n = 0
+    num = den = 1
+    try:
+        for frame in container.decode(s):
+            if shape is None:
+                if frame.width * frame.height * 3 > limit:
                     _check_budget(p, 1, frame.height, frame.width, limit)
-                arr = frame.to_ndarray(format="rgb24")
-                if buf is None:
-                    rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
-                    arr = _rotate(arr[None], rotation)[0]
-                    _check_budget(p, max(n_packets, 1), arr.shape[0], arr.shape[1], limit)
-                    buf = np.empty((max(n_packets, 1), *arr.shape), np.uint8)
-                else:
-                    arr = _rotate(arr[None], rotation)[0]
-                if arr.shape != buf.shape[1:]:
-                    raise VideoDecodeError(f"{p}: frame size changes mid-stream "
-                                           f"({buf.shape[2]}x{buf.shape[1]} to "
-                                           f"{arr.shape[1]}x{arr.shape[0]})")
-                if n == len(buf):  # more frames than packets: stop at the counted bound
-                    break
-                buf[n] = arr
-                t = float(frame.time) if frame.time is not None else n / (fps or 25.0)
-                dur = float(frame.duration * frame.time_base) if frame.duration else 0.0
-                stamps[n] = (t, t + dur)
-                n += 1
-        except VideoDecodeError:
-            raise
-        except av.error.FFmpegError as e:
-            if not n:  # a truncated tail is tolerated; nothing decodable is not
-                raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
-        info = {"codec": s.codec_context.name, "pix_fmt": s.codec_context.pix_fmt,
-                "rotation": rotation, "rotated": True}
-    if buf is None or n == 0:
+                shape = (frame.height, frame.width)
+                rotation = int(round(float(getattr(frame, "rotation", 0) or 0))) % 360
+                info["rotation"] = rotation
+                convert = converter(frame, colour, reformatter)
+                tb = frame.time_base or s.time_base
+                num, den = (tb.numerator, tb.denominator) if tb else (1, 1)
+            elif (frame.height, frame.width) != shape:
+                raise VideoDecodeError(f"{p}: frame size changes mid-stream ({shape[1]}x"
+                                       f"{shape[0]} to {frame.width}x{frame.height})")
+            # as PyAV's frame.time and float(duration * time_base), without Fractions
+            pts = frame.pts
+            t = float(pts) * num / den if pts is not None else n / (fps or 25.0)
+            dur = frame.duration
+            n += 1
+            end = t + ((dur * num) / den if dur else 0.0)
+            if lazy:
+                yield LazyFrame(frame, convert, rotation), t, end  # type: ignore[arg-type]
+                continue
+            arr = convert(frame)  # type: ignore[misc]
+            if rotation:
+                arr = _rotate(arr[None], rotation)[0]
+            yield arr, t, end
+    except VideoDecodeError:
+        raise
+    except av.error.FFmpegError as e:
+        if not n:  # a truncated tail is tolerated; nothing decodable is not
+            raise VideoDecodeError(f"{p}: decode failed ({_short(e)})") from None
+    if not n:
         raise VideoDecodeError(f"{p}: the video stream has no decodable frame")
-    return buf[:n], stamps[:n], fps, info
+
+
+def _frame_hint(s, p: Path) -> int:
+    """Frames the container declares for stream ``s`` (mp4 ``nb_frames``), else its
+    demuxed packets (mkv, webm declare none). A hint for sizing, not trusted: the decode
+    checks every frame against the budget."""
+    declared = int(s.frames or 0)
+    return declared if declared > 0 else _count_packets(p, MAX_FRAMES)
+
+
+def _decode_pyav(p: Path, limit: int, colour: str = "vidbench"
+                 ) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """All frames with PyAV: frames (T, H, W, 3) upright (rotation applied), (T, 2)
+    start/end times, average fps, and facts.
+
+    Memory: the frames are written into one array allocated once, sized by the container's
+    declared frame count (mp4 ``nb_frames``; demuxed packets where none is declared, mkv),
+    capped by the budget and :data:`MAX_FRAMES`; a file with more frames than it declares
+    grows the array, each growth checked against the budget. A frame list and its stacked
+    copy never coexist."""
+    container, s = _open(p)
+    info: dict = {"rotated": True}
+    with container:
+        hint = _frame_hint(s, p)
+        if hint > MAX_FRAMES:
+            raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
+        buf: np.ndarray | None = None
+        stamps = np.zeros((0, 2), np.float64)
+        n = 0
+        for arr, t0, t1 in iter_frames(container, s, p, limit, colour, info):
+            if buf is None:
+                per = arr.nbytes
+                cap = max(1, min(max(hint, 1), MAX_FRAMES, limit // per))
+                if max(hint, 1) * per > limit:  # declared over budget: refuse as before
+                    _check_budget(p, max(hint, 1), arr.shape[0], arr.shape[1], limit)
+                buf = np.empty((cap, *arr.shape), np.uint8)
+                stamps = np.zeros((cap, 2), np.float64)
+            if n == len(buf):  # more frames than declared: grow, within the budget
+                if n + 1 > MAX_FRAMES:
+                    raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the "
+                                           f"video")
+                _check_budget(p, n + 1, arr.shape[0], arr.shape[1], limit)
+                grow = min(max(2 * n, n + 16), MAX_FRAMES, limit // arr.nbytes)
+                buf = np.concatenate([buf, np.empty((grow - n, *arr.shape), np.uint8)])
+                stamps = np.concatenate([stamps, np.zeros((grow - n, 2))])
+            buf[n] = arr
+            stamps[n] = (t0, t1)
+            n += 1
+    assert buf is not None
+    if n < len(buf) // 2:  # the container declared far more frames than it has
+        buf = buf[:n].copy()
+    return buf[:n], stamps[:n], float(info["fps"]), info
 
 
 def _check_budget(p: Path, n: int, h: int, w: int, limit: int) -> None:
@@ -494,7 +756,8 @@ def _decoder() -> str:
     return name
 
 
-def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
+def decode(path: str | os.PathLike, *, max_bytes: int | None = None,
+           colour: str = "vidbench") -> Clip:
     """Decode every frame of ``path`` into a :class:`Clip` (RGB uint8, with timestamps).
 
     The default decoder is PyAV: one pass over the container, per-frame presentation
@@ -504,9 +767,13 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
     frames are upright as a player shows them. Raises :class:`VideoDecodeError` naming the
     file and the reason on any failure: empty or truncated file, no video stream, no
     decodable frame, or a decode larger than ``max_bytes`` (default
-    ``VIDBENCH_MAX_DECODE_GB``, 4 GiB).
+    ``VIDBENCH_MAX_DECODE_GB``, 4 GiB). ``colour``: how YUV becomes RGB, one of
+    :data:`COLOURS` (:func:`frame_to_rgb`; docs/decoding.md); decord is used for 8-bit 4:2:0
+    only (it reads 10-bit its own way).
     """
     global DECODE_COUNT
+    if colour not in COLOURS:
+        raise ValueError(f"unknown colour conversion {colour!r}; use one of {COLOURS}")
     DECODE_COUNT += 1
     p = readable_file(path)
     limit = max_decode_bytes() if max_bytes is None else max_bytes
@@ -517,6 +784,8 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
         try:
             if info["rotation"]:
                 raise _DecordMismatch("rotated")
+            if info["pix_fmt"] not in ("yuv420p", "yuvj420p"):
+                raise _DecordMismatch(f"pixel format {info['pix_fmt']}")
             frames, stamps, fps = _decode_decord(p, info, limit)
         except VideoDecodeError:
             raise
@@ -524,21 +793,27 @@ def decode(path: str | os.PathLike, *, max_bytes: int | None = None) -> Clip:
             info = None
             decoder = "pyav"
     if info is None:
-        frames, stamps, fps, info = _decode_pyav(p, limit)
-    n = len(frames)
+        frames, stamps, fps, info = _decode_pyav(p, limit, colour)
     if not info.get("rotated"):
         frames = _rotate(frames, info["rotation"])
+    starts, end_time, fps = finish_times(stamps, fps)
+    return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
+                meta={"codec": info["codec"], "pix_fmt": info["pix_fmt"],
+                      "rotation": info["rotation"], "decoder": decoder, "colour": colour})
+
+
+def finish_times(stamps: np.ndarray, fps: float) -> tuple[np.ndarray, float | None, float]:
+    """Frame start times, the end of the last frame (None: one frame period after it) and
+    the clip's fps from decoded (T, 2) start/end ``stamps`` and the container's average
+    ``fps``. Timestamps that do not increase are replaced by ``k / fps`` (broken files)."""
+    n = len(stamps)
     starts, ends = stamps[:, 0], stamps[:, 1]
     if n > 1 and not np.all(np.diff(starts) > 0):  # broken timestamps: use the average rate
         step = 1.0 / fps if fps > 0 else 1 / 25.0
         starts = np.arange(n) * step
         ends = starts + step
     end_time = float(ends[-1]) if ends[-1] > starts[-1] else None
-    if fps <= 0:
-        fps = 25.0
-    return Clip(np.ascontiguousarray(frames), starts, fps, str(p), end_time,
-                meta={"codec": info["codec"], "pix_fmt": info["pix_fmt"],
-                      "rotation": info["rotation"], "decoder": decoder})
+    return starts, end_time, (fps if fps > 0 else 25.0)
 
 
 def _rotate(frames: np.ndarray, rotation: int) -> np.ndarray:

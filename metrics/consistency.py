@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from vidbench.errors import UserError
 from vidbench.registry import PerVideoMetric, Score, VideoContext
 from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
-from vidbench.video import ViewSpec
+from vidbench.video import ViewSpec, window_series
 
 # ----------------------------------------------------------------------------- shared plumbing
 
@@ -169,7 +169,8 @@ class _Consistency(BackboneMetric):
         worst = int(np.argmin(s))
         return Score(float(s.sum() / len(s)),
                      {"n_frames": k, "n_pairs": int(len(s)), "sum": float(s.sum()),
-                      "min": float(s[worst]), "min_at": float(view.timestamps[worst + 1])})
+                      "min": float(s[worst]), "min_at": float(view.timestamps[worst + 1]),
+                      "over_time": window_series(view.timestamps[1:], s)})
 
     def aggregate(self, values: np.ndarray, details: list[dict], *, seed: int = 0
                   ) -> Aggregate:

@@ -50,6 +50,7 @@ import numpy as np
 
 from vidbench.metrics import flow as fl
 from vidbench.registry import Score, VideoContext
+from vidbench.video import window_series
 
 
 class TemporalFlicker(fl.FlowMetric):
@@ -106,8 +107,10 @@ class TemporalFlicker(fl.FlowMetric):
             resid.append(float(np.mean(d, where=valid)) if valid.any() else float(d.mean()))
             raw.append(float(np.abs(a - luma[j]).mean()))
         value = 1.0 - float(np.mean(resid)) / 255.0
+        at = [float(view.timestamps[j]) for _, j in pairs]
         info.update({"uncompensated": 1.0 - float(np.mean(raw)) / 255.0,
-                     "worst_pair": 1.0 - float(np.max(resid)) / 255.0})
+                     "worst_pair": 1.0 - float(np.max(resid)) / 255.0,
+                     "over_time": window_series(at, 1.0 - np.asarray(resid) / 255.0)})
         return Score(value, info)
 
     # ------------------------------------------------------------------ vbench
@@ -160,8 +163,9 @@ def vbench_flicker_formula(frames: np.ndarray) -> float:
     """VBench's per-video temporal_flickering score on (T, H, W, 3) uint8 frames."""
     import cv2
 
-    maes = [np.mean(cv2.absdiff(np.array(frames[k], dtype=np.float32),
-                                np.array(frames[k + 1], dtype=np.float32)))
+    # |a - b| of uint8 values is exact in uint8, so the float32 array VBench averages is
+    # the uint8 absdiff converted: the same numbers, one conversion per pair instead of two
+    maes = [np.mean(cv2.absdiff(frames[k], frames[k + 1]).astype(np.float32))
             for k in range(len(frames) - 1)]
     return (255.0 - np.mean(np.array(maes)).item()) / 255.0
 
