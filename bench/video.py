@@ -524,7 +524,10 @@ def _decode_decord(p: Path, info: dict, limit: int) -> tuple[np.ndarray, np.ndar
     if n > MAX_FRAMES:
         raise VideoDecodeError(f"{p}: more than {MAX_FRAMES} frames; trim the video")
     _check_budget(p, n, info["height"], info["width"], limit)
-    frames = vr.get_batch(list(range(n))).asnumpy()
+    # decord's output type is process-global state (another library, e.g. VBench's reader,
+    # may have set the torch bridge): read numpy arrays whatever it is, and leave it as found
+    with decord.bridge._BridgeScope("native"):
+        frames = vr.get_batch(list(range(n))).asnumpy()
     ref = info["first_frame"]
     if frames.shape[1:] != ref.shape:
         raise _DecordMismatch(f"shape {frames.shape[1:]} vs {ref.shape}")

@@ -1,5 +1,7 @@
-"""``physics_consistency``: judge-free physics checks (no ground truth, no weights) for videos in
-its domain: a static camera, a few rigid objects (see "Applicability domain"; NaN elsewhere).
+"""``physics_consistency``: judge-free physics checks (no ground truth, no weights).
+
+Valid for videos in its domain: a static camera, a few rigid objects (see "Applicability
+domain"; NaN elsewhere).
 
 The clip is resampled by timestamps to the fixed view :data:`VIEW` (15 fps, shorter side 128 px,
 INTER_AREA); frames that the view repeats because the source is slower than 15 fps are dropped

@@ -91,10 +91,11 @@ def test_missing_official_weights_name_the_file_and_url(tmp_path, monkeypatch):
         cc.load_chinese_clip("ViT-B-16")
     msg = str(e.value)
     assert "clip_cn_vit-b-16.pt" in msg and "huggingface.co/OFA-Sys" in msg
-    from vidbench.weights import load_manifest
+    from vidbench.weights import load_manifest, used_by
 
     spec = load_manifest()["chinese-clip-vit-b-16"]
-    assert spec.sha256 is None and spec.license.startswith("MIT") and spec.used_by
+    assert spec.sha256 is None and spec.license.startswith("MIT")
+    assert "clip_score" in used_by()[spec.name]
 
 
 def _ctx(prompt: str) -> VideoContext:
