@@ -24,14 +24,19 @@ import platform
 import re
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from vidbench import __version__
 from vidbench.environment import package_versions
 from vidbench.errors import UserError
-from vidbench.fileio import append_line, atomic_write_bytes
+from vidbench.fileio import (  # noqa: F401 (clean_json, now_iso: re-exported for callers)
+    append_line,
+    atomic_write_bytes,
+    atomic_write_json,
+    clean_json,
+    now_iso,
+)
 
 #: The one definition of the result schema: the runner writes it, the leaderboard, the
 #: regression gate and the test fixtures read and build results through the dataclasses
@@ -40,28 +45,6 @@ SCHEMA = "vidbench.result/1"
 #: schemas :func:`migrate` can read (additive changes keep the version: a reader fills
 #: fields an older writer did not write; a breaking change bumps it and adds a migration)
 READABLE_SCHEMAS = (SCHEMA,)
-
-
-def clean_json(x: Any) -> Any:
-    """JSON-safe copy: NaN/inf floats -> None, numpy scalars/arrays -> Python values."""
-    if isinstance(x, dict):
-        return {str(k): clean_json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [clean_json(v) for v in x]
-    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):
-        return clean_json(x.tolist())
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, (str, int, bool)) or x is None:
-        return x
-    return str(x)
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    p = Path(path)
-    data = json.dumps(clean_json(obj), indent=2, ensure_ascii=False, sort_keys=False)
-    atomic_write_bytes(p, (data + "\n").encode("utf-8"))
-    return p
 
 
 def read_video_records(path: str | os.PathLike) -> list[dict]:
@@ -164,10 +147,6 @@ def base_provenance(device: str = "cpu", world_size: int = 1) -> dict:
             platform.python_version(), "platform": platform.platform(), "torch":
             torch.__version__, "numpy": numpy.__version__, "device": device,
             "world_size": world_size, "packages": package_versions()}
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 # ------------------------------------------------------------------ the typed contract

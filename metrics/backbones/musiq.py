@@ -27,7 +27,6 @@ Written for vidbench from the paper and the PyTorch port VBench imports (pyiqa's
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.loading import (
+    BackboneCache,
+    frozen,
+    load_strict,
+    resolve_pretrained,
+)
 
 
 @dataclass(frozen=True)
@@ -264,8 +269,7 @@ class MusiqBackbone:
         return np.asarray(out, dtype=np.float64)
 
 
-_CACHE: dict[tuple, MusiqBackbone] = {}
-_LOCK = threading.Lock()
+_CACHE: BackboneCache[MusiqBackbone] = BackboneCache()
 
 
 def build_musiq(arch: str = "spaq", seed: int = 0) -> Musiq:
@@ -280,32 +284,14 @@ def load_musiq(arch: str = "spaq", *, random_weights: bool = False, device: str 
                seed: int = 0) -> MusiqBackbone:
     """A MUSIQ backbone, cached per process; pretrained weights are resolved (or refused)
     before anything is built and loaded with ``strict=True``."""
-    key = (arch, bool(random_weights), str(device), seed)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
+    def make() -> MusiqBackbone:
         cfg = CONFIGS.get(arch)
-        path = None
-        if not random_weights:
-            if cfg is None or cfg.weights is None:
-                raise UserError(f"MUSIQ architecture {arch!r} has no pretrained weights; "
-                                "use random_weights=True")
-            from vidbench.weights import resolve
-
-            path = resolve(cfg.weights)
+        path = resolve_pretrained("MUSIQ", arch, cfg.weights if cfg else None, random_weights)
         model = build_musiq(arch, seed)
         if path is not None:
-            from vidbench.weights import load_state_dict, state_dict_mismatch
+            load_strict(model, path, "MUSIQ")
+        frozen(model, device)
+        return MusiqBackbone(model, arch, cfg.weights if cfg else None, not random_weights,
+                             str(device), seed)
 
-            sd = load_state_dict(path)
-            problem = state_dict_mismatch(model.state_dict(), sd)
-            if problem:
-                raise UserError(f"{path}: not a MUSIQ checkpoint: {problem}")
-            model.load_state_dict(sd, strict=True)
-        model = model.to(device).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        bb = MusiqBackbone(model, arch, cfg.weights if cfg else None, not random_weights,
-                           str(device), seed)
-        _CACHE[key] = bb
-        return bb
+    return _CACHE.get((arch, bool(random_weights), str(device), seed), make)

@@ -21,7 +21,6 @@ except that a missing ``pos_embed`` keeps the sinusoid table (the original's fix
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.loading import (
+    BackboneCache,
+    frozen,
+    load_strict,
+    resolve_pretrained,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -197,8 +202,7 @@ class UMTBackbone:
         return torch.sigmoid(logits).double().numpy()
 
 
-_CACHE: dict[tuple, UMTBackbone] = {}
-_LOCK = threading.Lock()
+_CACHE: BackboneCache[UMTBackbone] = BackboneCache()
 
 
 def build_umt(arch: str = "ViT-L-16", seed: int = 0) -> UMTClassifier:
@@ -218,37 +222,18 @@ def build_umt(arch: str = "ViT-L-16", seed: int = 0) -> UMTClassifier:
 def load_umt(arch: str = "ViT-L-16", *, random_weights: bool = False, device: str = "cpu",
              seed: int = 0) -> UMTBackbone:
     """A UMT classifier, cached per process; pretrained weights are resolved (or refused)
-    before anything is built."""
-    key = (arch, bool(random_weights), str(device), seed)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
+    before anything is built, and loaded strictly (a missing ``pos_embed`` keeps the
+    original's fixed sinusoid)."""
+    def make() -> UMTBackbone:
         cfg = CONFIGS.get(arch)
-        path = None
-        if not random_weights:
-            if cfg is None or cfg.weights is None:
-                raise UserError(f"UMT architecture {arch!r} has no pretrained weights; "
-                                "use random_weights=True")
-            from vidbench.weights import resolve
-
-            path = resolve(cfg.weights)
+        path = resolve_pretrained("UMT", arch, cfg.weights if cfg else None, random_weights)
         model = build_umt(arch, seed)
         if path is not None:
-            from vidbench.weights import load_state_dict, state_dict_mismatch
+            load_strict(model, path, f"UMT {model.cfg.dim}-d Kinetics-400",
+                        fill=lambda found, expected: found if "pos_embed" in found
+                        else {**found, "pos_embed": expected["pos_embed"]})
+        frozen(model, device)
+        return UMTBackbone(model, arch, cfg.weights if cfg else None, not random_weights,
+                           str(device), seed)
 
-            sd = load_state_dict(path)
-            expected = model.state_dict()
-            if "pos_embed" not in sd:  # the original's fixed sinusoid
-                sd = {**sd, "pos_embed": expected["pos_embed"]}
-            problem = state_dict_mismatch(expected, sd)
-            if problem:
-                raise UserError(f"{path}: not a UMT {model.cfg.dim}-d Kinetics-400 checkpoint: "
-                                f"{problem}")
-            model.load_state_dict(sd, strict=True)
-        model = model.to(device).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        bb = UMTBackbone(model, arch, cfg.weights if cfg else None, not random_weights,
-                         str(device), seed)
-        _CACHE[key] = bb
-        return bb
+    return _CACHE.get((arch, bool(random_weights), str(device), seed), make)

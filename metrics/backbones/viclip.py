@@ -28,7 +28,6 @@ shared weights (``tests/test_viclip.py``).
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -37,6 +36,12 @@ import torch
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.loading import (
+    BackboneCache,
+    frozen,
+    load_strict,
+    resolve_pretrained,
+)
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -259,8 +264,7 @@ class ViCLIPBackbone:
         return t / t.norm(), truncated
 
 
-_CACHE: dict[tuple, ViCLIPBackbone] = {}
-_LOCK = threading.Lock()
+_CACHE: BackboneCache[ViCLIPBackbone] = BackboneCache()
 
 
 def build_viclip(arch: str = "ViT-L-14", seed: int = 0) -> ViCLIP:
@@ -275,41 +279,23 @@ def build_viclip(arch: str = "ViT-L-14", seed: int = 0) -> ViCLIP:
 
 def load_viclip_state_dict(model: ViCLIP, path) -> None:
     """Load the official checkpoint (``{"model": state_dict}``) with ``strict=True``."""
-    from vidbench.weights import load_state_dict, state_dict_mismatch
-
-    sd = load_state_dict(path)
-    problem = state_dict_mismatch(model.state_dict(), sd)
-    if problem:
-        raise UserError(f"{path}: not a ViCLIP {model.cfg.vision_width}-wide checkpoint: "
-                        f"{problem}")
-    model.load_state_dict(sd, strict=True)
+    load_strict(model, path, f"ViCLIP {model.cfg.vision_width}-wide")
 
 
 def load_viclip(arch: str = "ViT-L-14", *, random_weights: bool = False, device: str = "cpu",
                 half: bool = False, seed: int = 0) -> ViCLIPBackbone:
     """A ViCLIP backbone, cached per process by (arch, random_weights, device, half, seed).
     Pretrained weights are resolved (or refused) before anything is built."""
-    key = (arch, bool(random_weights), str(device), bool(half), seed)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
+    def make() -> ViCLIPBackbone:
         cfg = CONFIGS.get(arch)
-        path = None
-        if not random_weights:
-            if cfg is None or cfg.weights is None:
-                raise UserError(f"ViCLIP architecture {arch!r} has no pretrained weights; "
-                                "use random_weights=True")
-            from vidbench.weights import resolve
-
-            path = resolve(cfg.weights)
+        path = resolve_pretrained("ViCLIP", arch, cfg.weights if cfg else None,
+                                  random_weights)
         model = build_viclip(arch, seed)
         if path is not None:
             load_viclip_state_dict(model, path)
         dtype = torch.float16 if half else torch.float32
-        model = model.to(device=device, dtype=dtype).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        bb = ViCLIPBackbone(model, arch, cfg.weights if cfg else None, not random_weights,
-                            str(device), dtype, seed)
-        _CACHE[key] = bb
-        return bb
+        frozen(model, device, dtype)
+        return ViCLIPBackbone(model, arch, cfg.weights if cfg else None, not random_weights,
+                              str(device), dtype, seed)
+
+    return _CACHE.get((arch, bool(random_weights), str(device), bool(half), seed), make)
