@@ -36,6 +36,8 @@ import torch
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.clip import CLIP_MEAN, CLIP_STD
+from vidbench.metrics.backbones.clip import _normalize as normalize_clip
 from vidbench.metrics.backbones.loading import (
     BackboneCache,
     frozen,
@@ -43,8 +45,6 @@ from vidbench.metrics.backbones.loading import (
     resolve_pretrained,
 )
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SOT, EOT = 49406, 49407
 
 
@@ -224,9 +224,7 @@ def vbench_video_tensor(frames: np.ndarray) -> torch.Tensor:
 def normalise_view(frames: np.ndarray) -> torch.Tensor:
     """Frames already resized and cropped to 224x224 by the view -> (T, 3, 224, 224)."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div(255.0)
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalize_clip(x)
 
 
 # ----------------------------------------------------------------------------- loading
