@@ -107,14 +107,25 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
 
+from vidbench.fileio import clean_json
 from vidbench.registry import PerVideoMetric, Score, VideoContext
-from vidbench.scenarios import check_params, coverage, physics_params, trajectory
-from vidbench.scenarios.dynamics import collision_velocities, incline_geometry
+from vidbench.scenarios import (
+    Checks,
+    Track,
+    check_params,
+    coverage,
+    get_scenario,
+    physics_params,
+    trajectory,
+)
+from vidbench.scenarios.base import FLOOR
+from vidbench.scenarios.base import score as _sc
 from vidbench.stats import Aggregate, mean_with_ci
 from vidbench.video import ViewSpec
 
@@ -165,13 +176,8 @@ WEIGHTS = {"presence": 1.0, "size": 1.0, "position": 1.0, "velocity": 1.0, "mask
 #: enough for slow motion x0.5 and fast motion x2, narrow enough that a frozen video cannot
 #: pass for extreme slow motion of the scene.
 S_MIN, S_MAX = 1.0 / 3.0, 3.0
-FLOOR = 1e-3
 _MISSING = 0.3  # position error charged for a frame where the object should be but is not
 _ALIGN_MAX = 0.1  # mean position error above which no time scale is trusted
-
-
-def _sc(err: float, tau: float) -> float:
-    return float(math.exp(-max(err, 0.0) / tau)) if math.isfinite(err) else FLOOR
 
 
 def _gmean(vals: list[float]) -> float:
@@ -366,10 +372,6 @@ def _mask_metrics(gen: np.ndarray, ref: np.ndarray) -> dict[str, float]:
             "mse": mse}
 
 
-def _fit_poly(t: np.ndarray, v: np.ndarray, deg: int) -> np.ndarray:
-    return np.polyfit(t, v, deg)
-
-
 # ----------------------------------------------------------------------------- the metric
 
 
@@ -440,9 +442,76 @@ def score_frames(frames: np.ndarray, t: np.ndarray, params: dict, *, meta: dict 
                  variance_draws: int = 4, fit_time_scale: bool = True) -> Score:
     """Score (T, H, W, 3) uint8 ``frames`` shown at times ``t`` (seconds from the first
     frame) against the scenario ``params``. The frames should be square (the metric's view);
-    see the module docstring for the sub-scores."""
+    see the module docstring for the sub-scores. The steps, in order: extract the objects'
+    states, pick the evaluation window, fit the time scale, place the truth in scene time,
+    then score trajectory terms, Physics-IQ masks and the scenario's own checks."""
     meta = meta or {}
-    T, H, W, _ = frames.shape
+    seen = _extract(frames, params)
+    ev = _eval_window(t, meta)
+    s_best, aligned = _fit_time_scale(params, t, seen, ev, fit_time_scale)
+    truth = _truth(params, s_best * t, seen)
+    sub: dict[str, float] = {}
+    raw: dict[str, Any] = {}
+    _presence_and_size(seen, truth, ev, sub, raw)
+    _position_and_velocity(params, t, seen, truth, ev, sub, raw)
+    _mask(params, seen, truth, ev, variance_draws, sub, raw)
+    checks = _scenario_checks(params, truth, seen)
+    for key, group in (("law", checks.law), ("conservation", checks.conservation),
+                       ("invariant", checks.invariant)):
+        if group:
+            sub[key] = _gmean(list(group.values()))
+    if aligned:
+        sub["timing"] = _sc(abs(math.log(s_best)), 0.5)
+    value, names = _combine(sub)
+    details = {"subscores": {k: round(sub[k], 6) for k in names},
+               "checks": {"law": checks.law, "conservation": checks.conservation,
+                          "invariant": checks.invariant},
+               "time_scale": s_best, "time_aligned": aligned, "scenario": params["scenario"],
+               "bucket": meta.get("bucket", "ood" if params.get("ood") else "id"),
+               "frames": int(frames.shape[0]), "eval_from_frame": int(np.argmax(ev)),
+               "object_hue_deg": seen.colours, "extraction": seen.luma_info, **raw,
+               **checks.raw}
+    return Score(value, clean_json(details))
+
+
+# ------------------------------------------------------------------------------ steps
+
+
+@dataclass
+class _Seen:
+    """The video's objects: soft masks ``alpha`` (N, T, H, W), centroids ``x``/``y`` and
+    soft ``area`` (N, T), ``shown`` (soft area >= 25% of the full disc, ``full`` (N, 1) in
+    pixels), hue of each object's measured colour, luma refinement info."""
+
+    alpha: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    area: np.ndarray
+    full: np.ndarray
+    shown: np.ndarray
+    colours: list[float]
+    luma_info: dict
+
+
+@dataclass
+class _Truth:
+    """The ground truth at scene times ``tau``: trajectory ``tr``, rendered coverage ``cov``
+    (N, T, H, W) and its ``area``, ``shown`` / ``inside`` (>= 25% / >= 95% of the disc in
+    view) and the centroids ``x``/``y`` of the visible parts."""
+
+    tau: np.ndarray
+    tr: dict
+    cov: np.ndarray
+    area: np.ndarray
+    shown: np.ndarray
+    inside: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+
+def _extract(frames: np.ndarray, params: dict) -> _Seen:
+    """Step 1: colour-keyed, luma-refined soft masks and states of every declared object."""
+    _, H, W, _ = frames.shape
     objs = params["objects"]
     a, b = _chroma(frames)
     alphas = []
@@ -452,102 +521,136 @@ def score_frames(frames: np.ndarray, t: np.ndarray, params: dict, *, meta: dict 
         colours.append(float(np.degrees(np.arctan2(u[1], u[0]))))
         alphas.append(_largest_blob(_keyed(a, b, u, c0)))
     alphas, luma_info = _luma_coverage(frames, alphas)
-    alpha = np.stack(alphas)  # (N, T, H, W)
     st = [_states(al) for al in alphas]
-    gx = np.stack([s["x"] for s in st])
-    gy = np.stack([s["y"] for s in st])
-    garea = np.stack([s["area"] for s in st])
+    area = np.stack([s["area"] for s in st])
     full = np.array([math.pi * float(o["radius"]) ** 2 * H * W for o in objs])[:, None]
-    shown = garea >= 0.25 * full
+    return _Seen(alpha=np.stack(alphas), x=np.stack([s["x"] for s in st]),
+                 y=np.stack([s["y"] for s in st]), area=area, full=full,
+                 shown=area >= 0.25 * full, colours=colours, luma_info=luma_info)
 
-    # evaluation window: after the conditioning frames
+
+def _eval_window(t: np.ndarray, meta: dict) -> np.ndarray:
+    """Step 2: the frames after the item's conditioning frames (all when fewer than 3)."""
     item_fps = float(meta.get("render", {}).get("fps", 0) or 0)
     k_cond = int(meta.get("cond_frames", 0) or 0)
     t_cond = k_cond / item_fps if item_fps > 0 else 0.0
     ev = t >= t_cond - 1e-6
     if ev.sum() < 3:
-        ev = np.ones(T, bool)
+        ev = np.ones(len(t), bool)
+    return ev
 
-    def pos_err(s: float) -> float:
-        tr = trajectory(params, s * t)
-        vis = tr["visible"] & ev[None]
-        d = np.hypot(gx - tr["x"], gy - tr["y"])
-        d = np.where(shown, np.minimum(np.nan_to_num(d, nan=_MISSING), _MISSING), _MISSING)
-        return float(d[vis].mean()) if vis.any() else _MISSING
 
-    s_best = 1.0
-    if fit_time_scale:
-        grid = np.exp(np.linspace(math.log(S_MIN), math.log(S_MAX), 89))
-        errs = np.array([pos_err(s) + 0.002 * abs(math.log(s)) for s in grid])
-        i = int(np.argmin(errs))
-        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        fine = np.exp(np.linspace(math.log(lo), math.log(hi), 41))
-        errs_f = np.array([pos_err(s) + 0.002 * abs(math.log(s)) for s in fine])
-        s_best = float(fine[int(np.argmin(errs_f))])
-    aligned = True
-    if fit_time_scale and pos_err(s_best) > _ALIGN_MAX:
+def _position_error(params: dict, t: np.ndarray, seen: _Seen, ev: np.ndarray, s: float
+                    ) -> float:
+    """Mean centroid error (capped at _MISSING, missing = _MISSING) over the evaluation
+    frames where the truth at scene time ``s t`` is visible."""
+    tr = trajectory(params, s * t)
+    vis = tr["visible"] & ev[None]
+    d = np.hypot(seen.x - tr["x"], seen.y - tr["y"])
+    d = np.where(seen.shown, np.minimum(np.nan_to_num(d, nan=_MISSING), _MISSING), _MISSING)
+    return float(d[vis].mean()) if vis.any() else _MISSING
+
+
+def _fit_time_scale(params: dict, t: np.ndarray, seen: _Seen, ev: np.ndarray, fit: bool
+                    ) -> tuple[float, bool]:
+    """Step 3: (s, aligned): the playback speed s in [S_MIN, S_MAX] minimising the position
+    error (log grid, then a finer grid around the best; ties towards 1); s = 1 and not
+    aligned when even the best leaves an error above _ALIGN_MAX."""
+    if not fit:
+        return 1.0, True
+
+    def cost(s: float) -> float:
+        return _position_error(params, t, seen, ev, s) + 0.002 * abs(math.log(s))
+
+    grid = np.exp(np.linspace(math.log(S_MIN), math.log(S_MAX), 89))
+    errs = np.array([cost(s) for s in grid])
+    i = int(np.argmin(errs))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    fine = np.exp(np.linspace(math.log(lo), math.log(hi), 41))
+    errs_f = np.array([cost(s) for s in fine])
+    s_best = float(fine[int(np.argmin(errs_f))])
+    if _position_error(params, t, seen, ev, s_best) > _ALIGN_MAX:
         # no time scale puts the objects where the truth has them (e.g. a text-only model
         # that starts the scene elsewhere): judge the laws in real time, do not score timing
-        s_best, aligned = 1.0, False
-    tau = s_best * t
+        return 1.0, False
+    return s_best, True
+
+
+def _truth(params: dict, tau: np.ndarray, seen: _Seen) -> _Truth:
+    """Step 4: the ground truth at scene times ``tau``, drawn as the renderer draws it."""
+    H, W = seen.alpha.shape[2:]
     tr = trajectory(params, tau)
     cov = coverage(params, tau, (H, W))  # (N, T, H, W)
     tarea = cov.sum((2, 3))
-    tshown = tarea >= 0.25 * full
-    inside = tarea >= 0.95 * full  # fully in view: centroids are unbiased
     ys, xs = (np.arange(H) + 0.5) / H, (np.arange(W) + 0.5) / W
     with np.errstate(invalid="ignore", divide="ignore"):
         tcx = np.where(tarea > 0, (cov.sum(2) * xs).sum(2) / tarea, tr["x"])
         tcy = np.where(tarea > 0, (cov.sum(3) * ys).sum(2) / tarea, tr["y"])
-    seen = {"x": tcx, "y": tcy, "visible": tshown}  # centroids of the visible parts
+    return _Truth(tau=tau, tr=tr, cov=cov, area=tarea, shown=tarea >= 0.25 * seen.full,
+                  inside=tarea >= 0.95 * seen.full,  # fully in view: centroids are unbiased
+                  x=tcx, y=tcy)
 
-    sub: dict[str, float] = {}
-    raw: dict[str, Any] = {}
-    # presence
-    miss = float((shown != tshown)[:, ev].mean())
+
+def _presence_and_size(seen: _Seen, truth: _Truth, ev: np.ndarray, sub: dict,
+                       raw: dict) -> None:
+    """Step 5a: presence (shown vs truth) and size (log area ratio) sub-scores."""
+    miss = float((seen.shown != truth.shown)[:, ev].mean())
     sub["presence"] = _sc(miss, 0.1)
     raw["presence_mismatch"] = miss
-    # size
-    both = shown & tshown & ev[None]
+    both = seen.shown & truth.shown & ev[None]
     if both.any():
-        lr = np.log(np.maximum(garea[both], 1e-3) / np.maximum(tarea[both], 1e-3))
+        lr = np.log(np.maximum(seen.area[both], 1e-3) / np.maximum(truth.area[both], 1e-3))
         # constancy (spread of the log area ratio) counts fully, a constant bias (codec
         # blur, a slightly bigger ball) a quarter
         e_size = float(lr.std() + 0.25 * abs(lr.mean()))
         sub["size"] = _sc(e_size, 0.3)
         raw.update(size_log_std=float(lr.std()), size_log_bias=float(lr.mean()))
-    # position (scene time) and the real-time errors
-    d = np.hypot(gx - tcx, gy - tcy)
-    d = np.where(shown, np.minimum(np.nan_to_num(d, nan=_MISSING), _MISSING), _MISSING)
-    sel = tshown & ev[None]
+
+
+def _velocity_error(t: np.ndarray, seen: _Seen, ev: np.ndarray, x: np.ndarray,
+                    y: np.ndarray, visible: np.ndarray) -> float:
+    """Mean |dp - dp_true| over consecutive frame pairs / (mean |dp_true| + 0.1 dt)."""
+    dt = np.diff(t)
+    shown = seen.shown
+    pair = (shown[:, 1:] & shown[:, :-1] & visible[:, 1:] & visible[:, :-1] & ev[None, 1:])
+    if not pair.any():
+        return float("nan")
+    dgx, dgy = np.diff(seen.x, axis=1), np.diff(seen.y, axis=1)
+    dtx, dty = np.diff(x, axis=1), np.diff(y, axis=1)
+    num = np.hypot(dgx - dtx, dgy - dty)[pair].mean()
+    den = np.hypot(dtx, dty)[pair].mean() + 0.1 * float(np.median(dt))
+    return float(num / den)
+
+
+def _position_and_velocity(params: dict, t: np.ndarray, seen: _Seen, truth: _Truth,
+                           ev: np.ndarray, sub: dict, raw: dict) -> None:
+    """Step 5b: position and velocity in scene time, and the real-time (s = 1) errors."""
+    d = np.hypot(seen.x - truth.x, seen.y - truth.y)
+    d = np.where(seen.shown, np.minimum(np.nan_to_num(d, nan=_MISSING), _MISSING), _MISSING)
+    sel = truth.shown & ev[None]
     e_pos = float(d[sel].mean()) if sel.any() else _MISSING
     sub["position"] = _sc(e_pos, 0.05)
     raw["position_error"] = e_pos
-    raw["position_error_t1"] = pos_err(1.0)
-
-    def vel_err(txy: dict) -> float:
-        dt = np.diff(t)
-        pair = (shown[:, 1:] & shown[:, :-1] & txy["visible"][:, 1:] & txy["visible"][:, :-1]
-                & ev[None, 1:])
-        if not pair.any():
-            return float("nan")
-        dgx, dgy = np.diff(gx, axis=1), np.diff(gy, axis=1)
-        dtx, dty = np.diff(txy["x"], axis=1), np.diff(txy["y"], axis=1)
-        num = np.hypot(dgx - dtx, dgy - dty)[pair].mean()
-        den = np.hypot(dtx, dty)[pair].mean() + 0.1 * float(np.median(dt))
-        return float(num / den)
-
-    e_vel = vel_err(seen)
+    raw["position_error_t1"] = _position_error(params, t, seen, ev, 1.0)
+    e_vel = _velocity_error(t, seen, ev, truth.x, truth.y, truth.shown)
     if math.isfinite(e_vel):
         sub["velocity"] = _sc(e_vel, 0.45)
         raw["velocity_error"] = e_vel
-    raw["velocity_error_t1"] = vel_err(trajectory(params, t))
-    # Physics-IQ mask metrics, ratioed by the physical variance
-    gmask = alpha.max(0)[ev]
-    tmask = cov.max(0)[ev]
+    real = trajectory(params, t)
+    raw["velocity_error_t1"] = _velocity_error(t, seen, ev, real["x"], real["y"],
+                                               real["visible"])
+
+
+def _mask(params: dict, seen: _Seen, truth: _Truth, ev: np.ndarray, variance_draws: int,
+          sub: dict, raw: dict) -> None:
+    """Step 5c: Physics-IQ mask metrics, each ratioed by the physical variance."""
+    H, W = seen.alpha.shape[2:]
+    gmask = seen.alpha.max(0)[ev]
+    tmask = truth.cov.max(0)[ev]
     m_gen = _mask_metrics(gmask, tmask)
-    var = [_mask_metrics(coverage(_perturbed(params, int(params.get("seed", 0)), j), tau,
-                                  (H, W)).max(0)[ev], tmask) for j in range(variance_draws)]
+    var = [_mask_metrics(coverage(_perturbed(params, int(params.get("seed", 0)), j),
+                                  truth.tau, (H, W)).max(0)[ev], tmask)
+           for j in range(variance_draws)]
     m_var = {k: float(np.mean([v[k] for v in var])) for k in m_gen}
     ratios = {}
     for k in ("spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou"):
@@ -556,287 +659,24 @@ def score_frames(frames: np.ndarray, t: np.ndarray, params: dict, *, meta: dict 
     sub["mask"] = float(np.mean(list(ratios.values())))
     raw["physics_iq"] = {"generated": m_gen, "physical_variance": m_var, "ratios": ratios}
 
-    # laws, conservation and invariants, in scene time, all frames where shown
-    law, cons, inv, lraw = _laws(params, tau, gx, gy, shown & inside, tr)
-    if law:
-        sub["law"] = _gmean(list(law.values()))
-    if cons:
-        sub["conservation"] = _gmean(list(cons.values()))
-    if inv:
-        sub["invariant"] = _gmean(list(inv.values()))
-    if aligned:
-        sub["timing"] = _sc(abs(math.log(s_best)), 0.5)
 
+def _scenario_checks(params: dict, truth: _Truth, seen: _Seen) -> Checks:
+    """Step 6: the scenario's own law, conservation and invariant checks, in scene time,
+    on all frames where an object is found fully in view."""
+    scenario = get_scenario(params["scenario"])
+    track = Track(params=params, tau=truth.tau, gx=seen.x, gy=seen.y,
+                  shown=seen.shown & truth.inside, truth=truth.tr)
+    out = Checks()
+    if track.m.sum() < 3 and scenario.needs_main_track:
+        out.raw["law_reason"] = "object found in fewer than 3 frames"
+        return out
+    scenario.check(track, out)
+    return out
+
+
+def _combine(sub: dict[str, float]) -> tuple[float, list[str]]:
+    """Step 7: the weighted geometric mean of the sub-scores present (floored)."""
     names = [k for k in WEIGHTS if k in sub]
     w = np.array([WEIGHTS[k] for k in names])
     v = np.maximum(np.array([sub[k] for k in names]), FLOOR)
-    value = float(np.exp((w * np.log(v)).sum() / w.sum()))
-    details = {"subscores": {k: round(sub[k], 6) for k in names},
-               "checks": {"law": law, "conservation": cons, "invariant": inv},
-               "time_scale": s_best, "time_aligned": aligned, "scenario": params["scenario"],
-               "bucket": meta.get("bucket", "ood" if params.get("ood") else "id"),
-               "frames": int(T), "eval_from_frame": int(np.argmax(ev)),
-               "object_hue_deg": colours, "extraction": luma_info, **raw, **lraw}
-    return Score(value, _json(details))
-
-
-def _json(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _json(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        xf = float(x)
-        return xf if math.isfinite(xf) else None
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
-# ------------------------------------------------------------------------------ laws
-
-
-def _laws(p: dict, tau: np.ndarray, gx: np.ndarray, gy: np.ndarray, shown: np.ndarray,
-          tr: dict) -> tuple[dict, dict, dict, dict]:
-    scen = p["scenario"]
-    law: dict[str, float] = {}
-    cons: dict[str, float] = {}
-    inv: dict[str, float] = {}
-    raw: dict[str, Any] = {}
-    m = shown[0] & np.isfinite(gx[0])
-    if m.sum() < 3 and scen != "collision":
-        return law, cons, inv, {"law_reason": "object found in fewer than 3 frames"}
-    tt, xx, yy = tau[m], gx[0][m], gy[0][m]
-    span = float(tt.max() - tt.min()) if len(tt) else 0.0
-    r0 = float(p["objects"][0]["radius"])
-    if scen == "uniform_motion":
-        cx, cy = _fit_poly(tt, xx, 2), _fit_poly(tt, yy, 2)
-        acc = math.hypot(2 * cx[0], 2 * cy[0])
-        speed = math.hypot(cx[1], cy[1])
-        law["constant_velocity"] = _sc(acc * span / (speed + 0.1), 0.2)
-        inv["straight_path"] = _sc(_line_residual(xx, yy) / r0, 0.15)
-        raw.update(acceleration=acc, speed=speed)
-    elif scen in ("free_fall", "projectile"):
-        g = float(p["g"])
-        cy = _fit_poly(tt, yy, 2)
-        g_est = 2 * cy[0]
-        law["g"] = _sc(abs(g_est - g) / g, 0.2)
-        cx = _fit_poly(tt, xx, 2)
-        law["constant_vx"] = _sc(abs(2 * cx[0]) * span / (abs(cx[1]) + 0.05), 0.15)
-        inv["downward_acceleration"] = 1.0 if g_est > 0.1 * g else FLOOR
-        raw.update(g_est=g_est, g_true=g)
-        if scen == "free_fall":
-            drop = max(float(np.ptp(yy)), r0)
-            inv["vertical_path"] = _sc(float(np.ptp(xx)) / drop, 0.1)
-            # a fall from rest: |y'(0)| small against the speed reached over the clip
-            inv["from_rest"] = _sc(abs(cy[1]) / (abs(g_est) * max(span, 1e-3) + 1e-6), 0.15)
-        else:
-            vx, vy0, x0, y0 = float(p["vx0"]), float(p["vy0"]), float(p["x0"]), float(p["y0"])
-            dx = xx - x0
-            y_curve = y0 + vy0 / vx * dx + g / (2 * vx * vx) * dx * dx
-            rms = float(np.sqrt(np.mean((yy - y_curve) ** 2)))
-            inv["parabola_y_of_x"] = _sc(rms / r0, 0.3)
-            raw["parabola_rms"] = rms
-    elif scen == "bounce":
-        _bounce_checks(p, tt, yy, law, cons, inv, raw)
-    elif scen == "collision":
-        _collision_checks(p, tau, gx, shown, tr, law, cons, inv, raw)
-    elif scen == "pendulum":
-        px, py = p["pivot"]
-        L, th0 = float(p["length"]), float(p["theta0"])
-        th = np.arctan2(xx - px, yy - py)
-        ln = np.hypot(xx - px, yy - py)
-        th_true = tr["theta"][0][m]
-        law["angle_curve"] = _sc(float(np.sqrt(np.mean((th - th_true) ** 2))) / abs(th0), 0.15)
-        lerr = float(np.sqrt(np.mean((ln - L) ** 2))) / L
-        cons["rod_length"] = _sc(lerr, 0.1)
-        th_start = abs(float(th[0])) if abs(float(tt[0])) < 1e-6 else abs(th0)
-        over = max(0.0, float(np.abs(th).max()) - th_start) / abs(th0)
-        cons["amplitude"] = _sc(over, 0.1)
-        inv["rod_length"] = cons["rod_length"]
-        raw.update(rod_length_rel_err=lerr, amplitude_excess=over,
-                   g_apparent=float(p["g"]))
-    elif scen == "incline":
-        geo = incline_geometry(p)
-        a_true = float(p.get("rolling_factor", 5 / 7)) * float(p["g"]) * math.sin(geo["angle"])
-        ux = 1.0 - xx if p.get("mirror") else xx
-        d = np.array([geo["xb"] - geo["xa"], geo["yb"] - geo["ya"]])
-        d /= np.linalg.norm(d)
-        rel_x, rel_y = ux - geo["xa"], yy - geo["ya"]
-        s_along = rel_x * d[0] + rel_y * d[1]
-        perp = rel_x * d[1] - rel_y * d[0]  # > 0 above the slope
-        t_floor = [e["t"] for e in tr["events"] if e["type"] == "reach_floor"]
-        on = tt < (min(t_floor) - 0.02 if t_floor else np.inf)
-        if on.sum() >= 3:
-            cs = _fit_poly(tt[on], s_along[on], 2)
-            a_est = 2 * cs[0]
-            law["acceleration"] = _sc(abs(a_est - a_true) / a_true, 0.2)
-            inv["on_ramp"] = _sc(float(np.sqrt(np.mean((perp[on] - r0) ** 2))) / r0, 0.3)
-            inv["from_rest"] = _sc(abs(cs[1] - float(p.get("v0", 0.0)))
-                                   / (abs(a_est) * max(span, 1e-3) + 1e-6), 0.2)
-            raw.update(a_est=a_est, a_true=a_true)
-    return law, cons, inv, raw
-
-
-def _line_residual(x: np.ndarray, y: np.ndarray) -> float:
-    pts = np.stack([x - x.mean(), y - y.mean()], 1)
-    if len(pts) < 3:
-        return 0.0
-    sv = np.linalg.svd(pts, compute_uv=False)
-    return float(sv[-1] / math.sqrt(len(pts)))
-
-
-def _bounce_checks(p: dict, tt: np.ndarray, yy: np.ndarray, law: dict, cons: dict, inv: dict,
-                   raw: dict) -> None:
-    g, e_true = float(p["g"]), float(p["restitution"])
-    # only the part of the clip whose flights the frame rate resolves: cut at the first true
-    # impact after which the flight lasts fewer than 3 frame intervals (scene time)
-    dts = float(np.median(np.diff(tt))) if len(tt) > 1 else 0.0
-    truth_bounces = []
-    cut = float(tt.max())
-    for e in trajectory(p, tt)["events"]:
-        if e["type"] != "bounce" or not (tt.min() < e["t"] < tt.max()):
-            continue
-        if float(tt.max()) - e["t"] < 2.0 * dts:  # fewer than 2 frames after it
-            cut = float(e["t"])
-            break
-        if abs(e["vy_out"]) < 1e-9:  # e = 0: the ball sticks; the fall ends the fit
-            cut = float(e["t"])
-            after = yy[tt > cut + 1e-9]
-            if len(after):  # how far the video's ball comes back up, over the drop height
-                y_hit = float(np.interp(cut, tt, yy))
-                drop = max(float(p["floor_y"]) - float(p["objects"][0]["radius"])
-                           - float(p["y0"]), 1e-3)
-                rise = max(0.0, y_hit - float(np.nanmin(after))) if np.isfinite(after).any() \
-                    else 0.0
-                inv["stays_down"] = _sc(rise / drop, 0.1)
-                raw["rise_after_impact"] = rise / drop
-            break
-        truth_bounces.append(e)
-        if 2.0 * abs(e["vy_out"]) / g < 3.0 * dts:
-            cut = float(e["t"])
-            break
-    keep = tt <= cut + 1e-9
-    if keep.sum() < 4:
-        return
-    tt, yy = tt[keep], yy[keep]
-    raw["bounce_fit_until"] = cut
-    # segments between impacts: local maxima of y (lowest points) where the motion turns up
-    dy = np.diff(yy)
-    turns = [k for k in range(1, len(yy) - 1) if dy[k - 1] > 0 and dy[k] < 0]
-    best = None
-    for assign in range(2 ** len(turns)):
-        labels = np.zeros(len(yy), int)
-        for j, k in enumerate(turns):
-            labels[k + (0 if (assign >> j) & 1 else 1):] = j + 1
-        fit = _joint_parabolas(tt, yy, labels)
-        if fit is not None and (best is None or fit["sse"] < best["sse"]):
-            best = fit
-    if best is None:
-        return
-    g_est = 2 * best["c"]
-    law["g"] = _sc(abs(g_est - g) / g, 0.2)
-    raw.update(g_est=g_est, g_true=g, bounces_found=len(best["impacts"]),
-               bounces_true=len(truth_bounces))
-    if truth_bounces and not best["impacts"]:
-        law["restitution"] = 0.05
-        inv["apex_ratio"] = 0.05
-        raw["bounce_reason"] = "the ground truth bounces in view, the video does not"
-        return
-    if not best["impacts"]:
-        return
-    es = [abs(vo / vi) for vi, vo in best["impacts"] if abs(vi) > 1e-6]
-    e_est = float(es[0])
-    law["restitution"] = _sc(abs(e_est - e_true), 0.1)
-    viol = max(0.0, max(es) - 1.0)
-    hs = best["apex_heights"]
-    ratios = [math.sqrt(max(h1, 0.0) / h0) for h0, h1 in zip(hs[:-1], hs[1:], strict=True)
-              if h0 > 1e-4 and math.isfinite(h1)]
-    if ratios:
-        viol += max(0.0, max(ratios) - 1.0)
-        inv["apex_ratio"] = _sc(abs(ratios[0] - e_true), 0.1)
-        raw["apex_ratio_sqrt"] = ratios
-    cons["energy"] = _sc(viol, 0.05)
-    raw["restitution_est"] = es
-
-
-def _joint_parabolas(t: np.ndarray, y: np.ndarray, labels: np.ndarray) -> dict | None:
-    """Least squares y = a_s + b_s t + c t^2 per segment s with one shared c."""
-    segs = [s for s in np.unique(labels) if (labels == s).sum() >= 2]
-    if not segs or sum((labels == s).sum() for s in segs) < len(segs) * 2 + 1:
-        return None
-    rows, rhs = [], []
-    for j, s in enumerate(segs):
-        for ti, yi in zip(t[labels == s], y[labels == s], strict=True):
-            r = np.zeros(2 * len(segs) + 1)
-            r[2 * j], r[2 * j + 1], r[-1] = 1.0, ti, ti * ti
-            rows.append(r)
-            rhs.append(yi)
-    A, Y = np.array(rows), np.array(rhs)
-    sol, *_ = np.linalg.lstsq(A, Y, rcond=None)
-    sse = float(((A @ sol - Y) ** 2).sum())
-    c = float(sol[-1])
-    impacts, heights = [], []
-    for j in range(len(segs)):
-        a_s, b_s = sol[2 * j], sol[2 * j + 1]
-        heights.append((a_s, b_s))
-    apex_h = []
-    contact = None
-    for j in range(len(segs) - 1):
-        (a1, b1), (a2, b2) = heights[j], heights[j + 1]
-        if abs(b1 - b2) < 1e-9:
-            continue
-        ts = (a2 - a1) / (b1 - b2)
-        impacts.append((b1 + 2 * c * ts, b2 + 2 * c * ts))
-        contact = a1 + b1 * ts + c * ts * ts if contact is None else contact
-    if contact is not None and abs(c) > 1e-9:
-        for a_s, b_s in heights:
-            apex_h.append(float(contact - (a_s - b_s * b_s / (4 * c))))
-    return {"c": c, "sse": sse, "impacts": impacts, "apex_heights": apex_h}
-
-
-def _collision_checks(p: dict, tau: np.ndarray, gx: np.ndarray, shown: np.ndarray, tr: dict,
-                      law: dict, cons: dict, inv: dict, raw: dict) -> None:
-    ev = [e for e in tr["events"] if e["type"] == "collision"]
-    both = shown[0] & shown[1] & np.isfinite(gx).all(0)
-    if not ev or not (tau.min() < ev[0]["t"] < tau.max()) or both.sum() < 5:
-        raw["collision_reason"] = "no collision inside the observed time with both balls found"
-        return
-    tt, x1, x2 = tau[both], gx[0][both], gx[1][both]
-    grid = np.linspace(tt[1], tt[-2], 121)
-    best = None
-    for tc in grid:
-        h = np.maximum(tt - tc, 0.0)
-        A = np.stack([np.ones_like(tt), tt, h], 1)
-        s1, r1, *_ = np.linalg.lstsq(A, x1, rcond=None)
-        s2, r2, *_ = np.linalg.lstsq(A, x2, rcond=None)
-        sse = float(((A @ s1 - x1) ** 2).sum() + ((A @ s2 - x2) ** 2).sum())
-        if best is None or sse < best[0]:
-            best = (sse, tc, s1, s2)
-    _, tc, s1, s2 = best
-    v1, v2 = float(s1[1]), float(s2[1])
-    u1, u2 = v1 + float(s1[2]), v2 + float(s2[2])
-    m1, m2 = (float(o.get("mass", float(o["radius"]) ** 2)) for o in p["objects"])
-    e = float(p.get("restitution", 1.0))
-    w = abs(v1 - v2) + 1e-6
-    p1, p2 = collision_velocities(m1, m2, v1, v2, e)
-    err = (abs(u1 - p1) + abs(u2 - p2)) / (2 * w)
-    law["post_collision_velocities"] = _sc(err, 0.15)
-    mom = abs(m1 * u1 + m2 * u2 - m1 * v1 - m2 * v2) / (m1 * abs(v1) + m2 * abs(v2) + 1e-9)
-    cons["momentum"] = _sc(mom, 0.15)
-    ke0 = m1 * v1 * v1 + m2 * v2 * v2
-    ke1 = m1 * u1 * u1 + m2 * u2 * u2
-    ke_expected = (m1 * p1 * p1 + m2 * p2 * p2) / max(ke0, 1e-12)
-    ke_ratio = ke1 / max(ke0, 1e-12)
-    cons["energy"] = _sc(abs(ke_ratio - ke_expected), 0.2)
-    # velocity changes in units of the closing speed: time-scale invariant
-    e0 = ev[0]
-    w_true = e0["v_before"][0] - e0["v_before"][1]
-    ratio_true = [(e0["v_after"][i] - e0["v_before"][i]) / w_true for i in (0, 1)]
-    ratio_gen = [(u1 - v1) / (v1 - v2 + 1e-9), (u2 - v2) / (v1 - v2 + 1e-9)]
-    inv["velocity_ratios"] = _sc(float(np.mean(np.abs(np.subtract(ratio_gen, ratio_true)))),
-                                 0.15)
-    raw.update(collision_time=float(tc), v_before=[v1, v2], v_after=[u1, u2],
-               v_after_predicted=[p1, p2], momentum_rel_err=mom, ke_ratio=ke_ratio)
+    return float(np.exp((w * np.log(v)).sum() / w.sum())), names

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vidbench.scenarios.base import PALETTE
+from vidbench.scenarios.catalogue import BUILTIN, get_scenario
 from vidbench.scenarios.dynamics import trajectory
-from vidbench.scenarios.params import PALETTE
 from vidbench.scenarios.render import draw, render
 
 PHYSICAL = ("teleport", "vanish", "grow", "shrink", "jitter", "anti_gravity", "linear_fall",
@@ -41,17 +42,18 @@ PHYSICAL = ("teleport", "vanish", "grow", "shrink", "jitter", "anti_gravity", "l
 NUISANCE = ("flicker", "slow_motion", "h264_crf35", "texture", "distractor")
 CORRUPTIONS = PHYSICAL + NUISANCE
 
-#: Scenarios each scenario-specific corruption applies to.
+#: Corruptions that apply only to the scenarios listing them in their ``corruptions``.
+SCENARIO_SPECIFIC = ("anti_gravity", "linear_fall", "energy_gain", "momentum_violation")
+
+#: Built-in scenarios each scenario-specific corruption applies to.
 APPLIES: dict[str, tuple[str, ...]] = {
-    "anti_gravity": ("free_fall", "projectile"),
-    "linear_fall": ("free_fall",),
-    "energy_gain": ("bounce",),
-    "momentum_violation": ("collision",),
-}
+    name: tuple(s for s in BUILTIN if name in get_scenario(s).corruptions)
+    for name in SCENARIO_SPECIFIC}
 
 
 def applies(name: str, scenario: str) -> bool:
-    return scenario in APPLIES.get(name, (scenario,))
+    """Whether corruption ``name`` can be applied to ``scenario``."""
+    return name not in SCENARIO_SPECIFIC or name in get_scenario(scenario).corruptions
 
 
 def corrupt(params: dict, name: str, num_frames: int, size: int | tuple[int, int],
@@ -88,12 +90,7 @@ def corrupt(params: dict, name: str, num_frames: int, size: int | tuple[int, int
         return draw(params, x, y, size)
     if name == "anti_gravity":
         p = copy.deepcopy(params)
-        p["g"] = -float(p["g"])
-        if scen == "free_fall":  # start low so the rise stays in view
-            p["y0"] = 1.0 - float(p["y0"])
-        if scen == "projectile":  # thrown downwards, curving up
-            p["vy0"] = -float(p["vy0"])
-            p["y0"] = 1.0 - float(p["y0"])
+        get_scenario(scen).reverse_gravity(p)  # gravity up, the motion kept in view
         return render(p, k, size, fps)
     if name == "linear_fall":
         d = float(params["duration"])

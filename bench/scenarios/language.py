@@ -28,8 +28,11 @@ from functools import partial
 
 import numpy as np
 
-from vidbench.scenarios.items import ZH_COLOURS, prompt_for
-from vidbench.scenarios.params import PALETTE, _object, _round_floats, sample_params
+from vidbench.scenarios.base import PALETTE, ZH_COLOURS
+from vidbench.scenarios.base import make_object as _object
+from vidbench.scenarios.base import round_floats as _round_floats
+from vidbench.scenarios.items import prompt_for
+from vidbench.scenarios.params import sample_params
 from vidbench.scenarios.render import render
 from vidbench.suite_model import Suite, SuiteItem
 
