@@ -10,18 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.scenarios.base import (
-    SCENERY_GREY,
-    Checks,
-    Sampler,
-    Scenario,
-    Track,
-    colour_name,
-    empty_state,
-    make_object,
-    rgb,
-    score,
-)
+import vidbench.scenarios.base as base
+from vidbench.scenarios.base import Checks, Sampler, Scenario, Track
 
 
 def ballistic_bounce(times: np.ndarray, y0: float, vy0: float, g: float, e: float,
@@ -112,12 +102,12 @@ class Bounce(Scenario):
         x0 = float(rng.uniform(0.25, 0.75))
         y0 = r + 0.05 + float(rng.uniform(0.0, 0.10))
         vx = float(rng.uniform(-0.06, 0.06))
-        return {"objects": [make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
+        return {"objects": [base.make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
                 "vx0": vx, "vy0": 0.0, "g": g, "restitution": e, "floor_y": floor_y,
-                "floor_color": rgb(SCENERY_GREY)}
+                "floor_color": base.rgb(base.SCENERY_GREY)}
 
     def motion(self, p: dict, t: np.ndarray) -> dict[str, Any]:
-        o = empty_state(t, 1)
+        o = base.empty_state(t, 1)
         r = float(p["objects"][0]["radius"])
         o["x"][0] = p["x0"] + p["vx0"] * t
         o["vx"][0] = p["vx0"]
@@ -131,10 +121,10 @@ class Bounce(Scenario):
         return floor_coverage(params, yy, h, w)
 
     def prompt_en(self, params: dict) -> str:
-        return f"A {colour_name(params, 0)} ball falls from rest and bounces on a grey floor."
+        return f"A {base.colour_name(params, 0)} ball falls from rest and bounces on a grey floor."
 
     def prompt_zh(self, params: dict) -> str:
-        return f"一个{colour_name(params, 0, 'zh')}小球由静止落下，在灰色地面上弹跳"
+        return f"一个{base.colour_name(params, 0, 'zh')}小球由静止落下，在灰色地面上弹跳"
 
     def check(self, track: Track, out: Checks) -> None:
         """g and restitution e (exp(-|de| / 0.1)) from parabolas fitted jointly between
@@ -163,7 +153,7 @@ class Bounce(Scenario):
                                - float(p["y0"]), 1e-3)
                     rise = max(0.0, y_hit - float(np.nanmin(after))) \
                         if np.isfinite(after).any() else 0.0
-                    inv["stays_down"] = score(rise / drop, 0.1)
+                    inv["stays_down"] = base.score(rise / drop, 0.1)
                     raw["rise_after_impact"] = rise / drop
                 break
             truth_bounces.append(e)
@@ -189,7 +179,7 @@ class Bounce(Scenario):
         if best is None:
             return
         g_est = 2 * best["c"]
-        law["g"] = score(abs(g_est - g) / g, 0.2)
+        law["g"] = base.score(abs(g_est - g) / g, 0.2)
         raw.update(g_est=g_est, g_true=g, bounces_found=len(best["impacts"]),
                    bounces_true=len(truth_bounces))
         if truth_bounces and not best["impacts"]:
@@ -201,14 +191,14 @@ class Bounce(Scenario):
             return
         es = [abs(vo / vi) for vi, vo in best["impacts"] if abs(vi) > 1e-6]
         e_est = float(es[0])
-        law["restitution"] = score(abs(e_est - e_true), 0.1)
+        law["restitution"] = base.score(abs(e_est - e_true), 0.1)
         viol = max(0.0, max(es) - 1.0)
         hs = best["apex_heights"]
         ratios = [math.sqrt(max(h1, 0.0) / h0) for h0, h1 in zip(hs[:-1], hs[1:], strict=True)
                   if h0 > 1e-4 and math.isfinite(h1)]
         if ratios:
             viol += max(0.0, max(ratios) - 1.0)
-            inv["apex_ratio"] = score(abs(ratios[0] - e_true), 0.1)
+            inv["apex_ratio"] = base.score(abs(ratios[0] - e_true), 0.1)
             raw["apex_ratio_sqrt"] = ratios
-        cons["energy"] = score(viol, 0.05)
+        cons["energy"] = base.score(viol, 0.05)
         raw["restitution_est"] = es

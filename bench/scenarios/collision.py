@@ -10,16 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.scenarios.base import (
-    Checks,
-    Sampler,
-    Scenario,
-    Track,
-    colour_name,
-    empty_state,
-    make_object,
-    score,
-)
+import vidbench.scenarios.base as base
+from vidbench.scenarios.base import Checks, Sampler, Scenario, Track
 
 
 def collision_velocities(m1: float, m2: float, v1: float, v2: float, e: float
@@ -66,11 +58,11 @@ class Collision(Scenario):
         if s.direction < 0:  # mirror: the moving ball comes from the right
             x1, x2, v1, v2 = 1.0 - x1, 1.0 - x2, -v1, -v2
         c1, c2 = s.colours
-        return {"objects": [make_object("ball", c1, r), make_object("ball", c2, r2)],
+        return {"objects": [base.make_object("ball", c1, r), base.make_object("ball", c2, r2)],
                 "x0": [x1, x2], "y0": y0, "vx0": [v1, v2], "restitution": 1.0}
 
     def motion(self, p: dict, t: np.ndarray) -> dict[str, Any]:
-        o = empty_state(t, 2)
+        o = base.empty_state(t, 2)
         (x1, x2), (v1, v2) = p["x0"], p["vx0"]
         r1, r2 = (float(ob["radius"]) for ob in p["objects"])
         m1, m2 = (float(ob.get("mass", float(ob["radius"]) ** 2)) for ob in p["objects"])
@@ -94,12 +86,12 @@ class Collision(Scenario):
         return o
 
     def prompt_en(self, params: dict) -> str:
-        return (f"A {colour_name(params, 0)} ball slides along a line and collides with a "
-                f"{colour_name(params, 1)} ball.")
+        return (f"A {base.colour_name(params, 0)} ball slides along a line and collides with a "
+                f"{base.colour_name(params, 1)} ball.")
 
     def prompt_zh(self, params: dict) -> str:
-        return (f"一个{colour_name(params, 0, 'zh')}小球沿直线滑行，与一个"
-                f"{colour_name(params, 1, 'zh')}小球发生碰撞")
+        return (f"一个{base.colour_name(params, 0, 'zh')}小球沿直线滑行，与一个"
+                f"{base.colour_name(params, 1, 'zh')}小球发生碰撞")
 
     def check(self, track: Track, out: Checks) -> None:
         """Post-collision velocities predicted from the measured pre-collision ones (error /
@@ -133,20 +125,20 @@ class Collision(Scenario):
         w = abs(v1 - v2) + 1e-6
         p1, p2 = collision_velocities(m1, m2, v1, v2, e)
         err = (abs(u1 - p1) + abs(u2 - p2)) / (2 * w)
-        law["post_collision_velocities"] = score(err, 0.15)
+        law["post_collision_velocities"] = base.score(err, 0.15)
         mom = abs(m1 * u1 + m2 * u2 - m1 * v1 - m2 * v2) / (m1 * abs(v1) + m2 * abs(v2) + 1e-9)
-        cons["momentum"] = score(mom, 0.15)
+        cons["momentum"] = base.score(mom, 0.15)
         ke0 = m1 * v1 * v1 + m2 * v2 * v2
         ke1 = m1 * u1 * u1 + m2 * u2 * u2
         ke_expected = (m1 * p1 * p1 + m2 * p2 * p2) / max(ke0, 1e-12)
         ke_ratio = ke1 / max(ke0, 1e-12)
-        cons["energy"] = score(abs(ke_ratio - ke_expected), 0.2)
+        cons["energy"] = base.score(abs(ke_ratio - ke_expected), 0.2)
         # velocity changes in units of the closing speed: time-scale invariant
         e0 = ev[0]
         w_true = e0["v_before"][0] - e0["v_before"][1]
         ratio_true = [(e0["v_after"][i] - e0["v_before"][i]) / w_true for i in (0, 1)]
         ratio_gen = [(u1 - v1) / (v1 - v2 + 1e-9), (u2 - v2) / (v1 - v2 + 1e-9)]
-        inv["velocity_ratios"] = score(
+        inv["velocity_ratios"] = base.score(
             float(np.mean(np.abs(np.subtract(ratio_gen, ratio_true)))), 0.15)
         raw.update(collision_time=float(tc), v_before=[v1, v2], v_after=[u1, u2],
                    v_after_predicted=[p1, p2], momentum_rel_err=mom, ke_ratio=ke_ratio)

@@ -11,19 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vidbench.scenarios.base import (
-    FLOOR,
-    Checks,
-    Sampler,
-    Scenario,
-    Track,
-    background_name,
-    colour_name,
-    empty_state,
-    fit_poly,
-    make_object,
-    score,
-)
+import vidbench.scenarios.base as base
+from vidbench.scenarios.base import Checks, Sampler, Scenario, Track
 
 
 class FreeFall(Scenario):
@@ -40,7 +29,7 @@ class FreeFall(Scenario):
         g = s.draw("g")
         x0 = float(rng.uniform(0.25, 0.75))
         y0 = r + 0.03 + float(rng.uniform(0, max(0.0, 0.12 - r)))
-        return {"objects": [make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
+        return {"objects": [base.make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
                 "vx0": 0.0, "vy0": 0.0, "g": g}
 
     def objects_needed(self, params: dict) -> int:
@@ -54,7 +43,7 @@ class FreeFall(Scenario):
 
     def motion(self, p: dict, t: np.ndarray) -> dict[str, Any]:
         held = p.get("held") or []  # free fall of object 0 while objects 1.. stay put
-        o = empty_state(t, 1 + len(held))
+        o = base.empty_state(t, 1 + len(held))
         for i, (hx, hy) in enumerate(held, start=1):
             o["x"][i], o["y"][i] = float(hx), float(hy)
         g = float(p["g"])
@@ -65,11 +54,11 @@ class FreeFall(Scenario):
         return o
 
     def prompt_en(self, params: dict) -> str:
-        return (f"A {colour_name(params, 0)} ball falls from rest against a "
-                f"{background_name(params)} background.")
+        return (f"A {base.colour_name(params, 0)} ball falls from rest against a "
+                f"{base.background_name(params)} background.")
 
     def prompt_zh(self, params: dict) -> str:
-        c1, bg = colour_name(params, 0, "zh"), background_name(params, "zh")
+        c1, bg = base.colour_name(params, 0, "zh"), base.background_name(params, "zh")
         return f"一个{c1}小球在{bg}背景前由静止开始自由落体"
 
     def check(self, track: Track, out: Checks) -> None:
@@ -77,12 +66,12 @@ class FreeFall(Scenario):
         then the scenario's own path checks (:meth:`check_path`)."""
         p, tt, xx, yy, span = track.params, track.tt, track.xx, track.yy, track.span
         g = float(p["g"])
-        cy = fit_poly(tt, yy, 2)
+        cy = base.fit_poly(tt, yy, 2)
         g_est = 2 * cy[0]
-        out.law["g"] = score(abs(g_est - g) / g, 0.2)
-        cx = fit_poly(tt, xx, 2)
-        out.law["constant_vx"] = score(abs(2 * cx[0]) * span / (abs(cx[1]) + 0.05), 0.15)
-        out.invariant["downward_acceleration"] = 1.0 if g_est > 0.1 * g else FLOOR
+        out.law["g"] = base.score(abs(g_est - g) / g, 0.2)
+        cx = base.fit_poly(tt, xx, 2)
+        out.law["constant_vx"] = base.score(abs(2 * cx[0]) * span / (abs(cx[1]) + 0.05), 0.15)
+        out.invariant["downward_acceleration"] = 1.0 if g_est > 0.1 * g else base.FLOOR
         out.raw.update(g_est=g_est, g_true=g)
         self.check_path(track, cy, g_est, out)
 
@@ -90,8 +79,8 @@ class FreeFall(Scenario):
         """Vertical path and a start from rest (|y'(0)| small against the speed reached)."""
         xx, yy, span = track.xx, track.yy, track.span
         drop = max(float(np.ptp(yy)), track.r0)
-        out.invariant["vertical_path"] = score(float(np.ptp(xx)) / drop, 0.1)
-        out.invariant["from_rest"] = score(abs(cy[1]) / (abs(g_est) * max(span, 1e-3) + 1e-6),
+        out.invariant["vertical_path"] = base.score(float(np.ptp(xx)) / drop, 0.1)
+        out.invariant["from_rest"] = base.score(abs(cy[1]) / (abs(g_est) * max(span, 1e-3) + 1e-6),
                                            0.15)
 
     def reverse_gravity(self, params: dict) -> None:
@@ -119,7 +108,7 @@ class Projectile(FreeFall):
         y0 = float(np.clip(rng.uniform(0.50, 0.70), lo, max(lo, hi)))
         x_left = r + 0.03 + float(rng.uniform(0, max(0.0, 0.94 - 2 * r - vx * d)))
         x0 = x_left if direction > 0 else 1.0 - x_left
-        return {"objects": [make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
+        return {"objects": [base.make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
                 "vx0": direction * vx, "vy0": -vy, "g": g}
 
     def objects_needed(self, params: dict) -> int:
@@ -134,12 +123,12 @@ class Projectile(FreeFall):
 
     def prompt_en(self, params: dict) -> str:
         side = "right" if params["vx0"] > 0 else "left"
-        return (f"A {colour_name(params, 0)} ball is thrown up and to the {side} and flies "
+        return (f"A {base.colour_name(params, 0)} ball is thrown up and to the {side} and flies "
                 "in an arc.")
 
     def prompt_zh(self, params: dict) -> str:
         side = "右" if params["vx0"] > 0 else "左"
-        return f"一个{colour_name(params, 0, 'zh')}小球被斜向{side}上方抛出，沿抛物线飞行"
+        return f"一个{base.colour_name(params, 0, 'zh')}小球被斜向{side}上方抛出，沿抛物线飞行"
 
     def check_path(self, track: Track, cy: np.ndarray, g_est: float, out: Checks) -> None:
         """y(x) on the true parabola (rms / r, tau 0.3)."""
@@ -149,7 +138,7 @@ class Projectile(FreeFall):
         dx = xx - x0
         y_curve = y0 + vy0 / vx * dx + g / (2 * vx * vx) * dx * dx
         rms = float(np.sqrt(np.mean((yy - y_curve) ** 2)))
-        out.invariant["parabola_y_of_x"] = score(rms / track.r0, 0.3)
+        out.invariant["parabola_y_of_x"] = base.score(rms / track.r0, 0.3)
         out.raw["parabola_rms"] = rms
 
     def reverse_gravity(self, params: dict) -> None:

@@ -9,20 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.scenarios.base import (
-    ROLLING_FACTOR,
-    SCENERY_GREY,
-    Checks,
-    Sampler,
-    Scenario,
-    Track,
-    colour_name,
-    empty_state,
-    fit_poly,
-    make_object,
-    rgb,
-    score,
-)
+import vidbench.scenarios.base as base
+from vidbench.scenarios.base import Checks, Sampler, Scenario, Track
 from vidbench.scenarios.bounce import floor_coverage
 
 
@@ -52,14 +40,14 @@ class Incline(Scenario):
         # the ramp spans most of the frame width, capped so its top stays inside the frame
         span = min(0.88, (floor_y - 0.12 - r) / math.tan(angle))
         s0 = float(rng.uniform(0.02, 0.06))
-        return {"objects": [make_object("ball", s.colours[0], r)], "angle": angle, "g": g,
+        return {"objects": [base.make_object("ball", s.colours[0], r)], "angle": angle, "g": g,
                 "floor_y": floor_y, "ramp_x": [x_top, x_top + span], "s0": s0, "v0": 0.0,
-                "mirror": s.direction < 0, "rolling_factor": ROLLING_FACTOR,
-                "floor_color": rgb(SCENERY_GREY)}
+                "mirror": s.direction < 0, "rolling_factor": base.ROLLING_FACTOR,
+                "floor_color": base.rgb(base.SCENERY_GREY)}
 
     def motion(self, p: dict, t: np.ndarray) -> dict[str, Any]:
         """Adds ``acceleration`` (along the slope)."""
-        o = empty_state(t, 1)
+        o = base.empty_state(t, 1)
         geo = incline_geometry(p)
         a, r = geo["angle"], float(p["objects"][0]["radius"])
         acc = float(p.get("rolling_factor", 5.0 / 7.0)) * float(p["g"]) * math.sin(a)
@@ -106,10 +94,11 @@ class Incline(Scenario):
         return cov
 
     def prompt_en(self, params: dict) -> str:
-        return f"A {colour_name(params, 0)} ball rolls down a grey ramp from rest onto the floor."
+        c1 = base.colour_name(params, 0)
+        return f"A {c1} ball rolls down a grey ramp from rest onto the floor."
 
     def prompt_zh(self, params: dict) -> str:
-        return f"一个{colour_name(params, 0, 'zh')}小球由静止沿灰色斜面滚下，一直滚到地面上"
+        return f"一个{base.colour_name(params, 0, 'zh')}小球由静止沿灰色斜面滚下，一直滚到地面上"
 
     def check(self, track: Track, out: Checks) -> None:
         """Acceleration along the slope while on the ramp (tau 0.2); distance to the ramp
@@ -127,11 +116,11 @@ class Incline(Scenario):
         t_floor = [e["t"] for e in track.truth["events"] if e["type"] == "reach_floor"]
         on = tt < (min(t_floor) - 0.02 if t_floor else np.inf)
         if on.sum() >= 3:
-            cs = fit_poly(tt[on], s_along[on], 2)
+            cs = base.fit_poly(tt[on], s_along[on], 2)
             a_est = 2 * cs[0]
-            out.law["acceleration"] = score(abs(a_est - a_true) / a_true, 0.2)
-            out.invariant["on_ramp"] = score(
+            out.law["acceleration"] = base.score(abs(a_est - a_true) / a_true, 0.2)
+            out.invariant["on_ramp"] = base.score(
                 float(np.sqrt(np.mean((perp[on] - r0) ** 2))) / r0, 0.3)
-            out.invariant["from_rest"] = score(abs(cs[1] - float(p.get("v0", 0.0)))
+            out.invariant["from_rest"] = base.score(abs(cs[1] - float(p.get("v0", 0.0)))
                                                / (abs(a_est) * max(span, 1e-3) + 1e-6), 0.2)
             out.raw.update(a_est=a_est, a_true=a_true)

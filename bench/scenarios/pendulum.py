@@ -10,18 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.scenarios.base import (
-    ROD_GREY,
-    Checks,
-    Sampler,
-    Scenario,
-    Track,
-    colour_name,
-    empty_state,
-    make_object,
-    rgb,
-    score,
-)
+import vidbench.scenarios.base as base
+from vidbench.scenarios.base import Checks, Sampler, Scenario, Track
 from vidbench.scenarios.raster import disc, segment
 
 
@@ -76,13 +66,13 @@ class Pendulum(Scenario):
         amp = math.radians(s.draw("amplitude_deg")) * s.direction
         pivot = [0.5, 0.12]
         length = min(length, 0.97 - r - pivot[1])
-        return {"objects": [make_object("bob", s.colours[0], r)], "pivot": pivot,
-                "length": length, "theta0": amp, "g": g, "rod_color": rgb(ROD_GREY),
+        return {"objects": [base.make_object("bob", s.colours[0], r)], "pivot": pivot,
+                "length": length, "theta0": amp, "g": g, "rod_color": base.rgb(base.ROD_GREY),
                 "rod_width": 0.008}
 
     def motion(self, p: dict, t: np.ndarray) -> dict[str, Any]:
         """Adds ``theta``/``omega`` (1, T) and ``period``."""
-        o = empty_state(t, 1)
+        o = base.empty_state(t, 1)
         px, py = p["pivot"]
         L, g, th0 = float(p["length"]), float(p["g"]), float(p["theta0"])
         w = math.sqrt(g / L)
@@ -112,10 +102,12 @@ class Pendulum(Scenario):
         disc(img, params["pivot"][0] * w, params["pivot"][1] * h, 0.015 * w, 0.015 * h, rod)
 
     def prompt_en(self, params: dict) -> str:
-        return f"A {colour_name(params, 0)} pendulum bob swings from a fixed pivot on a grey rod."
+        c1 = base.colour_name(params, 0)
+        return f"A {c1} pendulum bob swings from a fixed pivot on a grey rod."
 
     def prompt_zh(self, params: dict) -> str:
-        return f"一个单摆的{colour_name(params, 0, 'zh')}摆球挂在灰色摆杆下，绕固定支点来回摆动"
+        c1 = base.colour_name(params, 0, "zh")
+        return f"一个单摆的{c1}摆球挂在灰色摆杆下，绕固定支点来回摆动"
 
     def check(self, track: Track, out: Checks) -> None:
         """Angle curve (rms / theta0, tau 0.15); rod length (relative, tau 0.1); amplitude
@@ -126,13 +118,13 @@ class Pendulum(Scenario):
         th = np.arctan2(xx - px, yy - py)
         ln = np.hypot(xx - px, yy - py)
         th_true = track.truth["theta"][0][track.m]
-        out.law["angle_curve"] = score(
+        out.law["angle_curve"] = base.score(
             float(np.sqrt(np.mean((th - th_true) ** 2))) / abs(th0), 0.15)
         lerr = float(np.sqrt(np.mean((ln - L) ** 2))) / L
-        out.conservation["rod_length"] = score(lerr, 0.1)
+        out.conservation["rod_length"] = base.score(lerr, 0.1)
         th_start = abs(float(th[0])) if abs(float(tt[0])) < 1e-6 else abs(th0)
         over = max(0.0, float(np.abs(th).max()) - th_start) / abs(th0)
-        out.conservation["amplitude"] = score(over, 0.1)
+        out.conservation["amplitude"] = base.score(over, 0.1)
         out.invariant["rod_length"] = out.conservation["rod_length"]
         out.raw.update(rod_length_rel_err=lerr, amplitude_excess=over,
                        g_apparent=float(p["g"]))

@@ -8,18 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from vidbench.scenarios.base import (
-    Checks,
-    Sampler,
-    Scenario,
-    Track,
-    background_name,
-    colour_name,
-    empty_state,
-    fit_poly,
-    make_object,
-    score,
-)
+import vidbench.scenarios.base as base
+from vidbench.scenarios.base import Checks, Sampler, Scenario, Track
 
 
 def line_residual(x: np.ndarray, y: np.ndarray) -> float:
@@ -50,11 +40,11 @@ class UniformMotion(Scenario):
         x_left = r + 0.02 + float(rng.uniform(0, slack))
         x0 = x_left if direction > 0 else 1.0 - x_left
         y0 = float(np.clip(y0, r + 0.02 + max(0, -vy * d), 1 - r - 0.02 - max(0, vy * d)))
-        return {"objects": [make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
+        return {"objects": [base.make_object("ball", s.colours[0], r)], "x0": x0, "y0": y0,
                 "vx0": vx, "vy0": vy}
 
     def motion(self, p: dict, t: np.ndarray) -> dict[str, Any]:
-        o = empty_state(t, 1)
+        o = base.empty_state(t, 1)
         o["x"][0] = p["x0"] + p["vx0"] * t
         o["y"][0] = p["y0"] + p["vy0"] * t
         o["vx"][0], o["vy"][0] = p["vx0"], p["vy0"]
@@ -62,20 +52,20 @@ class UniformMotion(Scenario):
 
     def prompt_en(self, params: dict) -> str:
         side = "right" if params["vx0"] > 0 else "left"
-        return (f"A {colour_name(params, 0)} ball glides to the {side} at constant speed "
-                f"across a {background_name(params)} background.")
+        return (f"A {base.colour_name(params, 0)} ball glides to the {side} at constant speed "
+                f"across a {base.background_name(params)} background.")
 
     def prompt_zh(self, params: dict) -> str:
         side = "右" if params["vx0"] > 0 else "左"
-        c1, bg = colour_name(params, 0, "zh"), background_name(params, "zh")
+        c1, bg = base.colour_name(params, 0, "zh"), base.background_name(params, "zh")
         return f"一个{c1}小球在{bg}背景上匀速向{side}滑行"
 
     def check(self, track: Track, out: Checks) -> None:
         """Velocity change over the clip / (speed + 0.1) (tau 0.2); straight path."""
         tt, xx, yy, span = track.tt, track.xx, track.yy, track.span
-        cx, cy = fit_poly(tt, xx, 2), fit_poly(tt, yy, 2)
+        cx, cy = base.fit_poly(tt, xx, 2), base.fit_poly(tt, yy, 2)
         acc = math.hypot(2 * cx[0], 2 * cy[0])
         speed = math.hypot(cx[1], cy[1])
-        out.law["constant_velocity"] = score(acc * span / (speed + 0.1), 0.2)
-        out.invariant["straight_path"] = score(line_residual(xx, yy) / track.r0, 0.15)
+        out.law["constant_velocity"] = base.score(acc * span / (speed + 0.1), 0.2)
+        out.invariant["straight_path"] = base.score(line_residual(xx, yy) / track.r0, 0.15)
         out.raw.update(acceleration=acc, speed=speed)
