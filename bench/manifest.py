@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbench.errors import ManifestError
-from vidbench.fileio import append_line, atomic_write_bytes, regular_file_problem
+from vidbench.fileio import append_line, atomic_write_bytes, loads_json, regular_file_problem
 
 MANIFEST_NAME = "manifest.jsonl"
 VIDEO_EXTENSIONS = (
@@ -112,21 +112,6 @@ MAX_SIDE_FILE_BYTES = 64 * 2**20  # manifest.jsonl / prompts.json larger than th
 MAX_VIDEO_BYTES = 16 * 2**30
 
 
-def loads_json(text: str | bytes, where: str) -> Any:
-    """``json.loads`` whose every failure is a one-line :class:`ManifestError` naming
-    ``where``: invalid JSON, an integer beyond Python's 4300-digit limit, nesting too deep
-    for the parser."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ManifestError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
-    except RecursionError:
-        raise ManifestError(f"{where}: JSON nested too deeply") from None
-    except ValueError as e:  # e.g. "Exceeds the limit (4300 digits) for integer string ..."
-        raise ManifestError(f"{where}: invalid JSON ({str(e).splitlines()[0][:120]})"
-                            ) from None
-
-
 def read_side_file(p: Path, limit: int = MAX_SIDE_FILE_BYTES) -> bytes:
     """The bytes of a small user file (manifest, prompts.json): a regular file no larger
     than ``limit``, checked before it is opened (a FIFO or /dev/zero cannot hang or fill
@@ -195,7 +180,7 @@ def parse_manifest_lines(data: bytes, root: Path, source: str, *,
         except UnicodeDecodeError as e:
             raise ManifestError(f"{source}:{no}: not valid UTF-8 (byte {e.start}: "
                                 f"{raw[e.start:e.start + 1]!r})") from None
-        rec = loads_json(text, f"{source}:{no}")
+        rec = loads_json(text, f"{source}:{no}", lineno=False, error=ManifestError)
         if not isinstance(rec, dict):
             raise ManifestError(f"{source}:{no}: expected a JSON object, got "
                                 f"{type(rec).__name__}")
@@ -262,7 +247,8 @@ def scan_folder(folder: Path, *, follow_symlinks: bool = False) -> Manifest:
     pj = folder / "prompts.json"
     if pj.exists() or pj.is_symlink():
         try:
-            prompts = loads_json(read_side_file(pj).decode("utf-8"), str(pj))
+            prompts = loads_json(read_side_file(pj).decode("utf-8"), str(pj),
+                                 error=ManifestError)
         except UnicodeDecodeError as e:
             raise ManifestError(f"{pj}: not valid UTF-8 (byte {e.start})") from None
         if not isinstance(prompts, dict):

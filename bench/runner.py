@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from vidbench import progress
 from vidbench import video as video_io
 from vidbench import weights as weights_mod
 from vidbench.errors import (
@@ -50,7 +50,15 @@ from vidbench.errors import (
     VideoDecodeError,
     WeightsChecksumError,
 )
-from vidbench.fileio import atomic_write_bytes, regular_file_problem, sha256_file
+from vidbench.fileio import (
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    clean_json,
+    now_iso,
+    regular_file_problem,
+    sha256_file,
+)
 from vidbench.manifest import MAX_VIDEO_BYTES, Manifest, ManifestEntry, read_manifest
 from vidbench.progress import Progress
 from vidbench.registry import Metric, PerVideoMetric, SetMetric, VideoContext, get_metric
@@ -59,10 +67,7 @@ from vidbench.results import (
     SCHEMA,
     ResultRecord,
     VideoLog,
-    atomic_write_json,
     base_provenance,
-    clean_json,
-    now_iso,
     per_video_unit,
     read_video_records,
     record_key,
@@ -97,8 +102,9 @@ class Selection:
 
 
 def _note(notes: list[str], msg: str) -> None:
+    """Record ``msg`` in the result's notes and tell the user (progress.note)."""
     notes.append(msg)
-    print(f"vidbench: note: {msg}", file=sys.stderr)
+    progress.note(msg)
 
 
 def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
@@ -115,11 +121,6 @@ def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
             if explicit:
                 raise
             _note(notes, f"{name}: skipped, {e}")
-            continue
-        except (ImportError, AttributeError) as e:
-            if explicit:
-                raise UserError(f"metric {name!r} is not available in this build: {e}") from None
-            _note(notes, f"{name}: skipped, not available in this build ({e})")
             continue
         if not cfg.random_weights:
             try:
@@ -193,18 +194,8 @@ class FeatureCache:
         return None
 
     def put(self, m: Metric, sha: str, feats: np.ndarray) -> None:
-        import tempfile
-
-        p = self.path(m, sha)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{sha}.", suffix=".npy", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(feats), allow_pickle=False)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(self.path(m, sha)) as f:
+            np.save(f, np.asarray(feats), allow_pickle=False)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -601,7 +592,7 @@ def score(manifest_path: str | os.PathLike, out_dir: str | os.PathLike,
                         + (f" ({'; '.join(manifest.notes)})" if manifest.notes else ""))
     if rank == 0:
         for note in manifest.notes:
-            print(f"vidbench: note: {note}", file=sys.stderr)
+            progress.note(note)
     sel = select_metrics(cfg, manifest)
     per_video = [m for m in sel.metrics if isinstance(m, PerVideoMetric)]
     set_metrics = [m for m in sel.metrics if isinstance(m, SetMetric)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -865,13 +864,12 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
         raise ValueError("cannot write a video with no frames")
     if pix_fmt == "yuv420p" and (h % 2 or w % 2):
         raise ValueError(f"{w}x{h} is odd: yuv420p needs even sizes; pass pix_fmt='yuv444p'")
+    from vidbench.fileio import atomic_path
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     rate = Fraction(fps).limit_denominator(1001)
-    try:
-        with av.open(tmp, mode="w", format="mp4") as container:
+    with atomic_path(out) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
             stream.options = ({"crf": str(crf), **X264_DETERMINISTIC}
@@ -889,10 +887,6 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, *,
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
