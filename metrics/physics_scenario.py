@@ -126,6 +126,7 @@ from vidbench.scenarios import (
 )
 from vidbench.scenarios.base import FLOOR
 from vidbench.scenarios.base import score as _sc
+from vidbench.scenarios.corrupt import PHYSICAL
 from vidbench.stats import Aggregate, mean_with_ci
 from vidbench.video import ViewSpec
 
@@ -135,39 +136,10 @@ from vidbench.video import ViewSpec
 #: everywhere; nuisances (flicker .. distractor) should stay low (their score drop is small:
 #: docs/physics.md has the means).
 ROC_AUC: dict[str, dict[str, float]] = {
-    "raw64": {
-        "teleport": 1.0,
-        "vanish": 1.0,
-        "grow": 1.0,
-        "shrink": 1.0,
-        "jitter": 1.0,
-        "anti_gravity": 1.0,
-        "linear_fall": 1.0,
-        "energy_gain": 1.0,
-        "momentum_violation": 1.0,
-        "time_reversal": 1.0,
-        "flicker": 0.856,
-        "slow_motion": 1.0,
-        "h264_crf35": 0.997,
-        "texture": 0.712,
-        "distractor": 0.579,
-    },
-    "h264_32": {
-        "teleport": 1.0,
-        "vanish": 1.0,
-        "grow": 1.0,
-        "shrink": 1.0,
-        "jitter": 1.0,
-        "anti_gravity": 1.0,
-        "linear_fall": 1.0,
-        "energy_gain": 1.0,
-        "momentum_violation": 1.0,
-        "time_reversal": 1.0,
-        "flicker": 0.483,
-        "slow_motion": 1.0,
-        "texture": 0.693,
-        "distractor": 0.543,
-    },
+    "raw64": {**dict.fromkeys(PHYSICAL, 1.0), "flicker": 0.856, "slow_motion": 1.0,
+              "h264_crf35": 0.997, "texture": 0.712, "distractor": 0.579},
+    "h264_32": {**dict.fromkeys(PHYSICAL, 1.0), "flicker": 0.483, "slow_motion": 1.0,
+                "texture": 0.693, "distractor": 0.543},
 }
 
 WEIGHTS = {"presence": 1.0, "size": 1.0, "position": 1.0, "velocity": 1.0, "mask": 1.0,
