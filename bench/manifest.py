@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ class Manifest:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ManifestEntry]:
         return iter(self.entries)
 
 
@@ -278,20 +279,21 @@ def scan_folder(folder: Path, *, follow_symlinks: bool = False) -> Manifest:
             prompt, idx = prompts.get(rel, ""), None
         else:
             prompt, idx = _vbench_prompt(p.stem)
-        e = ManifestEntry(video=rel, prompt=prompt, seed=idx,
-                          item=Path(rel).with_suffix("").as_posix(), root=folder,
-                          source=str(folder))
-        e.problem = video_problem(e, follow_symlinks)
-        entries.append(e)
+        entry = ManifestEntry(video=rel, prompt=prompt, seed=idx,
+                              item=Path(rel).with_suffix("").as_posix(), root=folder,
+                              source=str(folder))
+        entry.problem = video_problem(entry, follow_symlinks)
+        entries.append(entry)
     if prompts is not None:
-        listed = set(prompts) - {e.video for e in entries}
+        listed = set(prompts) - {x.video for x in entries}
         for rel in sorted(listed):
             if not _inside(folder, rel):
                 raise ManifestError(f"{pj}: path {rel!r} escapes the folder {folder}")
-            e = ManifestEntry(video=rel, prompt=prompts[rel], item=rel, root=folder,
-                              source=str(pj))
-            e.problem = video_problem(e, follow_symlinks) or f"{pj}: video {rel!r} not found"
-            entries.append(e)
+            entry = ManifestEntry(video=rel, prompt=prompts[rel], item=rel, root=folder,
+                                  source=str(pj))
+            entry.problem = (video_problem(entry, follow_symlinks)
+                             or f"{pj}: video {rel!r} not found")
+            entries.append(entry)
     return Manifest(folder, entries, str(folder), notes)
 
 

@@ -34,7 +34,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def _note(notes: list[str], msg: str) -> None:
 def select_metrics(cfg: ScoreConfig, manifest: Manifest) -> Selection:
     """Instantiate the selected metrics; skip (with a note) or refuse those that cannot run."""
     explicit = cfg.metrics is not None
-    names = cfg.metrics if explicit else all_metric_names()
+    names = cfg.metrics if cfg.metrics is not None else all_metric_names()
     chosen: list[Metric] = []
     notes: list[str] = []
     for name in names:
@@ -346,17 +346,17 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
             rec["scores"][m.name] = None
             rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
         timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
-    for m in plan.pending_sets:
+    for sm in plan.pending_sets:
         t0 = time.perf_counter()
         try:
-            feats = np.asarray(m.features(ctx))
-            cache.put(m, rec["sha256"], feats)
-            rec["details"][m.name] = {"feature_sha256": rec["sha256"], "cached": False}
+            feats = np.asarray(sm.features(ctx))
+            cache.put(sm, rec["sha256"], feats)
+            rec["details"][sm.name] = {"feature_sha256": rec["sha256"], "cached": False}
         except _FATAL:
             raise
         except Exception as e:
-            rec["details"][m.name] = {"error": f"{type(e).__name__}: {e}"}
-        timings[m.name] = timings.get(m.name, 0.0) + time.perf_counter() - t0
+            rec["details"][sm.name] = {"error": f"{type(e).__name__}: {e}"}
+        timings[sm.name] = timings.get(sm.name, 0.0) + time.perf_counter() - t0
     return rec
 
 
@@ -393,9 +393,11 @@ def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
 
 
 def _timed_decode(timings: dict[str, float], colour: str = "vidbench",
-                  specs: list[video_io.ViewSpec] | None = None):
-    """The runner's decoder: the whole clip, or (``specs``) only those views, streamed."""
-    def _decode(path):
+                  specs: list[video_io.ViewSpec] | None = None
+                  ) -> Callable[[str | os.PathLike], Any]:
+    """The runner's decoder: the whole clip, or (``specs``) only those views, streamed
+    (a :class:`~vidbench.video.Clip` or a :class:`~vidbench.stream.StreamedClip`)."""
+    def _decode(path: str | os.PathLike) -> Any:
         t0 = time.perf_counter()
         try:
             if specs is not None:
@@ -550,7 +552,7 @@ def aggregate(records: list[dict], metrics: Iterable[Metric], cfg: ScoreConfig,
                            "coverage": agg.n / total if total else None,
                            "per_video": per_video_unit(vals, dets, agg.value),
                            **base, "details": agg.details}
-        else:
+        elif isinstance(m, SetMetric):
             feats, failed = [], 0
             for r in records:
                 d = r.get("details", {}).get(m.name, {})

@@ -261,7 +261,9 @@ def _luma_coverage(frames: np.ndarray, keyed: list[np.ndarray]) -> tuple[list[np
             gain[k] = float(np.clip((y[k][fk] * bg[fk]).sum() / den, 0.5, 2.0))
     yn = y / gain[:, None, None]
     bg = bg_of(yn)
-    out, info = [], {"gain_range": [float(gain.min()), float(gain.max())], "luma_contrast": []}
+    out: list[np.ndarray] = []
+    info: dict[str, Any] = {"gain_range": [float(gain.min()), float(gain.max())],
+                            "luma_contrast": []}
     for kc, reg in zip(keyed, regions, strict=True):
         core = kc > 0.9
         y_obj = float(np.median(yn[core])) if core.sum() >= 3 else float("nan")

@@ -193,7 +193,7 @@ def _paste(img: np.ndarray, patch: np.ndarray, alpha: np.ndarray, y: float, x: f
     ph, pw = alpha.shape
     iy, ix = int(np.floor(y)), int(np.floor(x))
     fy, fx = y - iy, x - ix
-    M = np.float32([[1, 0, fx], [0, 1, fy]])
+    M = np.array([[1, 0, fx], [0, 1, fy]], dtype=np.float32)
     big = (ph + 2, pw + 2)
     p = cv2.warpAffine(patch.astype(np.float32), M, big[::-1], flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)

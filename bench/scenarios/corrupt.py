@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -145,7 +146,7 @@ def corrupt(params: dict, name: str, num_frames: int, size: int | tuple[int, int
 
 
 def _farthest_colour(names: list[str], used_rgb: list[list[int]]) -> str:
-    def hue(c) -> float:
+    def hue(c: Any) -> float:
         r, g, b = (float(v) for v in c)
         return float(np.arctan2(0.8660254 * (g - b), r - 0.5 * (g + b)))
 
