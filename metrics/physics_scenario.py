@@ -61,7 +61,9 @@ the unit square, so a non-square video is read in the same normalised coordinate
 
    Trajectory terms (presence, size, position, velocity, mask) use the frames after the
    item's conditioning frames (``meta["cond_frames"]``) when 3 or more remain; law fits use
-   all frames.
+   all frames. The law, conservation and invariant checks of a scenario are its class's
+   :meth:`~vidbench.scenarios.base.Scenario.check` (``bench/scenarios/<scenario>.py``), so a
+   new scenario brings its own.
 
 Value: weighted geometric mean of the applicable sub-scores (all weights 1), floored
 at 1e-3, so one severe violation pulls it down. Range [0, 1], higher is better. NaN with a
