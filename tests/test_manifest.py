@@ -87,6 +87,13 @@ def test_folder_with_prompts_json_reports_listed_but_missing(tmp_path):
     assert "not found" in by["y.mp4"].problem
 
 
+def test_broken_prompts_json_names_its_line(tmp_path):
+    _touch(tmp_path / "x.mp4")
+    (tmp_path / "prompts.json").write_text('{\n  "x.mp4": "A dog",\n  "y.mp4": oops\n}\n')
+    with pytest.raises(ManifestError, match=r"prompts\.json:3: invalid JSON"):
+        read_manifest(tmp_path)
+
+
 def test_missing_manifest_is_a_user_error(tmp_path):
     with pytest.raises(ManifestError, match="no such manifest"):
         read_manifest(tmp_path / "nope.jsonl")
