@@ -3,6 +3,9 @@ video model has to clear on the physics suites:
 
 - ``baseline:copy-last`` — every generated frame repeats the last conditioning frame (a
   frozen world: perfect size and appearance, no motion).
+- ``baseline:frozen-first-frame`` — every frame, the conditioning ones included, repeats the
+  first conditioning frame (a still photograph of the start: the "doing nothing" floor of the
+  reference model's bar, stricter than copy-last, which keeps the conditioning motion).
 - ``baseline:constant-velocity`` — the objects seen in the conditioning frames keep moving
   at the constant velocity fitted to their colour centroids (least squares over the K
   frames); sprites are cut from the last conditioning frame and pasted onto a background
@@ -39,7 +42,8 @@ from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
 from vidbench.suites import SuiteItem
 
-KINDS = ("copy-last", "constant-velocity", "untrained", "noise", "prompt-following")
+KINDS = ("copy-last", "frozen-first-frame", "constant-velocity", "untrained", "noise",
+         "prompt-following")
 
 
 @dataclass
@@ -210,8 +214,8 @@ def _paste(img: np.ndarray, patch: np.ndarray, alpha: np.ndarray, y: float, x: f
 
 
 class BaselineAdapter(Adapter):
-    """``baseline:copy-last`` | ``baseline:constant-velocity`` | ``baseline:untrained``
-    | ``baseline:noise`` (see the module docstring)."""
+    """``baseline:copy-last`` | ``baseline:frozen-first-frame`` | ``baseline:constant-velocity``
+    | ``baseline:untrained`` | ``baseline:noise`` (see the module docstring)."""
 
     scheme = "baseline"
 
@@ -252,6 +256,8 @@ class BaselineAdapter(Adapter):
         K = len(cond)
         if self.target == "copy-last":
             out = np.concatenate([cond[:T], np.repeat(cond[-1:], max(0, T - K), axis=0)])
+        elif self.target == "frozen-first-frame":
+            out = np.repeat(cond[:1], T, axis=0)
         elif self.target == "noise":
             rng = np.random.default_rng(int(item.seed))
             out = np.concatenate([cond[:T], rng.integers(0, 256, (max(0, T - K),) +

@@ -1,5 +1,5 @@
-"""Baselines (copy-last, constant-velocity, untrained, noise), the colour-blob tracker and the
-physics task scores used to accept the reference DiT."""
+"""Baselines (copy-last, frozen-first-frame, constant-velocity, untrained, noise), the
+colour-blob tracker and the physics task scores used to accept the reference DiT."""
 
 from __future__ import annotations
 
@@ -66,6 +66,17 @@ def test_copy_last_and_noise_baselines():
     assert np.array_equal(n.frames[:4], clip[:4]) and n.frames[4:].std() > 50
     grey = BaselineAdapter("copy-last").generate_one(_item(None))
     assert (grey.frames == 128).all() and grey.frames.shape == (12, 32, 32, 3)
+
+
+def test_frozen_first_frame_is_a_still_of_the_first_conditioning_frame():
+    clip = disc_clip()
+    g = BaselineAdapter("frozen-first-frame").generate_one(_item(clip[:4]))
+    assert g.frames.shape == clip.shape
+    assert all(np.array_equal(f, clip[0]) for f in g.frames)  # the conditioning motion too
+    assert not np.array_equal(g.frames[3], clip[3])  # unlike copy-last, which keeps it
+    assert track(g.frames)[0][-1].x == pytest.approx(track(clip)[0][0].x, abs=1e-6)
+    grey = BaselineAdapter("frozen-first-frame").generate_one(_item(None))
+    assert (grey.frames == 128).all()
 
 
 def test_baseline_errors():
