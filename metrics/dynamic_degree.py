@@ -64,7 +64,7 @@ sub-pixel motion in the 128-px view; camera shake counts as motion.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -87,19 +87,10 @@ class DynamicDegree(fl.FlowMetric):
                  random_weights: bool = False, flow: str = "dis", fps: float = fl.REFERENCE_FPS,
                  size: int = fl.VIEW_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
                  batch_size: int = 4) -> None:
-        opts: dict[str, Any]
-        if mode == "vbench":
-            opts = {}
-        else:
-            opts = {"flow": flow, "fps": float(fps), "size": int(size),
-                    "motion_threshold": float(motion_threshold)}
-        super().__init__(mode, device=device, random_weights=random_weights, **opts)
-        self.flow_backend = flow
-        self.fps = float(fps)
-        self.size = int(size)
-        self.motion_threshold = float(motion_threshold)
-        self.batch_size = batch_size
-        self._estimator: fl.FlowEstimator | None = None
+        super().__init__(mode, device=device, random_weights=random_weights,
+                         batch_size=batch_size,
+                         **self.motion_options(flow, fps, size,
+                                               motion_threshold=float(motion_threshold)))
 
     def required_weights(self) -> tuple[str, ...]:
         if self.mode == "vbench":

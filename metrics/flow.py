@@ -525,26 +525,68 @@ def is_dynamic(motion: np.ndarray, num_frames: int, threshold: float = MOTION_TH
 
 
 class FlowMetric(PerVideoMetric):
-    """Plumbing the three motion metrics share: the default view (the clip resampled by
-    timestamps to ``fps``, shorter side ``size``; VBench's native frames in vbench mode), a
-    flow estimator built once on first use, and the dispatch of :meth:`score` to
-    ``_score_default`` / ``_score_vbench``. Subclasses set ``flow_backend``, ``fps``,
-    ``size``, ``batch_size`` (and ``flow_scale``) in their constructor."""
+    """Plumbing the three motion metrics share: their options, stored once, in
+    ``self.options`` (what the protocol hashes) and read back through properties; the
+    default view (the clip resampled by timestamps to ``fps``, shorter side ``size``;
+    VBench's native frames in vbench mode), a flow estimator built once on first use, and
+    the dispatch of :meth:`score` to ``_score_default`` / ``_score_vbench``.
+
+    A subclass passes its default-mode options through :meth:`motion_options` (the shared
+    ``flow``, ``fps``, ``size`` plus its own) and its vbench-mode options as ``vbench``;
+    options a mode does not record read as their defaults (:data:`OPTION_DEFAULTS`), which
+    is what that mode computes with."""
 
     #: The flow backend of vbench mode, or None to use the metric's ``flow`` option.
     vbench_flow: ClassVar[str | None] = None
-    flow_backend: str = "dis"
+    #: What an option not recorded in ``self.options`` means.
+    OPTION_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "flow": "dis", "flow_scale": 1.0, "fps": REFERENCE_FPS, "size": VIEW_SIZE,
+        "motion_threshold": MOTION_THRESHOLD}
+
+    def __init__(self, mode: str = "default", *, device: str = "cpu",
+                 random_weights: bool = False, batch_size: int = 4,
+                 vbench: dict[str, Any] | None = None, **default: Any) -> None:
+        opts = dict(vbench or {}) if mode == "vbench" else default
+        super().__init__(mode, device=device, random_weights=random_weights, **opts)
+        self.batch_size = max(1, int(batch_size))
+        self._estimator: FlowEstimator | None = None
+
+    @staticmethod
+    def motion_options(flow: str = "dis", fps: float = REFERENCE_FPS, size: int = VIEW_SIZE,
+                       **extra: Any) -> dict[str, Any]:
+        """The default-mode options of a motion metric, typed: the shared ``flow``, ``fps``
+        and ``size``, then the metric's own ``extra`` (in that order)."""
+        return {"flow": flow, "fps": float(fps), "size": int(size), **extra}
+
+    def option(self, name: str) -> Any:
+        """Option ``name`` as recorded, or its default (:data:`OPTION_DEFAULTS`)."""
+        return self.options.get(name, self.OPTION_DEFAULTS.get(name))
+
+    @property
+    def flow_backend(self) -> str:
+        return str(self.option("flow"))
+
+    @property
+    def flow_scale(self) -> float:
+        return float(self.option("flow_scale"))
+
+    @property
+    def fps(self) -> float:
+        return float(self.option("fps"))
+
+    @property
+    def size(self) -> int:
+        return int(self.option("size"))
+
+    @property
+    def motion_threshold(self) -> float:
+        return float(self.option("motion_threshold"))
 
     @classmethod
     def weights_used(cls) -> tuple[str, ...]:
         """Each mode's weights plus those of every flow backend the ``flow`` option takes."""
         extra = (w for b in FLOW_BACKENDS for w in flow_weights(b))
         return tuple(dict.fromkeys([*super().weights_used(), *extra]))
-    flow_scale: float = 1.0
-    fps: float = REFERENCE_FPS
-    size: int = VIEW_SIZE
-    batch_size: int = 4
-    _estimator: FlowEstimator | None = None
 
     def view_spec(self) -> ViewSpec:
         if self.mode == "vbench":

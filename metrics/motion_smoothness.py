@@ -73,29 +73,33 @@ class MotionSmoothness(fl.FlowMetric):
                  fps: float = fl.REFERENCE_FPS, size: int = fl.VIEW_SIZE,
                  frames: str = "odd", route: str = "compose", bidirectional: bool = True,
                  batch_size: int = 4) -> None:
-        opts: dict[str, Any]
         if frames not in ("all", "odd"):
             raise UserError(f"motion_smoothness: frames must be 'all' or 'odd', got {frames!r}")
         if route not in ("compose", "direct"):
             raise UserError(f"motion_smoothness: route must be 'compose' or 'direct', got "
                             f"{route!r}")
-        if mode == "vbench":
-            opts = {}
-        else:
-            opts = {"flow": flow, "flow_scale": float(flow_scale), "fps": float(fps),
-                    "size": int(size), "frames": frames, "route": route}
-            if route == "direct":
-                opts["bidirectional"] = bool(bidirectional)
-        super().__init__(mode, device=device, random_weights=random_weights, **opts)
-        self.flow_backend = flow
-        self.flow_scale = float(flow_scale)
-        self.fps = float(fps)
-        self.size = int(size)
-        self.frames = frames
-        self.route = route
-        self.bidirectional = bool(bidirectional)
-        self.batch_size = max(1, int(batch_size))
-        self._estimator: fl.FlowEstimator | None = None
+        extra: dict[str, Any] = {"frames": frames, "route": route}
+        if route == "direct":
+            extra["bidirectional"] = bool(bidirectional)
+        super().__init__(mode, device=device, random_weights=random_weights,
+                         batch_size=batch_size,
+                         **self.motion_options(flow, fps, size, flow_scale=float(flow_scale),
+                                               **extra))
+
+    @property
+    def frames(self) -> str:
+        """Which frames are predicted: ``"odd"`` (as VBench) or ``"all"`` interior ones."""
+        return str(self.options.get("frames", "odd"))
+
+    @property
+    def route(self) -> str:
+        """How the skip-one flow is found: ``"compose"`` (shared flows) or ``"direct"``."""
+        return str(self.options.get("route", "compose"))
+
+    @property
+    def bidirectional(self) -> bool:
+        """Direct route: estimate F_ba too (else F_ba = -F_ab)."""
+        return bool(self.options.get("bidirectional", True))
 
     def required_weights(self) -> tuple[str, ...]:
         if self.mode == "vbench":
