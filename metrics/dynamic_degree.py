@@ -71,6 +71,7 @@ import numpy as np
 from vidbench.metrics import flow as fl
 from vidbench.registry import Score, VideoContext
 from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
+from vidbench.video import ViewSpec
 
 #: Start phases per view interval (default mode): pairs start every 1/(8 PHASES) s.
 PHASES = 4
@@ -91,6 +92,15 @@ class DynamicDegree(fl.FlowMetric):
                          batch_size=batch_size,
                          **self.motion_options(flow, fps, size,
                                                motion_threshold=float(motion_threshold)))
+
+    def view_specs(self) -> list[ViewSpec]:
+        """Every view this metric reads (the runner streams them in one pass): default mode
+        reads every source frame at ``size`` (:func:`vidbench.metrics.flow.interval_view_spec`),
+        vbench mode every decoded frame at native size. ``view_spec()`` stays the protocol's
+        recorded view."""
+        if self.mode == "vbench":
+            return [self.view_spec()]
+        return [fl.interval_view_spec(self.size)]
 
     def required_weights(self) -> tuple[str, ...]:
         if self.mode == "vbench":

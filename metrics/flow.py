@@ -426,19 +426,28 @@ def _screen_pairs(ts: np.ndarray, grid: np.ndarray, start: np.ndarray, interval:
     return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
 
 
+def interval_view_spec(size: int) -> ViewSpec:
+    """The view :func:`interval_flows` reads: every source frame (no resampling), shorter side
+    resized to ``size`` (antialiased area filter, frame by frame). Metrics that read it
+    declare it (``view_specs``), so the streaming decoder (:mod:`vidbench.stream`) builds it
+    in its one pass."""
+    return ViewSpec(size=int(size), resize="area")
+
+
 def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
                    interval: float = 1.0 / REFERENCE_FPS, phases: int = 4,
                    rule: str = "interpolate") -> dict[str, Any]:
     """Motion per start of :func:`interval_pairs`, from flows on the source frames resized to
-    shorter side ``size`` (memoised per video). Returns ``{"starts", "weights", "pairs",
-    "motion"}``; ``motion`` (per start) is the top-5% flow magnitude mean over ``interval``,
-    in px per 1/8 s at a 256-px short side (as :func:`motion_per_pair`)."""
+    shorter side ``size`` (the view :func:`interval_view_spec`; memoised per video). Returns
+    ``{"starts", "weights", "pairs", "motion"}``; ``motion`` (per start) is the top-5% flow
+    magnitude mean over ``interval``, in px per 1/8 s at a 256-px short side (as
+    :func:`motion_per_pair`)."""
 
     def compute() -> dict[str, Any]:
         clip = ctx.clip
-        # every source frame at the flow size, one at a time (no full-resolution copy)
-        frames = np.stack([_resized(clip.frames[k:k + 1], size)[0]
-                           for k in range(clip.num_frames)])
+        # every source frame at the flow size: a declared view, so a streamed decode builds
+        # it in its one pass without holding full-resolution frames
+        frames = ctx.view(interval_view_spec(size)).frames
         cuts = shot_cuts(frames)
         plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts,
                               rule)

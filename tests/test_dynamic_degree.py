@@ -240,3 +240,25 @@ def test_shot_cut_is_left_out_and_brightness_is_not_a_cut():
     both = score(np.concatenate([a, b]))
     assert pieces[0] * 0.95 <= both.value <= pieces[1] * 1.05, (pieces, both.value)
     assert both.details["motion_max"] <= pieces[1] * 1.5, both.details
+
+
+def test_default_mode_streams_its_one_view_and_scores_bit_identically(write_clip):
+    """Default mode reads every source frame at 128 px, a declared view: the runner streams
+    it (no full decode), the streamed clip never holds full-resolution frames, and the
+    value and details equal the full decode's to the last bit."""
+    from vidbench.metrics import flow as fl
+    from vidbench.runner import stream_specs
+    from vidbench.stream import decode_views
+
+    m = get_metric("dynamic_degree")
+    assert stream_specs([m], []) == [fl.interval_view_spec(128)]
+    assert stream_specs([get_metric("dynamic_degree", mode="vbench")], []) is None  # full size
+    frames = disc(10.0, fps=24, size=256)
+    frames[10:] = frames[10:, :, ::-1]  # a shot cut, so the cut detector's reads count too
+    p = write_clip("dd_stream.mp4", frames, 24)
+    full = m.score(VideoContext(decode(p)))
+    streamed = decode_views(p, m.view_specs())
+    got = m.score(VideoContext(streamed))
+    assert streamed.meta.get("extra_decodes", 0) == 0  # clip.frames was never asked for
+    assert got.value == full.value and got.details == full.details, (got, full)
+    assert full.value > 3
