@@ -73,15 +73,11 @@ from vidbench.registry import Score, VideoContext
 from vidbench.stats import Aggregate, bootstrap_ci, mean_with_ci
 from vidbench.video import ViewSpec
 
-#: Start phases per view interval (default mode): pairs start every 1/(8 PHASES) s.
-PHASES = 4
-RULE = "screen"
-
 
 class DynamicDegree(fl.FlowMetric):
     vbench_flow: ClassVar[str | None] = "raft"
     name: ClassVar[str] = "dynamic_degree"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
@@ -108,22 +104,23 @@ class DynamicDegree(fl.FlowMetric):
         return fl.flow_weights(self.flow_backend)
 
     def _score_default(self, ctx: VideoContext) -> Score:
-        data = fl.interval_flows(ctx, self.size, self.estimator, 1.0 / self.fps, PHASES, RULE)
-        starts, w, motion = data["starts"], data["weights"], data["motion"]
-        if not starts:
+        data = fl.interval_flows(ctx, self.size, self.estimator, 1.0 / self.fps)
+        pairs, w, motion, still = data["pairs"], data["weights"], data["motion"], data["still"]
+        if not pairs and not still:
             return Score.not_applicable("too_short", frames=ctx.clip.num_frames,
-                                        detail="no two source frames to compare")
+                                        detail="no two source frames 1/8 s apart to compare")
         clip = ctx.clip
         n_view = max(2, int(np.floor((clip.end_time - clip.timestamps[0]) * self.fps + 1e-6)))
         moving = float(np.sum(w * (motion > self.motion_threshold)))
         need = fl.count_needed(n_view)
         over = moving * (n_view - 1)
         return Score(float(np.sum(w * motion)), {
-            "dynamic": bool(over >= need - 1e-9), "pairs": len(starts),
-            "flows": len(data["pairs"]),
-            "pairs_moving": round(over, 3), "pairs_needed": need,
+            "dynamic": bool(over >= need - 1e-9), "flows": len(pairs),
+            "seconds": round(float(data["seconds"]), 6), "still_share": float(still),
+            "cuts": int(data["cuts"]), "pairs_moving": round(over, 3), "pairs_needed": need,
             "moving_share": moving, "motion_threshold": self.motion_threshold,
-            "motion_median": float(np.median(motion)), "motion_max": float(motion.max()),
+            "motion_median": weighted_median(np.append(motion, 0.0), np.append(w, still)),
+            "motion_max": float(motion.max()) if len(motion) else 0.0,
             "units": "px per 1/8 s at a 256-px short side"})
 
     def _score_vbench(self, ctx: VideoContext) -> Score:
@@ -163,6 +160,13 @@ class DynamicDegree(fl.FlowMetric):
             out.update({"mean_motion": m.value, "mean_motion_ci95": list(m.ci95)})
         return Aggregate(float(flags.mean()), bootstrap_ci(flags, seed=seed), int(flags.size),
                          out)
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The smallest value whose cumulative weight reaches half the total."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    return float(np.asarray(values)[order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
 def vbench_sample_frames(frames: np.ndarray, fps: float) -> np.ndarray:
