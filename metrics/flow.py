@@ -385,6 +385,11 @@ def screen_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REF
             "seconds": total}
 
 
+#: Pairs whose flows :func:`interval_flows` holds at once (a multiple of the power-of-two
+#: flow batch sizes, so RAFT sees the same batches as in one call).
+FLOW_CHUNK = 64
+
+
 def interval_view_spec(size: int) -> ViewSpec:
     """The view :func:`interval_flows` reads: every source frame (no resampling), shorter side
     resized to ``size`` (antialiased area filter, frame by frame). Metrics that read it
@@ -414,10 +419,15 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
         if not pairs:
             return {**plan, "motion": np.zeros(0)}
         src = to_gray(frames) if isinstance(estimator, ClassicalFlow) else frames
-        flows = estimator.flows(src, pairs)
         # per 1/REFERENCE_FPS of interval: a pair spans interval / scale seconds of motion
         dt = interval / np.asarray(plan["scale"], dtype=np.float64)
-        motion = motion_per_pair(flows, dt, min(frames.shape[1:3]), cap=cap)
+        short = min(frames.shape[1:3])
+        # reduced FLOW_CHUNK pairs at a time: each pair's statistic is its own, so the values
+        # equal those of one call on every flow, without holding a long clip's flows at once
+        motion = np.concatenate([
+            motion_per_pair(estimator.flows(src, pairs[s:s + FLOW_CHUNK]),
+                            dt[s:s + FLOW_CHUNK], short, cap=cap)
+            for s in range(0, len(pairs), FLOW_CHUNK)])
         return {**plan, "motion": motion}
 
     return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, cap), compute)

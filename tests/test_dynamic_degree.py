@@ -284,3 +284,17 @@ def test_default_mode_streams_its_one_view_and_scores_bit_identically(write_clip
     assert streamed.meta.get("extra_decodes", 0) == 0  # clip.frames was never asked for
     assert got.value == full.value and got.details == full.details, (got, full)
     assert full.value > 3
+
+
+def test_flows_reduced_in_chunks_give_the_same_value_to_the_last_bit(monkeypatch):
+    """interval_flows reduces FLOW_CHUNK pairs at a time (bounded memory on long clips); the
+    value and details equal one reduction over every pair."""
+    from vidbench.metrics import flow as fl
+
+    frames = disc(12.0, seconds=3.0, fps=25, size=128)
+    got = {}
+    for chunk in (7, 10_000):
+        monkeypatch.setattr(fl, "FLOW_CHUNK", chunk)
+        got[chunk] = score(frames, 25.0)
+    assert got[7].details["flows"] > 3 * 7  # several chunks, one of them partial
+    assert got[7].value == got[10_000].value and got[7].details == got[10_000].details
