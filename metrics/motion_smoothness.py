@@ -61,11 +61,12 @@ import numpy as np
 from vidbench.errors import UserError
 from vidbench.metrics import flow as fl
 from vidbench.registry import Score, VideoContext
+from vidbench.video import ViewSpec
 
 
 class MotionSmoothness(fl.FlowMetric):
     name: ClassVar[str] = "motion_smoothness"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
@@ -100,6 +101,14 @@ class MotionSmoothness(fl.FlowMetric):
     def bidirectional(self) -> bool:
         """Direct route: estimate F_ba too (else F_ba = -F_ab)."""
         return bool(self.options.get("bidirectional", True))
+
+    def view_specs(self) -> list[ViewSpec]:
+        """Every view this metric reads (the runner streams them in one pass): default mode
+        reads its 8 fps view and every source frame at ``size`` (the order check,
+        :func:`vidbench.metrics.flow.order_check`); vbench mode every decoded frame."""
+        if self.mode == "vbench":
+            return [self.view_spec()]
+        return [self.view_spec(), fl.interval_view_spec(self.size)]
 
     def required_weights(self) -> tuple[str, ...]:
         if self.mode == "vbench":
@@ -149,7 +158,10 @@ class MotionSmoothness(fl.FlowMetric):
             pred = fl.interpolate_frame(luma[a], luma[b], f01, f10, t)
             errors.append(float(np.abs(luma[k] - pred).mean()))
         err = np.asarray(errors)
-        return Score(1.0 - float(err.mean()) / 255.0, {
+        interpolation = 1.0 - float(err.mean()) / 255.0
+        order = fl.order_check(ctx, self.size, est)
+        return Score(interpolation * order["order_share"], {
+            "interpolation": interpolation, **order,
             "frames_interpolated": len(triplets), "worst_frame": 1.0 - float(err.max()) / 255.0,
             "worst_index": int(triplets[int(err.argmax())][1])})
 
