@@ -33,7 +33,10 @@ reduced 64 pairs at a time (bounded memory on minute-long clips; same value to t
 bit). ``details["dynamic"]`` applies VBench's rule to the time share over 6.0 (share x
 (N - 1) >= round(4 N / 16), N = duration x 8); ``details["flows"]`` counts distinct pairs,
 ``details["seconds"]`` the time integrated, ``details["still_share"]`` the share with the
-same frame on screen. No time with two frames 1/8 s apart: NaN, reason ``"too_short"``.
+same frame on screen, ``details["shot_cuts"]`` the cuts found (a name sorting after
+``dynamic``: the result writer takes the first details key whose mean equals the aggregate
+as the per-video unit, and a frozen set's all-zero cut counts would otherwise win). No
+time with two frames 1/8 s apart: NaN, reason ``"too_short"``.
 
 Why on screen: a resample by timestamps (any fps, any phase, a variable frame rate) keeps
 what is on screen when, so it keeps the mix of frame pairs this reads. Version 3 sampled the
@@ -112,7 +115,7 @@ class DynamicDegree(fl.FlowMetric):
         return Score(float(np.sum(w * motion)), {
             "dynamic": bool(over >= need - 1e-9), "flows": len(pairs),
             "seconds": round(float(data["seconds"]), 6), "still_share": float(still),
-            "cuts": int(data["cuts"]), "pairs_moving": round(over, 3), "pairs_needed": need,
+            "shot_cuts": int(data["cuts"]), "pairs_moving": round(over, 3), "pairs_needed": need,
             "moving_share": moving, "motion_threshold": self.motion_threshold,
             "motion_median": weighted_median(np.append(motion, 0.0), np.append(w, still)),
             "motion_max": float(motion.max()) if len(motion) else 0.0,
