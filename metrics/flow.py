@@ -14,8 +14,10 @@ Estimators: :class:`ClassicalFlow` (OpenCV DIS or Farneback, weight-free, CPU) a
 :mod:`vidbench.metrics.backbones.raft`). Flows shared between metrics are memoised per video
 with :func:`consecutive_flows` (key: estimator, view spec, normalisation), so temporal_flicker
 and motion_smoothness (which composes its skip-one flows from them) compute each flow once per
-video in default mode; dynamic_degree reads its own fixed-interval flows on the source frames
-(:func:`interval_flows`).
+video in default mode. dynamic_degree reads its own flows between the source frames on screen
+1/8 s apart (:func:`screen_pairs`, :func:`interval_flows`) and motion_smoothness checks the
+order of the source frames (:func:`order_check`), both on every source frame at 128 px
+(:func:`interval_view_spec`, a declared view the streaming decoder builds in its one pass).
 """
 
 from __future__ import annotations
