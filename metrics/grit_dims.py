@@ -55,12 +55,13 @@ class name, so it shows nothing; a pair of two zero-area boxes (VBench divides b
 union) scores 0. An item without the auxiliary info (or a ``multiple_objects`` object that
 is not "A and B") is NaN with the reason.
 
-The detector: vidbench does not yet implement the GRiT network (ViTDet ViT-B backbone with a
-simple feature pyramid, CenterNet proposals, a three-stage cascade ROI box head and the
-BERT-style text decoder, all built on detectron2 in VBench, which has no wheel here). Until
-it exists, scoring a video that carries the auxiliary info fails with
-:class:`DetectorUnavailable` (recorded per video as the metric's error; no number is
-reported); with a detector passed in (``detector=``, used by the tests with hand-built
+The detector: vidbench does not yet implement the whole GRiT network. Its backbone (ViTDet
+ViT-B with a simple feature pyramid) exists in :mod:`vidbench.metrics.backbones.grit_vit`,
+checked against GRiT's own code; the CenterNet proposals, the three-stage cascade ROI box
+head, the BERT-style text decoder and its tokenizer (built on detectron2 in VBench, which
+has no wheel here) do not. Until they exist, scoring a video that carries the auxiliary
+info fails with :class:`DetectorUnavailable` (recorded per video as the metric's error; no
+number is reported); with a detector passed in (``detector=``, used by the tests with hand-built
 detections) the result is marked not comparable.
 
 Blind to: everything GRiT does not caption (object size, count beyond presence, which side
@@ -93,11 +94,12 @@ COLOR_WORDS = ("white", "red", "pink", "blue", "silver", "purple", "orange", "gr
 TASKS = ("ObjectDet", "DenseCap")
 WEIGHTS = "grit-b-densecap-objectdet"
 
-UNAVAILABLE = ("detector not available: GRiT needs its ViTDet ViT-B backbone, CenterNet "
-               "proposal generator, cascade ROI box heads and text decoder, which vidbench "
+UNAVAILABLE = ("detector not available: GRiT needs, besides its ViTDet ViT-B backbone "
+               "(built: vidbench.metrics.backbones.grit_vit), a CenterNet proposal generator, "
+               "cascade ROI box heads, a text decoder and its BERT tokenizer, which vidbench "
                "does not implement yet (VBench builds them with detectron2, which has no wheel "
                "here); object_class, multiple_objects, color and spatial_relationship cannot "
-               "score until it exists")
+               "score until they exist")
 
 
 class DetectorUnavailable(RuntimeError):
