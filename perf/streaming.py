@@ -18,8 +18,10 @@ fresh process (peak RSS = that process's ``ru_maxrss``):
     OMP_NUM_THREADS=1 .venv/bin/python perf/streaming.py [--clips 5,20,60,4k]
         [--views battery|runner] [--full-max-gb 1.5]
 
-``--score`` measures the whole command instead: ``vidbench score`` of a folder holding the
-clip with the weight-free battery (``--metrics``, default temporal_flicker,
+``--score`` measures the whole command instead, on a ``ball`` clip (a static textured
+background with a ball bouncing across: every metric does its full work; the drifting
+texture is NaN "camera motion" for physics_consistency): ``vidbench score`` of a folder
+holding the clip with the weight-free battery (``--metrics``, default temporal_flicker,
 motion_smoothness, dynamic_degree, physics_consistency), each run a fresh process (peak RSS:
 the child's ``ru_maxrss``), medians of ``--repeats`` interleaved runs, against (a) ``plain``
 and (b) ``resize+metrics``: PyAV decode + rgb24 of every frame, each resized to 128 px
@@ -49,22 +51,38 @@ CLIPS = {"5": (5, 1920, 1080), "20": (20, 1920, 1080), "60": (60, 1920, 1080),
          "4k": (10, 3840, 2160)}
 
 
-def make_clip(path: Path, seconds: int, w: int, h: int, fps: int = 30) -> Path:
-    """A smooth random texture drifting 4 px per frame (x264 ultrafast, crf 28)."""
+def make_clip(path: Path, seconds: int, w: int, h: int, fps: int = 30,
+              scene: str = "drift") -> Path:
+    """``drift``: a smooth random texture drifting 4 px per frame; ``ball``: the same texture
+    held still (a static camera) with a red ball bouncing across it under gravity, so every
+    metric, physics_consistency's segmentation and tracking included, does its full work.
+    x264 ultrafast, crf 28."""
     import av
     import cv2
 
     rng = np.random.default_rng(0)
-    small = rng.integers(0, 255, (h // 16 + 1, (w + 4 * seconds * fps) // 16 + 1, 3),
+    drift = 4 if scene == "drift" else 0
+    small = rng.integers(0, 255, (h // 16 + 1, (w + drift * seconds * fps) // 16 + 1, 3),
                          np.uint8)
     base = cv2.resize(small, (small.shape[1] * 16, small.shape[0] * 16),
                       interpolation=cv2.INTER_CUBIC)
+    if scene == "ball":  # a muted background, so the ball stands out
+        base = (base // 3 + 80).astype(np.uint8)
+    r = max(4, h // 20)
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.options = {"preset": "ultrafast", "crf": "28"}
         for k in range(seconds * fps):
-            frame = np.ascontiguousarray(base[:h, 4 * k:4 * k + w])
+            frame = np.ascontiguousarray(base[:h, drift * k:drift * k + w])
+            if scene == "ball":  # a 2 s bounce period, crossing the frame every 4 s
+                t = k / fps
+                ph = (t % 2.0) - 1.0  # -1..1: apex at 0
+                y = int(r + (h - 2 * r) * (0.25 + 0.75 * ph * ph))
+                u = (t % 8.0) / 4.0
+                x = int(r + (w - 2 * r) * (u if u <= 1 else 2 - u))
+                frame = frame.copy()
+                cv2.circle(frame, (x, y), r, (220, 40, 30), -1, lineType=cv2.LINE_AA)
             for pk in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 c.mux(pk)
         for pk in s.encode():
@@ -216,7 +234,7 @@ def main_score(clips: list[str], repeats: int, metrics: tuple[str, ...]) -> None
             secs, w, h = CLIPS[name]
             folder = Path(d) / name
             folder.mkdir()
-            p = make_clip(folder / f"clip{name}.mp4", secs, w, h)
+            p = make_clip(folder / f"clip{name}.mp4", secs, w, h, scene="ball")
             runs: dict[str, list[dict]] = {"plain": [], "resize+metrics": [], "score": []}
             for i in range(repeats):  # interleaved
                 runs["plain"].append(measure("plain", p, 3, metrics))

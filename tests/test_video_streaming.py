@@ -286,3 +286,39 @@ def test_fvd_clip_is_planned_from_container_facts_and_streamed(write_clip):
     same_view(v, make_view(full, want))
     # set metrics with a plan no longer force the full decode
     assert stream_specs([], [fvd]) == []
+
+
+def test_long_clip_scored_by_the_weight_free_battery_in_one_streamed_decode(tmp_path,
+                                                                             monkeypatch):
+    """A 12 s clip scored by the weight-free battery: one streamed decode (no second pass),
+    and videos.jsonl equal to the full decode's. dynamic_degree joins when it declares its
+    views (it reads full-resolution source frames until then, which forces the full
+    decode: asserted, so the test notices the day it streams)."""
+    from vidbench.manifest import write_manifest
+    from vidbench.registry import get_metric
+    from vidbench.results import read_video_records
+    from vidbench.runner import ScoreConfig, score, stream_specs
+
+    root = tmp_path / "v"
+    root.mkdir()
+    _write_fast(root / "long.mp4", 360, 96, 160)
+    manifest = write_manifest(root / "manifest.jsonl",
+                              [{"video": "long.mp4", "prompt": "p", "item": "i", "meta": {}}])
+    metrics = ["temporal_flicker", "motion_smoothness", "physics_consistency"]
+    if stream_specs([get_metric("dynamic_degree")], []) is not None:
+        metrics.append("dynamic_degree")
+    assert stream_specs([get_metric(m) for m in metrics], []) is not None
+    before = video_io.DECODE_COUNT
+    score(manifest, tmp_path / "stream", ScoreConfig(metrics=metrics, progress=False))
+    assert video_io.DECODE_COUNT - before == 1
+    monkeypatch.setenv("VIDBENCH_STREAM", "0")
+    score(manifest, tmp_path / "full", ScoreConfig(metrics=metrics, progress=False))
+    (a,) = read_video_records(tmp_path / "stream" / "videos.jsonl")
+    (b,) = read_video_records(tmp_path / "full" / "videos.jsonl")
+    assert (a["source"]["decoder"], a["source"]["decodes"]) == ("pyav-stream", 1)
+    assert a["source"]["frames"] == 360 and a["error"] is None
+    assert set(a["scores"]) == set(metrics)
+    assert a["scores"] == b["scores"] or all(
+        (x == y) or (x != x and y != y) for x, y in
+        zip(a["scores"].values(), b["scores"].values(), strict=True))
+    assert a["details"] == b["details"]
