@@ -692,8 +692,13 @@ def _pos_at(run: Run, t: float) -> np.ndarray:
 
 
 def _gray_u8(norm: np.ndarray) -> np.ndarray:
-    g = 0.299 * norm[..., 0] + 0.587 * norm[..., 1] + 0.114 * norm[..., 2]
-    return np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    """Luma (0.299 R + 0.587 G + 0.114 B) of (K, H, W, 3) frames, rounded to uint8, one
+    frame at a time (no float temporaries of the whole clip)."""
+    out = np.empty(norm.shape[:-1], np.uint8)
+    for i, f in enumerate(norm):
+        g = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+        out[i] = np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    return out
 
 
 def _warp_and_background(an: Analysis) -> tuple[float | None, dict, float | None, dict]:

@@ -165,9 +165,9 @@ def normalise_brightness(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     (:func:`brightness_fit`).
     """
     gains, offsets = brightness_fit(frames)
-    f = frames.astype(np.float32)
-    norm = (f - offsets[:, None, None, None].astype(np.float32)) / gains[
-        :, None, None, None].astype(np.float32)
+    norm = frames.astype(np.float32)  # in place: one float copy of the clip, not three
+    norm -= offsets[:, None, None, None].astype(np.float32)
+    norm /= gains[:, None, None, None].astype(np.float32)
     return norm, gains, offsets
 
 
@@ -372,7 +372,9 @@ def segment(frames: np.ndarray) -> Segmentation:
     """Normalise, model the background and extract per-frame objects (see module doc)."""
     norm, gains, offsets = normalise_brightness(frames)
     bg, swept = background_model(norm)
-    diff = np.abs(norm - bg[None]).max(axis=-1)
+    diff = np.empty(norm.shape[:3], np.float32)
+    for i in range(len(norm)):  # frame by frame: no (K, H, W, 3) temporaries
+        diff[i] = np.abs(norm[i] - bg).max(axis=-1)
     noise = 1.4826 * float(np.median(diff[:, ::2, ::2]))
     thr = max(20.0, 6.0 * noise)
     k, h, w = diff.shape
