@@ -3,7 +3,8 @@ whether they are the locked ones, and whether a requested torch device exists.
 
 Used by result.json provenance (``provenance["packages"]``), ``vidbench --version --verbose``
 and the ``--device`` checks. Versions are read from package metadata
-(:mod:`importlib.metadata`), so nothing here imports torch except :func:`check_device`.
+(:mod:`importlib.metadata`; torch's own version string from its ``version.py``), so nothing
+here imports torch except :func:`check_device` of a device other than the CPU.
 """
 
 from __future__ import annotations
@@ -95,9 +96,39 @@ def version_report() -> str:
     return "\n".join(lines)
 
 
+def torch_version() -> str | None:
+    """torch's own ``torch.__version__`` (with its local label, e.g. ``2.14.1+cu130``), read
+    from ``torch/version.py`` without importing torch; the distribution's metadata version
+    (which may lack the label: ``2.14.1``) when that file cannot be read; None when torch is
+    not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return None
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text(encoding="utf-8")
+        m = re.search(r"^__version__\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if m:
+            return m.group(1)
+    except OSError:
+        pass
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def check_device(device: str) -> str:
     """``device`` if this machine has it, else a :class:`UserError` (one line, exit 2): a run
-    asked for CUDA must not quietly run on the CPU and record ``"device": "cuda"``."""
+    asked for CUDA must not quietly run on the CPU and record ``"device": "cuda"``. The CPU
+    is always there: ``"cpu"`` is answered without importing torch (a weight-free run never
+    needs it)."""
+    if device == "cpu":
+        return device
     import torch
 
     try:

@@ -140,12 +140,16 @@ def git_commit() -> str | None:
 
 
 def base_provenance(device: str = "cpu", world_size: int = 1) -> dict:
+    """The run's environment for ``result.json``'s provenance. Imports no torch: its version
+    (``torch.__version__``, local label included) is read from its files
+    (:func:`vidbench.environment.torch_version`)."""
     import numpy
-    import torch
+
+    from vidbench.environment import torch_version
 
     return {"vidbench": __version__, "git_commit": git_commit(), "python":
             platform.python_version(), "platform": platform.platform(), "torch":
-            torch.__version__, "numpy": numpy.__version__, "device": device,
+            torch_version(), "numpy": numpy.__version__, "device": device,
             "world_size": world_size, "packages": package_versions()}
 
 

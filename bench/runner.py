@@ -357,6 +357,7 @@ def finish_entry(plan: _Plan, clip: video_io.Clip | VideoDecodeError | None,
         except Exception as e:
             rec["details"][sm.name] = {"error": f"{type(e).__name__}: {e}"}
         timings[sm.name] = timings.get(sm.name, 0.0) + time.perf_counter() - t0
+    rec["source"]["decodes"] = 1 + int(clip.meta.get("extra_decodes", 0))
     return rec
 
 
@@ -373,10 +374,14 @@ STREAMABLE: frozenset[tuple[str, str]] = frozenset(
 def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
                  ) -> list[video_io.ViewSpec] | None:
     """The views to stream for these metrics, or None when one of them needs the whole
-    clip (its frames at full resolution, or facts known only after decoding, as the FVD
-    family's clip start), when a view is every frame at full size (vbench mode's views:
-    streaming would hold as much and copy it once more), or when ``VIDBENCH_STREAM=0``."""
-    if os.environ.get("VIDBENCH_STREAM", "1") == "0" or set_metrics:
+    clip (its frames at full resolution), when a view is every frame at full size (vbench
+    mode's views: streaming would hold as much and copy it once more), or when
+    ``VIDBENCH_STREAM=0``. Set metrics stream when each can plan its clip from the
+    container's facts (``planned_spec``, see :func:`_timed_decode`); their views are added
+    per video."""
+    if os.environ.get("VIDBENCH_STREAM", "1") == "0":
+        return None
+    if any(not callable(getattr(sm, "planned_spec", None)) for sm in set_metrics):
         return None
     specs: list[video_io.ViewSpec] = []
     for m in per_video:
@@ -389,21 +394,42 @@ def stream_specs(per_video: list[PerVideoMetric], set_metrics: list[SetMetric]
             return None
     if any(sp.size is None and sp.fps is None and sp.num_frames is None for sp in specs):
         return None  # every frame at full size (VBench's views): as large as the clip itself
-    return specs or None
+    return specs if (specs or set_metrics) else None
 
 
 def _timed_decode(timings: dict[str, float], colour: str = "vidbench",
-                  specs: list[video_io.ViewSpec] | None = None
+                  specs: list[video_io.ViewSpec] | None = None,
+                  planners: list[SetMetric] | None = None,
+                  video_ids: dict[str, str] | None = None
                   ) -> Callable[[str | os.PathLike], Any]:
     """The runner's decoder: the whole clip, or (``specs``) only those views, streamed
-    (a :class:`~vidbench.video.Clip` or a :class:`~vidbench.stream.StreamedClip`)."""
+    (a :class:`~vidbench.video.Clip` or a :class:`~vidbench.stream.StreamedClip`).
+
+    ``planners`` (set metrics with ``planned_spec``): their clip depends on the video's
+    frame count, fps and duration, known exactly only after decoding. They are read from
+    the packets first (:func:`vidbench.stream.container_facts`, no decoding) and each
+    metric's planned view is streamed with the others; when the metric later asks for its
+    view from the decoded facts, a plan that matches is served from the stream, and one
+    that does not (or no plan) costs a second streamed pass, counted in the video's
+    ``source["decodes"]``."""
     def _decode(path: str | os.PathLike) -> Any:
         t0 = time.perf_counter()
         try:
             if specs is not None:
-                from vidbench.stream import decode_views
+                from vidbench.stream import container_facts, decode_views
 
-                return decode_views(path, specs, colour=colour)
+                extra: list[video_io.ViewSpec] = []
+                if planners:
+                    facts = container_facts(path)
+                    vid = (video_ids or {}).get(str(path), str(path))
+                    if facts is not None:
+                        for sm in planners:
+                            plan = sm.planned_spec  # type: ignore[attr-defined]
+                            try:
+                                extra.append(plan(facts, vid))
+                            except UserError:  # no plan (unknown rate): the metric says so
+                                continue
+                return decode_views(path, [*specs, *extra], colour=colour)
             return video_io.decode(path, colour=colour)
         finally:
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
@@ -641,9 +667,10 @@ def _score_locked(manifest: Manifest, out: Path, cfg: ScoreConfig, sel: Selectio
     bar = Progress(len(plans), "score",
                    mode=None if _show_progress(cfg) and rank == 0 else "off")
     specs = stream_specs(per_video, set_metrics)
+    ids = {str(p.entry.path): p.entry.video for p in plans if p.entry.video}
     decoded = video_io.decode_ahead([p.entry.path if p.decode else None for p in plans],
                                     decoder=_timed_decode(timings, decode_colour(cfg.mode),
-                                                          specs))
+                                                          specs, set_metrics, ids))
     for plan, (_, clip) in zip(plans, decoded, strict=True):
         log.append(finish_entry(plan, clip, per_video, cache, cfg.device, timings))
         del clip

@@ -153,6 +153,15 @@ class _FeatureSetMetric(SetMetric):
         return self.proto.clip_spec(clip.num_frames, float(clip.fps), float(clip.duration),
                                     ctx.video or clip.path)
 
+    def planned_spec(self, facts: Any, video_id: str) -> ViewSpec:
+        """The clip :meth:`clip_spec` will ask for, from the container's facts read before
+        decoding (``num_frames``, ``fps``, ``duration``: :func:`vidbench.stream.container_facts`)
+        and the id the runner gives the video (``ctx.video``). The runner streams this view
+        with the others; it is used only when it equals :meth:`clip_spec` of the decoded
+        clip (otherwise the view costs a second streamed pass, counted)."""
+        return self.proto.clip_spec(int(facts.num_frames), float(facts.fps),
+                                    float(facts.duration), video_id)
+
     def extractor(self) -> Any:
         if self._extractor is None:
             self._extractor = self._build_extractor()

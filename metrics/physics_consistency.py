@@ -6,7 +6,9 @@ domain"; NaN elsewhere).
 The clip is resampled by timestamps to the fixed view :data:`VIEW` (15 fps, shorter side 128 px,
 INTER_AREA); frames that the view repeats because the source is slower than 15 fps are dropped
 and the source timestamps are kept (a source frame that only repeats the one before it counts
-at the time its content first appeared, see :func:`distinct_frames`), so every rate below is in
+at the time its content first appeared, see :func:`distinct_frames`; version 4 compares
+source frames on :data:`SOURCE_VIEW`, every source frame at 128 px, never at full
+resolution, so the metric streams), so every rate below is in
 true seconds and the score does not move with container fps or resolution. Moving objects are
 segmented and tracked by :mod:`vidbench.metrics.physics_segment` (per-frame brightness
 normalisation, temporal-median background, per-frame 2-D morphology, colour-split connected
@@ -80,31 +82,31 @@ Calibrated numbers (``perf/calibrate_physics.py``; 105 raw ground-truth renders)
 sub-score   tau      clean err median  clean err q80     clean mean sub-score
 ==========  =======  ================  ================  ======================
 permanence  0.5      0.0               0.0               1.0
-area        0.4136   0.0105            0.0436            0.9422
-shape       0.4053   0.015             0.0427            0.9294
-smoothness  0.4935   0.0229            0.052             0.9236
-teleport    0.7344   0.0268            0.0774            0.9311
+area        0.4136   0.0105            0.0436            0.9466
+shape       0.4053   0.0151            0.0427            0.9283
+smoothness  0.4935   0.0213            0.052             0.9235
+teleport    0.7709   0.0268            0.0812            0.9337
 gravity     0.3      0.0               0.0001            0.9986
 bounce      0.1      0.0               0.0               1.0
 collision   2.351    0.1145            0.2477            0.8948
-warp        41.0152  2.1424            4.3214            0.9262
+warp        41.0152  2.1424            4.3214            0.9261
 background  0.2      0.0               0.0002            0.9987
 ==========  =======  ================  ================  ======================
 
-Clean overall value, mean per scenario (raw / through H.264 CRF 18): uniform_motion 0.97/0.90,
-free_fall 0.98/0.93, projectile 0.97/0.90, bounce 0.92/0.85, collision 0.94/0.86, pendulum
-0.92/0.82, incline 0.93/0.80.
+Clean overall value, mean per scenario (raw / through H.264 CRF 18; version 4's calibration
+run): uniform_motion 0.97/0.90, free_fall 0.98/0.94, projectile 0.97/0.90, bounce 0.93/0.85,
+collision 0.94/0.88, pendulum 0.92/0.84, incline 0.94/0.84.
 
 ROC-AUC clean vs variant at 64 px 16 fps 32 frames (seeds 0-3; mean value clean -> variant):
-violations: teleport 1.00 (0.98 -> 0.63); vanish 0.97 (0.98 -> 0.74); grow 1.00 (0.98 -> 0.71);
-jitter 1.00 (0.98 -> 0.47); antigravity 1.00 (0.98 -> 0.16); linear_fall 1.00 (0.98 -> 0.59);
+violations: teleport 1.00 (0.98 -> 0.64); vanish 0.97 (0.98 -> 0.74); grow 1.00 (0.98 -> 0.71);
+jitter 1.00 (0.98 -> 0.48); antigravity 1.00 (0.98 -> 0.16); linear_fall 1.00 (0.99 -> 0.59);
 energy_bounce 1.00 (0.96 -> 0.74); momentum 1.00 (0.96 -> 0.81).
-Must not be penalised (AUC near 0.5 and a small drop are right): reversed_fall 0.44 (0.98 ->
-0.99); flicker 0.66 (0.98 -> 0.97); slow_motion 0.62 (0.97 -> 0.97); crf35 1.00 (0.98 -> 0.87);
-texture 0.67 (0.98 -> 0.97); distractor 0.76 (0.98 -> 0.97).
+Must not be penalised (AUC near 0.5 and a small drop are right): reversed_fall 0.44 (0.99 ->
+0.99); flicker 0.67 (0.98 -> 0.97); slow_motion 0.62 (0.97 -> 0.97); crf35 0.99 (0.98 -> 0.86);
+texture 0.67 (0.98 -> 0.97); distractor 0.78 (0.98 -> 0.97).
 
-Applicability domain (version 3): a few (<= 16) rigid objects moving in front of a background
-that stays put in the picture: a static camera, or a whole-pixel pan over texture, or any
+Applicability domain (versions 3 and 4): a few (<= 16) rigid objects moving in front of a
+background that stays put in the picture: a static camera, or a whole-pixel pan over texture, or any
 camera over a flat background (there camera motion changes nothing the segmentation sees), as
 in the physics scenarios. Outside it the value is NaN with a reason, never a number:
 
@@ -159,8 +161,8 @@ by gravity; absolute g (only its consistency); friction and air drag are not mod
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -169,12 +171,18 @@ import cv2
 import numpy as np
 
 from vidbench.errors import UserError
+from vidbench.fileio import read_json
 from vidbench.metrics.physics_segment import MAX_OBJECTS, Segmentation, Track, segment, track
 from vidbench.registry import PerVideoMetric, Score, VideoContext
 from vidbench.video import ViewSpec
 
 #: The fixed view: 15 fps by timestamps, shorter side 128 px, antialiased area resize.
 VIEW = ViewSpec(fps=15.0, size=128, resize="area")
+#: Every source frame, small (version 4): repeated content is found on these frames, so the
+#: metric never reads full-resolution frames and can be scored from a streamed decode. Same
+#: size and resize as :data:`VIEW`, so :data:`VIEW`'s frames are a subset of these (a
+#: streamed decode keeps each source frame once). Chosen by perf/physics_distinct.py.
+SOURCE_VIEW = ViewSpec(size=128, resize="area")
 
 SUBSCORES: tuple[str, ...] = ("permanence", "area", "shape", "smoothness", "teleport",
                               "gravity", "bounce", "collision", "warp", "background")
@@ -311,13 +319,6 @@ def _in_background(seg: Segmentation, x: float, y: float, r: float, color: np.nd
     patch = seg.background[y0:y1, x0:x1]
     close = np.abs(patch - color[None, None]).max(-1) < 45
     return float(close.sum()) >= 0.3 * math.pi * r * r
-
-
-def _near_border(o: Any, hw: tuple[int, int], margin: float) -> bool:
-    h, w = hw
-    r = o.radius
-    return (o.x - r < margin or o.y - r < margin or o.x + r > w - margin
-            or o.y + r > h - margin or o.border)
 
 
 def _permanence(an: Analysis, good: list[int]) -> tuple[float, dict]:
@@ -691,8 +692,13 @@ def _pos_at(run: Run, t: float) -> np.ndarray:
 
 
 def _gray_u8(norm: np.ndarray) -> np.ndarray:
-    g = 0.299 * norm[..., 0] + 0.587 * norm[..., 1] + 0.114 * norm[..., 2]
-    return np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    """Luma (0.299 R + 0.587 G + 0.114 B) of (K, H, W, 3) frames, rounded to uint8, one
+    frame at a time (no float temporaries of the whole clip)."""
+    out = np.empty(norm.shape[:-1], np.uint8)
+    for i, f in enumerate(norm):
+        g = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+        out[i] = np.clip(np.rint(g), 0, 255).astype(np.uint8)
+    return out
 
 
 def _warp_and_background(an: Analysis) -> tuple[float | None, dict, float | None, dict]:
@@ -755,26 +761,32 @@ def global_shifts(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     segmentation sees. Returns ``(shifts (K - 1, 2) dx, dy in analysis px, measured (K - 1,)
     bool)``."""
     from vidbench.metrics.flow import ClassicalFlow, luma
-    from vidbench.metrics.physics_segment import normalise_brightness
+    from vidbench.metrics.physics_segment import apply_brightness, brightness_fit
 
     k = len(frames)
     if k < 2:
         return np.zeros((0, 2)), np.zeros(0, bool)
-    norm, _, _ = normalise_brightness(frames)
-    g = np.clip(np.rint(luma(norm)), 0, 255).astype(np.uint8)
-    h, w = g.shape[1:]
+    gains, offsets = brightness_fit(frames)
+
+    def grey(i: int) -> np.ndarray:  # one frame at a time: memory does not grow with k
+        norm = apply_brightness(frames[i], gains[i], offsets[i])
+        return np.clip(np.rint(luma(norm)), 0, 255).astype(np.uint8)
+
+    h, w = frames.shape[1:3]
     cells = _cells(h, w)
     est = ClassicalFlow("dis-ultrafast")
     out = np.zeros((k - 1, 2))
     measured = np.zeros(k - 1, bool)
+    g_next = grey(0)
     for i in range(k - 1):
-        b = cv2.GaussianBlur(g[i], (3, 3), 0).astype(np.float32)
+        g_cur, g_next = g_next, grey(i + 1)
+        b = cv2.GaussianBlur(g_cur, (3, 3), 0).astype(np.float32)
         gm = np.hypot(cv2.Sobel(b, cv2.CV_32F, 1, 0), cv2.Sobel(b, cv2.CV_32F, 0, 1)) / 8.0
         tex = gm > TEXTURE_GRAD
         good = [c for c in cells if tex[c].mean() >= TEXTURE_CELL_FRAC]
         if len(good) < MIN_TEXTURED_CELLS:
             continue
-        f = est.pair(g[i], g[i + 1])
+        f = est.pair(g_cur, g_next)
         vec = np.array([[np.median(f[c][..., 0][tex[c]]), np.median(f[c][..., 1][tex[c]])]
                         for c in good])
         out[i] = np.median(vec, axis=0)
@@ -805,12 +817,13 @@ def stabilise(frames: np.ndarray) -> tuple[np.ndarray | None, dict]:
     under :data:`MIN_STABLE_CROP` of a side; diagnostics)."""
     from vidbench.metrics.flow import luma
 
-    g = luma(frames).astype(np.float64)
     h, w = frames.shape[1:3]
     win = cv2.createHanningWindow((w, h), cv2.CV_64F)
-    sh = np.zeros((len(g) - 1, 2))
-    for i in range(len(g) - 1):
-        (dx, dy), _ = cv2.phaseCorrelate(g[i], g[i + 1], win)
+    sh = np.zeros((len(frames) - 1, 2))
+    g_next = luma(frames[0]).astype(np.float64)  # one pair at a time: bounded memory
+    for i in range(len(frames) - 1):
+        g_cur, g_next = g_next, luma(frames[i + 1]).astype(np.float64)
+        (dx, dy), _ = cv2.phaseCorrelate(g_cur, g_next, win)
         sh[i] = dx, dy
     # whole pixels: a sub-pixel resampling blurs each frame differently, which the
     # segmentation reads as background change
@@ -915,14 +928,12 @@ def analyse(frames: np.ndarray, times: np.ndarray) -> Analysis:
 def load_calibration(path: Path | None = None) -> dict:
     """The committed calibration (taus and the numbers they came from)."""
     p = Path(path) if path is not None else CALIBRATION_FILE
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
+    if not p.exists():
         raise UserError(f"physics_consistency: calibration file {p} is missing; run "
-                        "`python perf/calibrate_physics.py` to write it") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"physics_consistency: {p}: invalid JSON at line {e.lineno}: "
-                        f"{e.msg}") from None
+                        "`python perf/calibrate_physics.py` to write it")
+    data = read_json(p, limit=2**20)
+    if not isinstance(data, dict):
+        raise UserError(f"physics_consistency: {p}: not a JSON object")
     taus = data.get("taus")
     if not isinstance(taus, dict) or set(SUBSCORES) - set(taus):
         missing = sorted(set(SUBSCORES) - set(taus or {}))
@@ -943,34 +954,52 @@ def combine(errors: dict[str, float], taus: dict[str, float]) -> tuple[float, di
     return math.exp(num / den), subs
 
 
+#: Repeated content: two source frames are the same when fewer than SAME_FRACTION of the
+#: pixels of their :data:`SOURCE_VIEW` frames (every ``SAME_STRIDE``-th row and column)
+#: differ by more than SAME_LEVELS grey levels in a channel.
+SAME_LEVELS = 8
+SAME_FRACTION = 5e-4
+SAME_STRIDE = 2
+
+
+def same_content(a: np.ndarray, b: np.ndarray, stride: int = SAME_STRIDE,
+                 levels: int = SAME_LEVELS, fraction: float = SAME_FRACTION) -> bool:
+    """Whether two frames (H, W, 3) show the same content (see :data:`SAME_LEVELS`)."""
+    x = a[::stride, ::stride].astype(np.int16)
+    y = b[::stride, ::stride].astype(np.int16)
+    return float((np.abs(x - y) > levels).mean()) < fraction
+
+
 def distinct_frames(frames: np.ndarray, indices: np.ndarray, source_times: np.ndarray,
-                    source_frames: np.ndarray | None = None
+                    source_frames: np.ndarray | None = None, *,
+                    same: Callable[[np.ndarray, np.ndarray], bool] = same_content
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Drop view frames that repeat a source frame; return frames and source times.
 
-    With ``source_frames`` (the decoded clip), repeated *content* is dropped too: a source
-    frame identical to the one before it (fewer than 0.05% of pixels, on a 2x grid, differ by
-    more than 8 grey levels; e.g. 8 fps content stored at 24 fps by repeating frames) stands
-    for the time its content first appeared, and a view frame whose content equals the
-    previous kept one is dropped. So a container that repeats frames does not turn smooth
-    motion into a staircase.
+    With ``source_frames`` (every source frame, indexed like ``source_times``; version 4
+    reads them from the small :data:`SOURCE_VIEW`, version 3 read the full-resolution
+    decode), repeated *content* is dropped too: a source frame that ``same`` calls equal to
+    the one before it (e.g. 8 fps content stored at 24 fps by repeating frames) stands for
+    the time its content first appeared, and a view frame whose content equals the previous
+    kept one is dropped. So a container that repeats frames does not turn smooth motion into
+    a staircase.
     """
     _, first = np.unique(indices, return_index=True)
     first = np.sort(first)
     idx = np.asarray(indices)[first]
     if source_frames is not None and len(source_frames) > 1:
-        def same(a: int, b: int) -> bool:
-            x = source_frames[a, ::2, ::2].astype(np.int16)
-            y = source_frames[b, ::2, ::2].astype(np.int16)
-            return float((np.abs(x - y) > 8).mean()) < 5e-4
+        src = source_frames
+
+        def eq(a: int, b: int) -> bool:
+            return same(src[a], src[b])
 
         kept, starts = [], []
         last = -1  # content-start source index of the last kept frame
         for j, i in enumerate(idx):
             k = int(i)
-            while k > max(last, 0) and same(k - 1, k):
+            while k > max(last, 0) and eq(k - 1, k):
                 k -= 1
-            if last >= 0 and (k == last or same(last, k)):
+            if last >= 0 and (k == last or eq(last, k)):
                 continue  # the same content as the last kept frame
             kept.append(j)
             starts.append(k)
@@ -980,6 +1009,15 @@ def distinct_frames(frames: np.ndarray, indices: np.ndarray, source_times: np.nd
     return frames[first], t - t[0]
 
 
+def source_frames(ctx: VideoContext) -> np.ndarray:
+    """Every source frame of the clip at :data:`SOURCE_VIEW`'s size, indexed like
+    ``ctx.clip.timestamps`` (that view starts at the first frame and skips none)."""
+    src = ctx.view(SOURCE_VIEW)
+    if not np.array_equal(src.indices, np.arange(ctx.clip.num_frames)):
+        raise RuntimeError("SOURCE_VIEW does not hold every source frame once")  # a bug
+    return src.frames
+
+
 class PhysicsConsistency(PerVideoMetric):
     """Judge-free physics consistency of any video (see the module docstring for formulas,
     taus, applicability and blind spots). Options: ``calibration`` (path to another
@@ -987,7 +1025,7 @@ class PhysicsConsistency(PerVideoMetric):
     dimension); no learned weights, so ``random_weights`` changes nothing."""
 
     name: ClassVar[str] = "physics_consistency"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"
     higher_is_better: ClassVar[bool] = True
 
     def __init__(self, mode: str = "default", **kwargs: Any) -> None:
@@ -998,6 +1036,11 @@ class PhysicsConsistency(PerVideoMetric):
 
     def view_spec(self) -> ViewSpec:
         return VIEW
+
+    def view_specs(self) -> list[ViewSpec]:
+        """Every view the metric reads (the runner streams them): the analysis view and the
+        small every-source-frame view repeated content is found on."""
+        return [VIEW, SOURCE_VIEW]
 
     def protocol(self) -> dict:
         p = super().protocol()
@@ -1032,7 +1075,7 @@ class PhysicsConsistency(PerVideoMetric):
     def score(self, ctx: VideoContext) -> Score:
         view = ctx.view(self.view_spec())
         frames, times = distinct_frames(view.frames, view.indices, ctx.clip.timestamps,
-                                        ctx.clip.frames)
+                                        source_frames(ctx))
         n_view = len(np.unique(view.indices))
         if len(frames) < MIN_FRAMES <= n_view:
             return Score.not_applicable(f"static: {len(frames)} distinct images in {n_view} "

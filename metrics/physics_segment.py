@@ -118,19 +118,13 @@ def _median_frames(x: np.ndarray, max_frames: int = 31) -> np.ndarray:
     return np.median(x[idx], axis=0)
 
 
-def normalise_brightness(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame robust gain/offset normalisation onto the temporal median frame.
-
-    Returns ``(norm, gains, offsets)`` with ``norm = (frame - offset) / gain`` as float32.
-    The fit uses a 4x-subsampled grid, starts from the offset-only fit (median difference),
-    keeps pixels whose residual is within ``3 * 1.4826 * MAD + 4`` (moving objects are
-    outliers) and refits gain and offset by least squares on them; where the inlier
-    reference has little contrast (std < 8 grey levels) only the offset is fitted.
-    """
-    f = frames.astype(np.float32)
-    sub = f[:, ::4, ::4].reshape(len(f), -1)
+def brightness_fit(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame robust gain and offset onto the temporal median frame (see
+    :func:`normalise_brightness`), read from a 4x-subsampled grid only: the working memory is
+    1/16 of the frames' as float32, whatever the clip's length."""
+    sub = np.asarray(frames)[:, ::4, ::4].astype(np.float32).reshape(len(frames), -1)
     ref = _median_frames(sub)
-    k = len(f)
+    k = len(sub)
     gains = np.ones(k)
     offsets = np.zeros(k)
     for i in range(k):
@@ -151,8 +145,29 @@ def normalise_brightness(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
                 gains[i], offsets[i] = a, b
                 continue
         offsets[i] = float(np.mean(ys - xs))
-    norm = (f - offsets[:, None, None, None].astype(np.float32)) / gains[
-        :, None, None, None].astype(np.float32)
+    return gains, offsets
+
+
+def apply_brightness(frame: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """One frame normalised by its gain and offset: ``(frame - offset) / gain``, float32
+    (the same numbers as the whole-clip :func:`normalise_brightness`)."""
+    return (frame.astype(np.float32) - np.float32(offset)) / np.float32(gain)
+
+
+def normalise_brightness(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame robust gain/offset normalisation onto the temporal median frame.
+
+    Returns ``(norm, gains, offsets)`` with ``norm = (frame - offset) / gain`` as float32.
+    The fit uses a 4x-subsampled grid, starts from the offset-only fit (median difference),
+    keeps pixels whose residual is within ``3 * 1.4826 * MAD + 4`` (moving objects are
+    outliers) and refits gain and offset by least squares on them; where the inlier
+    reference has little contrast (std < 8 grey levels) only the offset is fitted
+    (:func:`brightness_fit`).
+    """
+    gains, offsets = brightness_fit(frames)
+    norm = frames.astype(np.float32)  # in place: one float copy of the clip, not three
+    norm -= offsets[:, None, None, None].astype(np.float32)
+    norm /= gains[:, None, None, None].astype(np.float32)
     return norm, gains, offsets
 
 
@@ -357,7 +372,9 @@ def segment(frames: np.ndarray) -> Segmentation:
     """Normalise, model the background and extract per-frame objects (see module doc)."""
     norm, gains, offsets = normalise_brightness(frames)
     bg, swept = background_model(norm)
-    diff = np.abs(norm - bg[None]).max(axis=-1)
+    diff = np.empty(norm.shape[:3], np.float32)
+    for i in range(len(norm)):  # frame by frame: no (K, H, W, 3) temporaries
+        diff[i] = np.abs(norm[i] - bg).max(axis=-1)
     noise = 1.4826 * float(np.median(diff[:, ::2, ::2]))
     thr = max(20.0, 6.0 * noise)
     k, h, w = diff.shape

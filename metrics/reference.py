@@ -119,8 +119,17 @@ def _progress(iterable, total: int, desc: str):
 
 def extract_features(manifest: Any, metric: SetMetric) -> tuple[np.ndarray, list[str], list]:
     """Per-video features through the metric's own view code (one decode per video).
-    Returns (features, videos, failures [{"video", "error"}])."""
+    Returns (features, videos, failures [{"video", "error"}]).
+
+    A metric that plans its clip from the container's facts (``planned_spec``, the FVD
+    family) gets it streamed (:func:`vidbench.stream.decode_views`): memory is the clip's
+    view, not the video, so long or 4K reference videos build in bounded memory. A plan
+    that turns out not to match the decoded clip costs a second streamed pass; other
+    metrics get the full decode."""
+    from vidbench.stream import container_facts, decode_views
     from vidbench.video import decode
+
+    plan = getattr(metric, "planned_spec", None)
 
     feats, videos, failed = [], [], []
     for e in _progress(manifest.entries, len(manifest.entries), f"reference {metric.name}"):
@@ -128,7 +137,12 @@ def extract_features(manifest: Any, metric: SetMetric) -> tuple[np.ndarray, list
             failed.append({"video": e.video, "error": e.problem})
             continue
         try:
-            clip = decode(e.path)
+            if callable(plan):
+                facts = container_facts(e.path)
+                specs = [plan(facts, e.video)] if facts is not None else []
+                clip: Any = decode_views(e.path, specs)
+            else:
+                clip = decode(e.path)
             ctx = VideoContext(clip, prompt=e.prompt, item=e.item, video=e.video,
                                meta=e.meta, device=getattr(metric, "device", "cpu"))
             f = np.asarray(metric.features(ctx), dtype=np.float64)

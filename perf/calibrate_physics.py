@@ -190,7 +190,8 @@ def clip_errors(frames: np.ndarray, fps: float) -> tuple[dict[str, float], str |
     """Raw sub-score errors of a constant-rate clip through the metric's view."""
     clip = Clip.from_array(frames, fps)
     view = make_view(clip, pc.VIEW)
-    f, t = pc.distinct_frames(view.frames, view.indices, clip.timestamps, clip.frames)
+    src = make_view(clip, pc.SOURCE_VIEW).frames
+    f, t = pc.distinct_frames(view.frames, view.indices, clip.timestamps, src)
     if len(f) < pc.MIN_FRAMES:
         return {}, "too short"
     an = pc.analyse(f, t)
@@ -330,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
            "metric_version": pc.PhysicsConsistency.version,
            "rule": f"tau = max(q{QUANTILE * 100:g}(clean err) / -ln({SCORE_AT_QUANTILE}), floor)",
            "view": {"fps": pc.VIEW.fps, "size": pc.VIEW.size, "resize": pc.VIEW.resize},
+           "source_view": {"size": pc.SOURCE_VIEW.size, "resize": pc.SOURCE_VIEW.resize},
            "calibration_set": {"scenarios": list(SCENARIOS), "seeds_id": list(seeds_id),
                                "seeds_ood": list(seeds_ood),
                                "shapes": [list(s) for s in shapes], "n_clips": len(raw),

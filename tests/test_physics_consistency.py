@@ -93,7 +93,7 @@ def test_calibration_file_is_consistent():
 def test_broken_calibration_is_a_user_error(tmp_path):
     bad = tmp_path / "cal.json"
     bad.write_text('{"taus": {\n  "permanence": 1,\n  oops}')
-    with pytest.raises(UserError, match=r"cal\.json: invalid JSON at line 3"):
+    with pytest.raises(UserError, match=r"cal\.json:3: invalid JSON"):
         pc.PhysicsConsistency(calibration=str(bad))
     bad.write_text(json.dumps({"taus": {"permanence": 1.0}}))
     with pytest.raises(UserError, match="lacks area"):
@@ -352,3 +352,85 @@ def test_camera_motion_is_measured_only_on_a_textured_background():
     still = render_discs(centres, radii, [(230, 40, 30)], world[20:116, 10:138])
     motion, _ = pc.camera_motion(still)
     assert motion is not None and motion < 0.1, motion
+
+
+# ----------------------------------------------------------------------------- version 4
+
+
+def test_version_4_reads_small_views_only_and_streams(tmp_path):
+    """Version 4 finds repeated content on the small every-source-frame view, never on
+    full-resolution frames: scored from a streamed decode (which holds no full frame) it
+    equals the score from the full decode, without a second decode."""
+    from vidbench.stream import decode_views
+    from vidbench.video import decode, write_video
+
+    m = _metric()
+    assert m.version == "4" and m.view_specs() == [pc.VIEW, pc.SOURCE_VIEW]
+    assert pc.SOURCE_VIEW.fps is None and pc.SOURCE_VIEW.num_frames is None
+    assert (pc.SOURCE_VIEW.size, pc.SOURCE_VIEW.resize) == (pc.VIEW.size, pc.VIEW.resize)
+    frames = cp.variant("clean", "bounce", 0, 160, 8.0, 16)
+    path = write_video(tmp_path / "b.mp4", np.repeat(frames, 3, axis=0), 24.0, crf=18)
+    full = m.score(VideoContext(decode(path)))
+    streamed = decode_views(path, m.view_specs())
+    s = m.score(VideoContext(streamed))
+    assert "extra_decodes" not in streamed.meta
+    assert s.value == full.value and s.details["frames"] == full.details["frames"] <= 16
+
+
+def test_same_content_rule():
+    a = np.full((40, 50, 3), 100, np.uint8)
+    b = a.copy()
+    b[:1, :1] = 200  # 1 of 2000 pixels: 5e-4, not under the fraction
+    assert not pc.same_content(a, b, stride=1)
+    b = a + 8  # everywhere, but not by more than 8 levels
+    assert pc.same_content(a, b)
+    b[0, 0, 0] = 109  # 1 value in 1500 on the 2x grid
+    assert pc.same_content(a, b, stride=2, fraction=1e-3)
+    c = a.copy()
+    c[1::2, 1::2] = 0  # a change on the odd rows and columns only: stride 2 does not see it
+    assert pc.same_content(a, c, stride=2) and not pc.same_content(a, c, stride=1)
+
+
+def test_brightness_fit_applied_per_frame_equals_the_whole_clip():
+    from vidbench.metrics.physics_segment import (
+        apply_brightness,
+        brightness_fit,
+        normalise_brightness,
+    )
+
+    rng = np.random.default_rng(3)
+    frames = np.clip(_textured(48, 64)[None].astype(np.float32)
+                     * rng.uniform(0.7, 1.3, (9, 1, 1, 1)), 0, 255).astype(np.uint8)
+    norm, gains, offsets = normalise_brightness(frames)
+    g2, o2 = brightness_fit(frames)
+    assert np.array_equal(gains, g2) and np.array_equal(offsets, o2)
+    for i in range(len(frames)):
+        assert np.array_equal(apply_brightness(frames[i], gains[i], offsets[i]), norm[i])
+
+
+def test_camera_gate_and_stabilise_memory_do_not_grow_with_the_clip():
+    """The camera gate and the pan undoing work one frame pair at a time: from 40 to 160
+    frames their numpy peak (tracemalloc) grows by a fraction of the extra frames' bytes
+    (the gate keeps a 4x-subsampled float copy for the brightness fit: 1/4), not by several
+    float copies of the clip (version 3: 12x and 5x the frames' bytes at 900 frames)."""
+    import tracemalloc
+
+    world = _textured(140, 260)
+
+    def peaks(k: int) -> tuple[int, int, int]:
+        xs = [i % 80 if i % 80 < 40 else 80 - i % 80 for i in range(k)]  # pan back and forth
+        pan = np.stack([world[10:130, x:x + 160] for x in xs])
+        tracemalloc.start()
+        pc.global_shifts(pan)
+        gate = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        out, _ = pc.stabilise(pan)
+        stab = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert out is not None
+        return gate, stab - out.nbytes, pan.nbytes
+
+    g1, s1, b1 = peaks(40)
+    g2, s2, b2 = peaks(160)
+    assert g2 - g1 < 0.35 * (b2 - b1), (g1, g2, b1, b2)
+    assert s2 - s1 < 0.05 * (b2 - b1), (s1, s2, b1, b2)

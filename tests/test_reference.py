@@ -248,3 +248,36 @@ def test_fvd_and_kvd_share_one_reference(write_clip):
     feats = R.reference_features("real", kvd)
     assert feats.shape == (2, 400)
     assert path.name == f"{R.feature_key(kvd)}.npz"
+
+
+def test_fvd_reference_is_streamed_with_the_full_decode_features(write_clip, monkeypatch):
+    """`reference build` streams an FVD-family reference video (its planned clip only, one
+    pass) and gets the same features as from the full decode."""
+    import vidbench.stream as stream_mod
+    from vidbench.metrics.fvd import FVD
+    from vidbench.registry import VideoContext
+
+    proto = {"name": "test/i3d_32px_rand", "backbone": "i3d", "weights": "i3d-torchscript",
+             "num_frames": 16, "fps": 8.0, "size": [32, 32], "clip_start": "random",
+             "n_real": 64, "n_fake": 64}
+    m = FVD(random_weights=True, protocol=proto)
+    for i in range(2):
+        write_clip(f"long/v{i}.mp4", moving_disc(40, 48, 12.0, seed=i, texture=1.0), 12.0)
+    src = Path(write_clip("long/v0.mp4", moving_disc(40, 48, 12.0, seed=0, texture=1.0),
+                          12.0)).parent
+    streamed: list[int] = []
+    real = stream_mod.decode_views
+
+    def spy(path, specs, **kw):
+        clip = real(path, specs, **kw)
+        streamed.append(len(list(specs)))
+        return clip
+
+    monkeypatch.setattr(stream_mod, "decode_views", spy)
+    before = video_mod.DECODE_COUNT
+    feats, videos, failed = R.extract_features(R._read(src), m)
+    assert not failed and streamed == [1, 1]
+    assert video_mod.DECODE_COUNT - before == 2  # the plan matched: one pass per video
+    for f, v in zip(feats, videos, strict=True):
+        full = VideoContext(video_mod.decode(src / v), video=v)
+        np.testing.assert_array_equal(f, m.features(full))

@@ -95,10 +95,12 @@ def test_undeclared_view_or_frames_decode_again(write_clip):
     p = write_clip("u.mp4", moving_disc(8, 32, 8.0), 8.0)
     sc = decode_views(p, [SPECS[1]])
     assert isinstance(sc, StreamedClip)
-    v = sc.view(SPECS[2])
-    assert sc.meta["extra_decodes"] == 1
+    v = sc.view(SPECS[2])  # a second streamed pass (bounded), not a full decode
+    assert sc.meta["extra_decodes"] == 1 and sc._full is None
     same_view(v, make_view(decode(p), SPECS[2]))
+    assert sc.view(SPECS[2]) is v and sc.meta["extra_decodes"] == 1  # kept
     assert sc.frames.shape == (8, 32, 32, 3)
+    assert sc.meta["extra_decodes"] == 2
 
 
 def test_a_view_over_the_budget_is_refused_naming_it(write_clip):
@@ -207,7 +209,7 @@ def test_runner_streams_with_the_same_scores_and_one_decode(tmp_path, monkeypatc
         assert ra["scores"] == rb["scores"] and ra["details"] == rb["details"]
 
 
-def test_metrics_that_read_the_whole_clip_are_not_streamed():
+def test_declared_views_stream_and_full_size_views_do_not():
     from vidbench.registry import get_metric
     from vidbench.runner import stream_specs
 
@@ -216,7 +218,8 @@ def test_metrics_that_read_the_whole_clip_are_not_streamed():
     # dynamic_degree declares its every-source-frame view at 128 px (view_specs)
     dd = get_metric("dynamic_degree")
     assert stream_specs([flick, dd], []) == [flick.view_spec(), *dd.view_specs()]
-    assert stream_specs([flick, get_metric("physics_consistency")], []) is None
+    physics = get_metric("physics_consistency")  # version 4 reads two small views
+    assert stream_specs([flick, physics], []) == [flick.view_spec(), *physics.view_specs()]
     # vbench mode's view is every frame at full size: no smaller than the clip
     assert stream_specs([get_metric("temporal_flicker", mode="vbench")], []) is None
 
@@ -240,3 +243,84 @@ def test_frames_no_view_shows_are_not_converted(write_clip, monkeypatch):
     assert len(calls) == 16
     monkeypatch.setattr(video_io.LazyFrame, "rgb", real)
     same_view(sc.view(spec), make_view(decode(p), spec))
+
+
+def test_container_facts_equal_the_decoded_clip_facts(write_clip):
+    """Frame count, timestamps, fps and duration from the packets alone (no decoding) are
+    the decoder's, on constant and variable frame rates and a rotated clip."""
+    from vidbench.stream import container_facts
+
+    for p in clips(write_clip):
+        facts, clip = container_facts(p), decode(p)
+        assert facts is not None
+        assert facts.num_frames == clip.num_frames
+        np.testing.assert_array_equal(facts.timestamps, clip.timestamps)
+        assert (facts.fps, facts.duration) == (clip.fps, clip.duration)
+
+
+def test_fvd_clip_is_planned_from_container_facts_and_streamed(write_clip):
+    """The FVD family's clip (a seeded start that depends on the video's length) is planned
+    from the packets, streamed with the other views and served from the one decode when the
+    plan equals the decoded clip's spec; a plan that does not match (here: planned for
+    another video id) costs a second streamed pass, counted, with the same view."""
+    from vidbench.metrics.fvd import FVD
+    from vidbench.registry import VideoContext
+    from vidbench.runner import _timed_decode, stream_specs
+
+    fvd = FVD(random_weights=True)
+    flick_spec = ViewSpec(fps=8.0, size=32, resize="area")
+    p = write_clip("long.mp4", moving_disc(60, 48, 12.0, texture=1.0, seed=5), 12.0)
+    full = decode(p)
+    want = fvd.clip_spec(VideoContext(full, video="long.mp4"))
+    assert want.start > 0  # the seeded start moved: the plan needs the clip's length
+    dec = _timed_decode({}, "vidbench", [flick_spec], [fvd], {str(p): "long.mp4"})
+    before = video_io.DECODE_COUNT
+    sc = dec(p)
+    ctx = VideoContext(sc, video="long.mp4")
+    spec = fvd.clip_spec(ctx)
+    assert spec == want and spec in sc.specs
+    same_view(ctx.view(spec), make_view(full, spec))
+    assert "extra_decodes" not in sc.meta and video_io.DECODE_COUNT - before == 1
+    # planned for another id: the decoded clip's spec differs, a second streamed pass
+    sc2 = _timed_decode({}, "vidbench", [flick_spec], [fvd], {str(p): "other.mp4"})(p)
+    v = VideoContext(sc2, video="long.mp4").view(want)
+    assert sc2.meta["extra_decodes"] == 1
+    same_view(v, make_view(full, want))
+    # set metrics with a plan no longer force the full decode
+    assert stream_specs([], [fvd]) == []
+
+
+def test_long_clip_scored_by_the_weight_free_battery_in_one_streamed_decode(tmp_path,
+                                                                             monkeypatch):
+    """A 12 s clip scored by the weight-free battery: one streamed decode (no second pass),
+    and videos.jsonl equal to the full decode's. dynamic_degree joins when it declares its
+    views (it reads full-resolution source frames until then, which forces the full
+    decode: asserted, so the test notices the day it streams)."""
+    from vidbench.manifest import write_manifest
+    from vidbench.registry import get_metric
+    from vidbench.results import read_video_records
+    from vidbench.runner import ScoreConfig, score, stream_specs
+
+    root = tmp_path / "v"
+    root.mkdir()
+    _write_fast(root / "long.mp4", 360, 96, 160)
+    manifest = write_manifest(root / "manifest.jsonl",
+                              [{"video": "long.mp4", "prompt": "p", "item": "i", "meta": {}}])
+    metrics = ["temporal_flicker", "motion_smoothness", "physics_consistency"]
+    if stream_specs([get_metric("dynamic_degree")], []) is not None:
+        metrics.append("dynamic_degree")
+    assert stream_specs([get_metric(m) for m in metrics], []) is not None
+    before = video_io.DECODE_COUNT
+    score(manifest, tmp_path / "stream", ScoreConfig(metrics=metrics, progress=False))
+    assert video_io.DECODE_COUNT - before == 1
+    monkeypatch.setenv("VIDBENCH_STREAM", "0")
+    score(manifest, tmp_path / "full", ScoreConfig(metrics=metrics, progress=False))
+    (a,) = read_video_records(tmp_path / "stream" / "videos.jsonl")
+    (b,) = read_video_records(tmp_path / "full" / "videos.jsonl")
+    assert (a["source"]["decoder"], a["source"]["decodes"]) == ("pyav-stream", 1)
+    assert a["source"]["frames"] == 360 and a["error"] is None
+    assert set(a["scores"]) == set(metrics)
+    assert a["scores"] == b["scores"] or all(
+        (x == y) or (x != x and y != y) for x, y in
+        zip(a["scores"].values(), b["scores"].values(), strict=True))
+    assert a["details"] == b["details"]
