@@ -78,7 +78,7 @@ class Tag2TextConfig:
 
 
 CONFIGS = {"swin-b-384": Tag2TextConfig(),
-           "tiny": Tag2TextConfig(swin_dim=16, swin_depths=(2, 2), swin_heads=(2, 4),
+           "tiny": Tag2TextConfig(swin_dim=16, swin_depths=(2, 2, 2), swin_heads=(2, 4, 8),
                                   text=BertSpec(layers=2, heads=4, intermediate=64),
                                   tagger=BertSpec(layers=2, heads=2, intermediate=64))}
 PRETRAINED = {"swin-b-384": WEIGHTS}
