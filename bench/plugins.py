@@ -137,7 +137,7 @@ class Registry(Generic[T]):
 METRICS: Registry[Any] = Registry("vidbench.metrics", "metric", (
     "temporal_flicker", "motion_smoothness", "dynamic_degree", "subject_consistency",
     "background_consistency", "clip_score", "aesthetic_quality", "imaging_quality",
-    "human_action", "appearance_style", "overall_consistency", "temporal_style",
+    "human_action", "scene", "appearance_style", "overall_consistency", "temporal_style",
     "object_class", "multiple_objects", "color", "spatial_relationship",
     "physics_consistency", "physics_scenario", "fvd", "kvd", "cd_fvd"))
 MODELS: Registry[Any] = Registry("vidbench.models", "model scheme", (
