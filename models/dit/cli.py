@@ -42,6 +42,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cooldown", type=float, default=0.0, metavar="FRAC",
                         help="decay the learning rate linearly to 0 over the last FRAC of the "
                              "run (of --time-budget when given, else of --steps); default 0")
+    parser.add_argument("--zh-frac", type=float, default=None, metavar="F",
+                        help="share of training clips with the Chinese prompt (default 0.5 for "
+                             "a config whose langs include zh, else 0)")
     parser.add_argument("--scenario-weight", action="append", default=[],
                         metavar="NAME=N",
                         help="show scenario NAME N times as often as the others in the "
@@ -82,6 +85,20 @@ def parse_scenario_weights(specs: list[str]) -> dict[str, int] | None:
     return out
 
 
+def resolve_zh_frac(zh_frac: float | None, langs: tuple[str, ...]) -> float:
+    """``--zh-frac``: None -> 0.5 for a config that reads Chinese, else 0; checked."""
+    if zh_frac is None:
+        return 0.5 if "zh" in langs else 0.0
+    if not 0.0 <= zh_frac <= 1.0:
+        raise UserError(f"--zh-frac {zh_frac}: must be between 0 and 1")
+    if zh_frac > 0 and "zh" not in langs:
+        raise UserError(f"--zh-frac {zh_frac}: the config reads only {', '.join(langs)} "
+                        f"(use a config with langs including zh, or --set 'langs=[\"en\",\"zh\"]')")
+    if zh_frac < 1 and "en" not in langs:
+        raise UserError(f"--zh-frac {zh_frac}: the config reads only Chinese; use --zh-frac 1")
+    return float(zh_frac)
+
+
 def build_config(name: str, overrides: list[str]):
     from vidbench.models.dit.configs import get_config
 
@@ -94,7 +111,7 @@ def build_config(name: str, overrides: list[str]):
             kw[k] = json.loads(v)
         except json.JSONDecodeError:
             kw[k] = v
-        if k == "patch":
+        if k in ("patch", "langs"):
             kw[k] = tuple(kw[k])
     try:
         cfg = get_config(name, **kw)
@@ -125,9 +142,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if cfg.text_encoder == "tokens" and not cfg.vocab:
-        from vidbench.models.dit.data import scenario_vocab
+        from vidbench.models.dit.data import training_vocab
 
-        cfg = cfg.replace(vocab=scenario_vocab())
+        cfg = cfg.replace(vocab=training_vocab(cfg.langs))
     if args.resume and (args.out / "state.json").is_file():
         from vidbench.models.dit.configs import DiTConfig
 
@@ -135,10 +152,11 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = saved  # the vocabulary and overrides of the original run
     from vidbench.models.dit.train import TrainArgs, train
 
+    zh_frac = resolve_zh_frac(args.zh_frac, cfg.langs)
     ta = TrainArgs(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
                    ema_decay=args.ema_decay, seed=args.seed, fg_weight=args.fg_weight,
                    p_cond_default=args.p_cond, p_cond_none=min(0.1, 1.0 - args.p_cond),
-                   cooldown=args.cooldown,
+                   cooldown=args.cooldown, zh_frac=zh_frac,
                    scenario_weights=parse_scenario_weights(args.scenario_weight),
                    ckpt_every_s=args.ckpt_every * 60,
                    log_every=args.log_every,

@@ -54,6 +54,8 @@ class TrainArgs:
     cooldown: float = 0.0
     # scenario -> how many times it appears in the training mix (default: each once)
     scenario_weights: dict[str, int] | None = None
+    # share of clips whose prompt is Chinese (PhysicsStream.zh_frac)
+    zh_frac: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -224,7 +226,7 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
     opt = make_optimizer(model, args)
     stream = PhysicsStream(seed=args.seed, num_frames=cfg.num_frames, height=cfg.height,
                            width=cfg.width, fps=cfg.fps, render_size=args.render_size,
-                           scenarios=scenario_mix(args.scenario_weights))
+                           scenarios=scenario_mix(args.scenario_weights), zh_frac=args.zh_frac)
     start = 0
     wall0 = 0.0
     if resume and (out / "state.json").is_file():
