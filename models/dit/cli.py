@@ -55,6 +55,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt-every", type=float, default=4.0, metavar="MINUTES",
                         help="save a resumable checkpoint this often (default 4)")
     parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--eval-every", type=int, default=0, metavar="N",
+                        help="every N steps keep OUT/checkpoints/step-N.safetensors and score "
+                             "it on --eval-suite through the normal runner into "
+                             "OUT/eval/step-N/, refreshing OUT/curves/ (default 0: never)")
+    parser.add_argument("--eval-suite", default="physics-val",
+                        help="suite for --eval-every (default physics-val: validation seeds; "
+                             "e.g. physics-val@en,zh for the language gap)")
+    parser.add_argument("--eval-options", default="", metavar="K=V&...",
+                        help="dit adapter options for scoring, e.g. 'steps=25&cfg=2'")
+    parser.add_argument("--eval-metrics", default=None,
+                        help="comma-separated metrics for scoring (default: the suite's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: OMP_NUM_THREADS or torch's choice)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
@@ -97,6 +108,24 @@ def resolve_zh_frac(zh_frac: float | None, langs: tuple[str, ...]) -> float:
     if zh_frac < 1 and "en" not in langs:
         raise UserError(f"--zh-frac {zh_frac}: the config reads only Chinese; use --zh-frac 1")
     return float(zh_frac)
+
+
+def eval_hook(args: argparse.Namespace, log):
+    """``on_keep`` for ``--eval-every``: score the kept checkpoint (models/dit/scoring.py)."""
+    from vidbench.models.dit.scoring import EvalPlan, score_checkpoint
+    from vidbench.suites import get_suite
+
+    if args.eval_every < 0:
+        raise UserError("--eval-every must be >= 0")
+    get_suite(args.eval_suite)  # an unknown suite fails now, not after the first N steps
+    metrics = (tuple(m.strip() for m in args.eval_metrics.split(",") if m.strip())
+               if args.eval_metrics else None)
+    plan = EvalPlan(suite=args.eval_suite, options=args.eval_options, metrics=metrics)
+
+    def on_keep(step: int, path: Path) -> None:
+        score_checkpoint(args.out, step, path, plan, log=log)
+
+    return on_keep
 
 
 def build_config(name: str, overrides: list[str]):
@@ -158,12 +187,22 @@ def run_train(args: argparse.Namespace) -> int:
                    p_cond_default=args.p_cond, p_cond_none=min(0.1, 1.0 - args.p_cond),
                    cooldown=args.cooldown, zh_frac=zh_frac,
                    scenario_weights=parse_scenario_weights(args.scenario_weight),
+                   keep_every=max(0, args.eval_every),
                    ckpt_every_s=args.ckpt_every * 60,
                    log_every=args.log_every,
                    time_budget_s=None if args.time_budget is None else args.time_budget * 60)
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    summary = train(cfg, args.out, ta, resume=args.resume, device=args.device,
-                    log=(lambda m: print(m, flush=True)) if rank0 else (lambda m: None))
+    log = (lambda m: print(m, flush=True)) if rank0 else (lambda m: None)
+    on_keep = None
+    if args.eval_every:
+        on_keep = eval_hook(args, log)
+        if rank0 and args.resume:
+            from vidbench.models.dit.scoring import unscored_steps
+
+            for s in unscored_steps(args.out):  # a run killed while scoring
+                on_keep(s, args.out / "checkpoints" / f"step-{s}.safetensors")
+    summary = train(cfg, args.out, ta, resume=args.resume, device=args.device, log=log,
+                    on_keep=on_keep)
     if rank0:
         print(json.dumps(summary))
     return 0
