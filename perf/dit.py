@@ -37,7 +37,7 @@ def matmul_peak(n: int = 1024, reps: int = 5) -> float:
 
 def main() -> None:
     from vidbench.models.dit.configs import forward_flops
-    from vidbench.models.dit.data import PhysicsStream, scenario_vocab
+    from vidbench.models.dit.data import PhysicsStream, training_vocab
     from vidbench.models.dit.flow import flow_loss, sample
     from vidbench.models.dit.model import VideoDiT
     from vidbench.models.dit.train import DistInfo, TrainArgs, make_optimizer, train_step
@@ -58,7 +58,7 @@ def main() -> None:
 
     cfg = build_config(a.config, a.set)
     if cfg.text_encoder == "tokens" and not cfg.vocab:
-        cfg = cfg.replace(vocab=scenario_vocab(20))
+        cfg = cfg.replace(vocab=training_vocab(cfg.langs, 20))
     torch.manual_seed(0)
     model = VideoDiT(cfg)
     args = TrainArgs(batch=a.batch, render_size=32)
