@@ -79,6 +79,7 @@ TRANSLATORS: dict[str, Callable[[SuiteItem], str]] = {
     "synthetic-mini": _synthetic_zh,
     "quality-mini": _quality_zh,
     "physics-mini": _physics_zh,
+    "physics-val": _physics_zh,
     "physics": _physics_zh,
     "physics-lang": _physics_lang_zh,
 }

@@ -3,6 +3,8 @@ clip, and model FLOP utilisation (MFU) against the measured fp32 matmul peak (th
 measured in the same run with the same thread count).
 
     OMP_NUM_THREADS=1 .venv/bin/python perf/dit.py --repeats 5 [--config tiny] [--threads 1]
+    OMP_NUM_THREADS=1 .venv/bin/python perf/dit.py --config tiny32 --train-only \
+        --set 'patch=[1,2,2]'        # training clips/s alone, for a patch-size sweep
 
 Reports medians over ``--repeats`` runs (the machine is shared and noisy):
 - ``matmul_gflops``: torch.mm of two 1024x1024 fp32 matrices, 2 n^3 / time.
@@ -34,8 +36,8 @@ def matmul_peak(n: int = 1024, reps: int = 5) -> float:
 
 
 def main() -> None:
-    from vidbench.models.dit.configs import forward_flops, get_config
-    from vidbench.models.dit.data import PhysicsStream, scenario_vocab
+    from vidbench.models.dit.configs import forward_flops
+    from vidbench.models.dit.data import PhysicsStream, training_vocab
     from vidbench.models.dit.flow import flow_loss, sample
     from vidbench.models.dit.model import VideoDiT
     from vidbench.models.dit.train import DistInfo, TrainArgs, make_optimizer, train_step
@@ -46,9 +48,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=4, help="train steps per timed run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, as in `vidbench train --set`")
+    p.add_argument("--train-only", action="store_true",
+                   help="time only the fixed-batch training steps (for patch-size sweeps)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    cfg = get_config(a.config, vocab=scenario_vocab(20))
+    from vidbench.models.dit.cli import build_config
+
+    cfg = build_config(a.config, a.set)
+    if cfg.text_encoder == "tokens" and not cfg.vocab:
+        cfg = cfg.replace(vocab=training_vocab(cfg.langs, 20))
     torch.manual_seed(0)
     model = VideoDiT(cfg)
     args = TrainArgs(batch=a.batch, render_size=32)
@@ -88,6 +98,14 @@ def main() -> None:
         return time.perf_counter() - t0
 
     fixed_steps()  # warm-up
+    if a.train_only:
+        runs = [fixed_steps() for _ in range(a.repeats)]
+        print(json.dumps({"config": cfg.name, "patch": list(cfg.patch), "tokens": cfg.num_tokens,
+                          "threads": a.threads, "batch": B, "repeats": a.repeats,
+                          "forward_gflops_per_sample": fwd / 1e9,
+                          "train_model_sps": round(statistics.median(runs), 3),
+                          "all_runs": runs}))
+        return
     rows = {"matmul_gflops": [], "train_model_sps": [], "train_e2e_sps": [],
             "sample_s_cfg1": [], "sample_s_cfg2": []}
     for k in range(a.repeats):

@@ -34,3 +34,23 @@ def physics_full(seeds: int = 4) -> Suite:
                  description=f"7 physics scenarios x ID/OOD x {seeds} seeds, 32 frames 64x64 @ "
                              "16 fps, analytic ground truth in meta",
                  items=items, version="1", metrics=("physics_scenario", "physics_consistency"))
+
+
+#: physics-val's seeds: apart from every test suite (physics-mini: 0, physics: 0-3) and from
+#: the reference DiT's training stream (seeds >= 10000, models/dit/data.HELD_OUT_SEEDS).
+VALIDATION_SEEDS: tuple[int, ...] = (100, 101)
+
+
+def physics_val(seeds: tuple[int, ...] = VALIDATION_SEEDS) -> Suite:
+    """physics-mini's layout (every scenario ID, five of them OOD; 16 frames, 32x32, 8 fps,
+    4 conditioning frames) on the validation seeds :data:`VALIDATION_SEEDS`: 24 items. Sampler
+    settings (guidance, steps) and training checkpoints are chosen here, never on
+    physics-mini, so physics-mini's figures stay a held-out test."""
+    items = [make_item(s, seed, ood, num_frames=16, size=32, fps=8.0, cond_frames=4)
+             for seed in seeds
+             for ood, names in ((False, SCENARIOS), (True, _MINI_OOD)) for s in names]
+    return Suite(name="physics-val",
+                 description=f"physics-mini's 12-item layout on validation seeds "
+                             f"{', '.join(map(str, seeds))} ({len(items)} items), for choosing "
+                             f"guidance, steps and checkpoints",
+                 items=items, version="1", metrics=("physics_scenario", "physics_consistency"))

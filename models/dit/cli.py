@@ -42,6 +42,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cooldown", type=float, default=0.0, metavar="FRAC",
                         help="decay the learning rate linearly to 0 over the last FRAC of the "
                              "run (of --time-budget when given, else of --steps); default 0")
+    parser.add_argument("--zh-frac", type=float, default=None, metavar="F",
+                        help="share of training clips with the Chinese prompt (default 0.5 for "
+                             "a config whose langs include zh, else 0)")
     parser.add_argument("--scenario-weight", action="append", default=[],
                         metavar="NAME=N",
                         help="show scenario NAME N times as often as the others in the "
@@ -52,6 +55,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt-every", type=float, default=4.0, metavar="MINUTES",
                         help="save a resumable checkpoint this often (default 4)")
     parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--eval-every", type=int, default=0, metavar="N",
+                        help="every N steps keep OUT/checkpoints/step-N.safetensors and score "
+                             "it on --eval-suite through the normal runner into "
+                             "OUT/eval/step-N/, refreshing OUT/curves/ (default 0: never)")
+    parser.add_argument("--eval-suite", default="physics-val",
+                        help="suite for --eval-every (default physics-val: validation seeds; "
+                             "e.g. physics-val@en,zh for the language gap)")
+    parser.add_argument("--eval-options", default="", metavar="K=V&...",
+                        help="dit adapter options for scoring, e.g. 'steps=25&cfg=2'")
+    parser.add_argument("--eval-metrics", default=None,
+                        help="comma-separated metrics for scoring (default: the suite's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: OMP_NUM_THREADS or torch's choice)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
@@ -82,6 +96,38 @@ def parse_scenario_weights(specs: list[str]) -> dict[str, int] | None:
     return out
 
 
+def resolve_zh_frac(zh_frac: float | None, langs: tuple[str, ...]) -> float:
+    """``--zh-frac``: None -> 0.5 for a config that reads Chinese, else 0; checked."""
+    if zh_frac is None:
+        return 0.5 if "zh" in langs else 0.0
+    if not 0.0 <= zh_frac <= 1.0:
+        raise UserError(f"--zh-frac {zh_frac}: must be between 0 and 1")
+    if zh_frac > 0 and "zh" not in langs:
+        raise UserError(f"--zh-frac {zh_frac}: the config reads only {', '.join(langs)} "
+                        f"(use a config with langs including zh, or --set 'langs=[\"en\",\"zh\"]')")
+    if zh_frac < 1 and "en" not in langs:
+        raise UserError(f"--zh-frac {zh_frac}: the config reads only Chinese; use --zh-frac 1")
+    return float(zh_frac)
+
+
+def eval_hook(args: argparse.Namespace, log):
+    """``on_keep`` for ``--eval-every``: score the kept checkpoint (models/dit/scoring.py)."""
+    from vidbench.models.dit.scoring import EvalPlan, score_checkpoint
+    from vidbench.suites import get_suite
+
+    if args.eval_every < 0:
+        raise UserError("--eval-every must be >= 0")
+    get_suite(args.eval_suite)  # an unknown suite fails now, not after the first N steps
+    metrics = (tuple(m.strip() for m in args.eval_metrics.split(",") if m.strip())
+               if args.eval_metrics else None)
+    plan = EvalPlan(suite=args.eval_suite, options=args.eval_options, metrics=metrics)
+
+    def on_keep(step: int, path: Path) -> None:
+        score_checkpoint(args.out, step, path, plan, log=log)
+
+    return on_keep
+
+
 def build_config(name: str, overrides: list[str]):
     from vidbench.models.dit.configs import get_config
 
@@ -94,7 +140,7 @@ def build_config(name: str, overrides: list[str]):
             kw[k] = json.loads(v)
         except json.JSONDecodeError:
             kw[k] = v
-        if k == "patch":
+        if k in ("patch", "langs"):
             kw[k] = tuple(kw[k])
     try:
         cfg = get_config(name, **kw)
@@ -125,9 +171,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if cfg.text_encoder == "tokens" and not cfg.vocab:
-        from vidbench.models.dit.data import scenario_vocab
+        from vidbench.models.dit.data import training_vocab
 
-        cfg = cfg.replace(vocab=scenario_vocab())
+        cfg = cfg.replace(vocab=training_vocab(cfg.langs))
     if args.resume and (args.out / "state.json").is_file():
         from vidbench.models.dit.configs import DiTConfig
 
@@ -135,17 +181,28 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = saved  # the vocabulary and overrides of the original run
     from vidbench.models.dit.train import TrainArgs, train
 
+    zh_frac = resolve_zh_frac(args.zh_frac, cfg.langs)
     ta = TrainArgs(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
                    ema_decay=args.ema_decay, seed=args.seed, fg_weight=args.fg_weight,
                    p_cond_default=args.p_cond, p_cond_none=min(0.1, 1.0 - args.p_cond),
-                   cooldown=args.cooldown,
+                   cooldown=args.cooldown, zh_frac=zh_frac,
                    scenario_weights=parse_scenario_weights(args.scenario_weight),
+                   keep_every=max(0, args.eval_every),
                    ckpt_every_s=args.ckpt_every * 60,
                    log_every=args.log_every,
                    time_budget_s=None if args.time_budget is None else args.time_budget * 60)
     rank0 = int(os.environ.get("RANK", "0")) == 0
-    summary = train(cfg, args.out, ta, resume=args.resume, device=args.device,
-                    log=(lambda m: print(m, flush=True)) if rank0 else (lambda m: None))
+    log = (lambda m: print(m, flush=True)) if rank0 else (lambda m: None)
+    on_keep = None
+    if args.eval_every:
+        on_keep = eval_hook(args, log)
+        if rank0 and args.resume:
+            from vidbench.models.dit.scoring import unscored_steps
+
+            for s in unscored_steps(args.out):  # a run killed while scoring
+                on_keep(s, args.out / "checkpoints" / f"step-{s}.safetensors")
+    summary = train(cfg, args.out, ta, resume=args.resume, device=args.device, log=log,
+                    on_keep=on_keep)
     if rank0:
         print(json.dumps(summary))
     return 0

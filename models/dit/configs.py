@@ -2,9 +2,11 @@
 forward GFLOPs per sample.
 
 ``tiny`` works in pixel space (16 frames x 16x16 RGB, tubelets 1x4x4, 256 tokens) and trains
-on a CPU; ``S``/``B``/``L``/``XL`` follow DiT's widths and depths (DiT-S/B/L/XL: 384/768/1024/
-1152 wide, 12/12/24/28 deep) on a VAE latent of 16 x 32x32 x 4 (a 256x256 clip through an
-8x spatial VAE), patches 1x2x2 (4096 tokens), with factorised attention by default (full 3-D
+on a CPU; ``tiny32`` is the same width and depth at physics-mini's native 32x32 (tubelets
+2x2x2, 2048 tokens, factorised space/time attention, English and Chinese prompts);
+``S``/``B``/``L``/``XL`` follow DiT's widths and depths (DiT-S/B/L/XL: 384/768/1024/1152
+wide, 12/12/24/28 deep) on a VAE latent of 16 x 32x32 x 4 (a 256x256 clip through an 8x
+spatial VAE), patches 1x2x2 (4096 tokens), with factorised attention by default (full 3-D
 attention over 4096 tokens is quadratic; set ``attention="full"`` to compare), 3-D RoPE, and
 the open_clip ViT-L/14 text tower (768-d tokens) as the text encoder.
 
@@ -44,6 +46,9 @@ class DiTConfig:
     text_dim: int = 64
     text_len: int = 16
     vocab: tuple[str, ...] = ()
+    # prompt languages the vocabulary covers and training mixes: English words, and (with
+    # "zh") each Chinese character as a token (model.tokenize_words)
+    langs: tuple[str, ...] = ("en",)
     # classifier-free guidance: probability of replacing the text by the learned null context
     cfg_drop: float = 0.1
     # conditioning frames: the first K frames are given clean and the loss covers the rest
@@ -74,6 +79,9 @@ class DiTConfig:
             raise ValueError(f"config {self.name!r}: attention must be 'full' or 'factorised'")
         if self.pos not in ("sincos", "rope"):
             raise ValueError(f"config {self.name!r}: pos must be 'sincos' or 'rope'")
+        if not self.langs or set(self.langs) - {"en", "zh"}:
+            raise ValueError(f"config {self.name!r}: langs must be a non-empty subset of "
+                             f"('en', 'zh'), got {self.langs}")
         if not 0 <= self.cond_frames < self.num_frames:
             raise ValueError(f"config {self.name!r}: cond_frames must be in [0, num_frames)")
 
@@ -96,6 +104,7 @@ class DiTConfig:
         d = dataclasses.asdict(self)
         d["patch"] = list(self.patch)
         d["vocab"] = list(self.vocab)
+        d["langs"] = list(self.langs)
         return d
 
     @classmethod
@@ -110,6 +119,8 @@ class DiTConfig:
             d["patch"] = tuple(int(x) for x in d["patch"])
         if "vocab" in d:
             d["vocab"] = tuple(d["vocab"])
+        if "langs" in d:  # checkpoints from before the field are English-only (the default)
+            d["langs"] = tuple(d["langs"])
         return cls(**d)
 
     def replace(self, **kw) -> DiTConfig:
@@ -123,6 +134,13 @@ _LATENT: dict[str, Any] = dict(
 
 CONFIGS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(name="tiny"),
+    # physics-mini's own shape (32x32 at 8 fps, 16 frames): no resize on the way in or out.
+    # Tubelets 2x2x2 give 8 x 16 x 16 = 2048 tokens; factorised attention keeps the cost
+    # linear-ish in tokens (spatial 256-token and temporal 8-token attention alternate).
+    # It reads English and Chinese prompts (text_len 48 fits the longest Chinese prompt of the
+    # physics suites, one token per character).
+    "tiny32": DiTConfig(name="tiny32", height=32, width=32, patch=(2, 2, 2),
+                        attention="factorised", langs=("en", "zh"), text_len=48),
     "S": DiTConfig(name="S", hidden=384, depth=12, heads=6, **_LATENT),
     "B": DiTConfig(name="B", hidden=768, depth=12, heads=12, **_LATENT),
     "L": DiTConfig(name="L", hidden=1024, depth=24, heads=16, **_LATENT),

@@ -32,10 +32,11 @@ def _scenarios():
     return sc, SCENARIOS, sample_params, render
 
 
-def scenario_prompt(params: dict) -> str:
-    """The prompt the physics suites attach to ``params`` (``scenarios.prompt_for``)."""
+def scenario_prompt(params: dict, lang: str = "en") -> str:
+    """The prompt the physics suites attach to ``params`` in ``lang`` (``scenarios.prompt_for``;
+    Chinese is the suites' ``@zh`` twin wording)."""
     sc, *_ = _scenarios()
-    return str(sc.prompt_for(params))
+    return str(sc.prompt_for(params, lang))
 
 
 def index_seed(seed: int, index: int) -> int:
@@ -83,6 +84,16 @@ class PhysicsStream:
     scenarios: Sequence[str] | None = None
     ood: bool = False
     prompt_fn: Callable[[dict], str] | None = None
+    #: share of clips whose prompt is Chinese (each clip's language is a pure function of
+    #: ``(seed, index)``, drawn independently of its scene)
+    zh_frac: float = 0.0
+
+    def lang(self, index: int) -> str:
+        """The prompt language of sample ``index``: "zh" with probability ``zh_frac``."""
+        if self.zh_frac <= 0:
+            return "en"
+        u = index_seed(self.seed + 31_337, index) / 2.0 ** 63
+        return "zh" if u < self.zh_frac else "en"
 
     def item(self, index: int) -> tuple[np.ndarray, str, dict]:
         _, all_scen, sample_params, render = _scenarios()
@@ -93,7 +104,8 @@ class PhysicsStream:
                                ood=self.ood)
         clip = render(params, self.num_frames, self.render_size, self.fps)
         clip = area_resize(clip, (self.height, self.width))
-        prompt = (self.prompt_fn or scenario_prompt)(params)
+        prompt = (self.prompt_fn(params) if self.prompt_fn
+                  else scenario_prompt(params, self.lang(index)))
         return clip, prompt, params
 
     def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, list[str]]:
@@ -105,14 +117,48 @@ class PhysicsStream:
         return torch.stack(clips), prompts
 
 
-def scenario_vocab(n_per_scenario: int = 200, prompt_fn: Callable[[dict], str] | None = None
-                   ) -> tuple[str, ...]:
-    """The word vocabulary of the scenario prompts (ID and OOD parameter draws)."""
+def scenario_vocab(n_per_scenario: int = 200, prompt_fn: Callable[[dict], str] | None = None,
+                   langs: Sequence[str] = ("en",)) -> tuple[str, ...]:
+    """The token vocabulary of the scenario prompts (ID and OOD parameter draws) in each of
+    ``langs`` (English words; Chinese characters)."""
     _, names, sample_params, _ = _scenarios()
-    fn = prompt_fn or scenario_prompt
     words: set[str] = set()
     for scen in names:
         for s in range(n_per_scenario):
             for ood in (False, True):
-                words.update(tokenize_words(fn(sample_params(scen, s, ood=ood))))
+                params = sample_params(scen, s, ood=ood)
+                if prompt_fn is not None:
+                    words.update(tokenize_words(prompt_fn(params)))
+                    continue
+                for lang in langs:
+                    words.update(tokenize_words(scenario_prompt(params, lang)))
+    return tuple(sorted(words))
+
+
+#: Suites whose prompts (and Chinese twins) a bilingual vocabulary must cover in full.
+VOCAB_SUITES: tuple[str, ...] = ("physics-mini", "physics-lang", "physics-val")
+
+
+def suite_prompts(langs: Sequence[str] = ("en", "zh"),
+                  suites: Sequence[str] = VOCAB_SUITES) -> list[str]:
+    """Every prompt of ``suites`` in each of ``langs`` (through the suites' language twins)."""
+    from vidbench.bilingual import with_languages
+    from vidbench.suites import get_suite
+
+    out: list[str] = []
+    for name in suites:
+        suite = with_languages(get_suite(name), ",".join(langs))
+        out += [it.prompt for it in suite.items]
+    return out
+
+
+def training_vocab(langs: Sequence[str] = ("en",), n_per_scenario: int = 200
+                   ) -> tuple[str, ...]:
+    """The vocabulary a new run starts with: English-only runs keep the scenario-prompt
+    vocabulary of the shipped ``tiny``; a bilingual run adds the Chinese characters of the
+    scenario prompts and every token of :data:`VOCAB_SUITES` in both languages, so no suite
+    prompt has an unknown token."""
+    words = set(scenario_vocab(n_per_scenario, langs=langs))
+    if "zh" in langs:
+        words.update(w for p in suite_prompts(langs) for w in tokenize_words(p))
     return tuple(sorted(words))

@@ -1,6 +1,9 @@
-"""Task metrics of a generator on the physics suites, measured against the analytic ground
-truth with colour-centroid tracking (:func:`vidbench.models.baselines.track`), plus the
-suite's own ``physics_scenario`` / ``physics_consistency`` metrics when they are installed.
+"""Task metrics of generators on the physics suites, on top of ``vidbench run``: a run folder
+(manifest, videos, ``result.json``) is scored against the analytic ground truth with
+colour-centroid tracking (:func:`vidbench.models.baselines.track`), beside the suite metrics
+(``physics_scenario``, ``physics_consistency``) that the runner already put in its
+``result.json`` with 95% CIs. Generation and suite scoring are the normal runner path, so
+the figures here are the ones ``vidbench run`` and the leaderboard show.
 
 Per item (generated frames k >= K, the object = the one with the largest ground-truth
 displacement over those frames):
@@ -13,8 +16,16 @@ displacement over those frames):
   frame sides (lost frames count as 0.5). Lower is better.
 - ``found``: fraction of generated frames where the object is found.
 
-``python -m vidbench.models.dit.evaluate --models dit,baseline:copy-last,... --out DIR``
-writes ``DIR/eval.json`` and a markdown table ``DIR/eval.md``.
+Each is averaged over items with a seeded bootstrap 95% CI, over every item and over the
+gravity scenarios (those whose parameters include ``g``, read from the scenario catalogue).
+A run over several languages (``--suite NAME@en,zh``) is also summarised per language, with
+the paired ZH-minus-EN gap.
+
+    python -m vidbench.models.dit.evaluate --models dit,baseline:copy-last --suite physics-val \
+        --out DIR                      # runs `vidbench run` for each model into DIR/runs/
+    python -m vidbench.models.dit.evaluate --run tiny=runs/a --run cv=runs/b --out DIR
+
+write ``DIR/eval.json`` and a markdown table ``DIR/eval.md``.
 """
 
 from __future__ import annotations
@@ -22,13 +33,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-GRAVITY = ("free_fall", "projectile", "bounce", "pendulum", "incline")
+#: the task metrics computed here (the suite metrics come from result.json)
+TASK_KEYS = ("direction", "size", "pos_err", "found")
+SUITE_KEYS = ("physics_scenario", "physics_consistency")
+
+
+def gravity_scenarios() -> tuple[str, ...]:
+    """Scenarios whose motion is driven by gravity: their parameters include ``g``
+    (from the scenario catalogue, so a new gravity scenario joins by itself)."""
+    from vidbench.scenarios import get_scenario, scenario_names
+
+    return tuple(n for n in scenario_names() if "g" in get_scenario(n).required)
 
 
 def item_scores(gen: np.ndarray, gt: np.ndarray, K: int) -> dict:
@@ -83,104 +104,182 @@ def item_scores(gen: np.ndarray, gt: np.ndarray, K: int) -> dict:
             "pos_err": float(np.mean(errs)), "found": found / n}
 
 
-def suite_metrics(frames: np.ndarray, fps: float, item) -> dict:
-    """physics_scenario / physics_consistency through the registry (NaN where one fails)."""
-    from vidbench.registry import VideoContext, get_metric
-    from vidbench.video import Clip
+def run_items(run_dir: Path) -> list[dict]:
+    """Task metrics of every scored video of a ``vidbench run`` folder, plus its per-video
+    suite-metric scores from ``videos.jsonl``: one row per manifest entry."""
+    from vidbench.fileio import read_jsonl
+    from vidbench.manifest import read_manifest
+    from vidbench.scenarios import physics_params, render
+    from vidbench.video import decode
 
-    out = {}
-    for name in ("physics_scenario", "physics_consistency"):
-        try:
-            m = get_metric(name)
-            clip = Clip.from_array(frames, fps)
-            ctx = VideoContext(clip, prompt=item.prompt, item=item.item, meta=item.meta)
-            s = m.score(ctx)
-            out[name] = float(s.value)
-        except Exception as e:  # the metric may not exist yet in this checkout
-            out[name] = math.nan
-            out[name + "_error"] = f"{type(e).__name__}: {e}"[:200]
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir / "manifest.jsonl")
+    per_video = {}
+    vj = run_dir / "videos.jsonl"
+    if vj.is_file():
+        for _, rec in read_jsonl(vj):
+            if isinstance(rec, dict):
+                per_video[rec.get("item") or rec.get("video")] = rec.get("scores") or {}
+    rows = []
+    for e in manifest.entries:
+        p = physics_params(e.meta)
+        if p is None or e.problem:
+            continue
+        gen = decode(e.path).frames
+        r = e.meta.get("render") or {}
+        T, H, W = (int(r.get("num_frames", len(gen))), int(r.get("height", gen.shape[1])),
+                   int(r.get("width", gen.shape[2])))
+        gt = render(p, T, (H, W), float(r.get("fps", 8.0)))
+        K = int(e.meta.get("cond_frames", 0))
+        row = {"item": e.item, "pair": e.pair or e.item, "lang": e.lang or "en",
+               "scenario": e.meta.get("scenario"), "bucket": e.meta.get("bucket"),
+               **item_scores(gen[:T], gt, K)}
+        scores = per_video.get(e.item) or per_video.get(e.video) or {}
+        for k in SUITE_KEYS:
+            v = scores.get(k)
+            row[k] = float(v) if isinstance(v, (int, float)) else math.nan
+        rows.append(row)
+    return rows
+
+
+def _agg(values: list[float], seed: int = 0) -> dict:
+    from vidbench.stats import mean_with_ci
+
+    a = mean_with_ci(np.asarray(values, dtype=np.float64), seed=seed)
+    return {"value": a.value, "ci95": list(a.ci95), "n": a.n}
+
+
+def summarise(rows: list[dict], seed: int = 0) -> dict:
+    """Mean and bootstrap 95% CI of every metric, over all items and over gravity items."""
+    grav = set(gravity_scenarios())
+    out: dict = {}
+    for k in (*TASK_KEYS, *SUITE_KEYS):
+        out[k] = _agg([r[k] for r in rows], seed)
+        out[f"gravity_{k}"] = _agg([r[k] for r in rows if r["scenario"] in grav], seed)
+    out["n"] = len(rows)
+    out["n_gravity"] = sum(r["scenario"] in grav for r in rows)
     return out
 
 
-def evaluate(specs: list[str], suite_name: str = "physics-mini", with_suite_metrics: bool = True,
-             log=print) -> dict:
-    from vidbench.adapters import get_model
-    from vidbench.scenarios import render_item
+def language_summary(rows: list[dict], seed: int = 0) -> dict:
+    """Per language, and the paired ZH-minus-EN gap (items matched by ``pair``) with a
+    bootstrap 95% CI; {} for a one-language run."""
+    langs = sorted({r["lang"] for r in rows})
+    if len(langs) < 2 or "en" not in langs:
+        return {}
+    out: dict = {"per_language": {}, "gap": {}}
+    for lang in langs:
+        sub = [r for r in rows if r["lang"] == lang]
+        out["per_language"][lang] = {k: _agg([r[k] for r in sub], seed)
+                                     for k in (*TASK_KEYS, *SUITE_KEYS)}
+    en = {r["pair"]: r for r in rows if r["lang"] == "en"}
+    for lang in (x for x in langs if x != "en"):
+        pairs = [(en[r["pair"]], r) for r in rows if r["lang"] == lang and r["pair"] in en]
+        out["gap"][lang] = {k: _agg([b[k] - a[k] for a, b in pairs], seed)
+                            for k in (*TASK_KEYS, *SUITE_KEYS)}
+    return out
+
+
+def evaluate_run(run_dir: Path, seed: int = 0) -> dict:
+    """Everything :func:`main` reports for one run folder."""
+    from vidbench.fileio import read_json
+
+    rows = run_items(run_dir)
+    res_path = Path(run_dir) / "result.json"
+    res = read_json(res_path) if res_path.is_file() else {}
+    suite_figs = {k: {"value": m.get("value"), "ci95": m.get("ci95"), "n": m.get("n"),
+                      **({"gap": m["gap"]} if m.get("gap") else {})}
+                  for k, m in (res.get("metrics") or {}).items() if isinstance(m, dict)}
+    return {"run": str(run_dir), "model": res.get("model"), "suite": res.get("suite"),
+            "items": rows, "summary": summarise(rows, seed),
+            "languages": language_summary(rows, seed), "result": suite_figs}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
+
+
+def run_model(spec: str, suite: str, out: Path) -> Path:
+    """``vidbench run --model SPEC --suite SUITE`` (the suite's metrics) into
+    ``OUT/runs/<slug>``; returns the run folder."""
+    from vidbench.errors import UserError
+    from vidbench.models.dit.scoring import vidbench_command
     from vidbench.suites import get_suite
 
-    suite = validation_suite() if suite_name == "val" else get_suite(suite_name)
-    results: dict = {"suite": suite_name, "models": {}}
-    for spec in specs:
-        adapter = get_model(spec)
-        rows = []
-        t0 = time.time()
-        for item in suite.items:
-            g = adapter.generate_one(item)
-            gt = render_item(item)
-            K = int(item.meta.get("cond_frames", 0))
-            r = {"item": item.item, "scenario": item.meta.get("scenario"),
-                 "bucket": item.meta.get("bucket"), **item_scores(g.frames, gt, K)}
-            if with_suite_metrics:
-                r.update(suite_metrics(g.frames, g.fps, item))
-            rows.append(r)
-        results["models"][spec] = {"items": rows, "wall_s": time.time() - t0,
-                                   "summary": summarise(rows)}
-        log(f"{spec}: {json.dumps(results['models'][spec]['summary'])}")
-    return results
+    d = Path(out) / "runs" / _slug(spec)
+    metrics = ",".join(get_suite(suite).metrics or SUITE_KEYS)
+    rc = vidbench_command(["run", "--model", spec, "--suite", suite, "--out", str(d),
+                           "--metrics", metrics, "--quiet"], d.with_name(d.name + ".log"))
+    if rc != 0:
+        raise UserError(f"vidbench run --model {spec} failed (exit {rc}); see {d}.log")
+    return d
 
 
-def validation_suite(seeds: tuple[int, ...] = (1, 2)):
-    """Sampler settings are tuned here, never on physics-mini: the physics-mini shape (16
-    frames, 32x32, 8 fps, K = 4), every scenario in distribution, seeds 1 and 2 (physics-mini
-    uses seed 0; training draws seeds >= 10000)."""
-    from vidbench.scenarios import SCENARIOS, make_item
-    from vidbench.suites import Suite
-
-    items = [make_item(sc, sd, False, num_frames=16, size=32, fps=8.0, cond_frames=4)
-             for sd in seeds for sc in SCENARIOS]
-    return Suite(name="physics-val", description="validation items", items=items)
-
-
-def _mean(rows: list[dict], key: str) -> float:
-    v = [r[key] for r in rows if key in r and not math.isnan(r[key])]
-    return float(np.mean(v)) if v else math.nan
-
-
-def summarise(rows: list[dict]) -> dict:
-    grav = [r for r in rows if r["scenario"] in GRAVITY]
-    keys = ("direction", "size", "pos_err", "found", "physics_scenario", "physics_consistency")
-    out = {k: _mean(rows, k) for k in keys}
-    out.update({f"gravity_{k}": _mean(grav, k) for k in keys})
-    out["n"] = len(rows)
-    out["n_gravity"] = len(grav)
-    return out
+def _cell(a: dict) -> str:
+    v = a.get("value")
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    lo, hi = a.get("ci95") or (math.nan, math.nan)
+    if lo is None or not math.isfinite(lo):
+        return f"{v:.3f}"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def to_markdown(res: dict) -> str:
-    cols = [("direction", "direction agree"), ("size", "size const."),
-            ("pos_err", "pos. err (frame sides)"), ("gravity_pos_err", "gravity pos. err"),
-            ("gravity_direction", "gravity direction"), ("physics_scenario", "physics_scenario"),
-            ("gravity_physics_scenario", "gravity physics_scenario"),
-            ("physics_consistency", "physics_consistency")]
-    lines = ["| model | " + " | ".join(c[1] for c in cols) + " |",
-             "|---|" + "---|" * len(cols)]
-    for spec, r in res["models"].items():
+    cols = [("physics_scenario", "physics_scenario"),
+            ("physics_consistency", "physics_consistency"),
+            ("direction", "direction agree"), ("size", "size const."),
+            ("pos_err", "pos. err (frame sides)"), ("gravity_direction", "gravity direction"),
+            ("gravity_physics_scenario", "gravity physics_scenario")]
+    lines = ["Mean [bootstrap 95% CI] over items.", "",
+             "| model | n | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|---:|" + "---:|" * len(cols)]
+    gaps = []
+    for label, r in res["models"].items():
         s = r["summary"]
-        lines.append(f"| `{spec}` | " + " | ".join(
-            "n/a" if math.isnan(s[k]) else f"{s[k]:.3f}" for k, _ in cols) + " |")
+        lines.append(f"| `{label}` | {s['n']} | " + " | ".join(_cell(s[k]) for k, _ in cols)
+                     + " |")
+        for lang, g in (r.get("languages") or {}).get("gap", {}).items():
+            gaps.append(f"| `{label}` | {lang} - en | " + " | ".join(
+                _cell(g[k]) for k in ("physics_scenario", "physics_consistency", "direction",
+                                      "size")) + " |")
+    if gaps:
+        lines += ["", "Paired language gap (ZH minus EN, same items):", "",
+                  "| model | gap | physics_scenario | physics_consistency | direction | size |",
+                  "|---|---|---:|---:|---:|---:|", *gaps]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vidbench.errors import UserError
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="dit,baseline:untrained,baseline:copy-last,"
-                                       "baseline:constant-velocity")
-    p.add_argument("--suite", default="physics-mini")
+    p.add_argument("--models", default="",
+                   help="comma-separated model specs to generate and score with vidbench run")
+    p.add_argument("--run", action="append", default=[], metavar="LABEL=DIR",
+                   help="an existing vidbench run folder (repeatable)")
+    p.add_argument("--suite", default="physics-val",
+                   help="suite for --models (default physics-val: validation seeds)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--no-suite-metrics", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     a = p.parse_args(argv)
-    res = evaluate([s for s in a.models.split(",") if s], a.suite,
-                   with_suite_metrics=not a.no_suite_metrics)
+    runs: dict[str, Path] = {}
+    try:
+        for spec in a.run:
+            label, sep, d = spec.partition("=")
+            if not sep or not label or not d:
+                raise UserError(f"--run {spec!r}: expected LABEL=DIR")
+            if not (Path(d) / "manifest.jsonl").is_file():
+                raise UserError(f"--run {spec!r}: {d}/manifest.jsonl not found")
+            runs[label] = Path(d)
+        for spec in (s for s in a.models.split(",") if s):
+            runs[spec] = run_model(spec, a.suite, a.out)
+        if not runs:
+            raise UserError("nothing to evaluate: pass --models and/or --run LABEL=DIR")
+        res = {"models": {label: evaluate_run(d, a.seed) for label, d in runs.items()}}
+    except UserError as e:
+        print(f"vidbench: {e}", file=sys.stderr)
+        return 2
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "eval.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
     md = to_markdown(res)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,11 @@ class TrainArgs:
     cooldown: float = 0.0
     # scenario -> how many times it appears in the training mix (default: each once)
     scenario_weights: dict[str, int] | None = None
+    # share of clips whose prompt is Chinese (PhysicsStream.zh_frac)
+    zh_frac: float = 0.0
+    # keep the EMA weights as OUT/checkpoints/step-N.safetensors every this many steps and
+    # call train()'s ``on_keep`` with them (0 = never)
+    keep_every: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -207,9 +213,13 @@ LOG_FIELDS = ["step", "samples", "wall_s", "loss", "loss_smooth", "lr", "grad_no
 
 
 def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
-          device: str | None = None, log=print) -> dict:
+          device: str | None = None, log=print,
+          on_keep: Callable[[int, Path], None] | None = None) -> dict:
     """Train (or resume) into ``out``; returns a summary dict. Writes ``state.*`` (resume),
-    ``ema.safetensors`` + ``ema.json`` (the model to sample from), ``log.csv``, ``loss.png``."""
+    ``ema.safetensors`` + ``ema.json`` (the model to sample from), ``log.csv``, ``loss.png``;
+    with ``args.keep_every`` also ``checkpoints/step-N.safetensors``, each handed to
+    ``on_keep(step, path)`` on the main process (e.g. scoring it); the time ``on_keep``
+    takes is left out of ``wall_s`` and the time budget."""
     out = Path(out)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dinfo = DistInfo()
@@ -224,7 +234,7 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
     opt = make_optimizer(model, args)
     stream = PhysicsStream(seed=args.seed, num_frames=cfg.num_frames, height=cfg.height,
                            width=cfg.width, fps=cfg.fps, render_size=args.render_size,
-                           scenarios=scenario_mix(args.scenario_weights))
+                           scenarios=scenario_mix(args.scenario_weights), zh_frac=args.zh_frac)
     start = 0
     wall0 = 0.0
     if resume and (out / "state.json").is_file():
@@ -292,7 +302,22 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
             dinfo.all_reduce_(share, op="max")
             progress = min(1.0, float(share.item()))
             done_time = progress >= 1.0
-        if time.time() - last_ckpt >= args.ckpt_every_s:
+        if args.keep_every and (step + 1) % args.keep_every == 0:
+            save(step + 1)  # the resumable state too: a resumed run never redoes a kept step
+            last_ckpt = time.time()
+            if main:
+                kept = out / "checkpoints" / f"step-{step + 1}.safetensors"
+                ckpt.save_model(ema.model, kept, extra={"step": step + 1,
+                                                        "ema_decay": args.ema_decay,
+                                                        "seed": args.seed})
+                if on_keep is not None:
+                    t_hook = time.time()
+                    on_keep(step + 1, kept)
+                    spent = time.time() - t_hook
+                    t_start += spent  # evaluation is not training time
+                    last_ckpt += spent
+                    last_log_t += spent
+        elif time.time() - last_ckpt >= args.ckpt_every_s:
             save(step + 1)
             last_ckpt = time.time()
         if done_time:
