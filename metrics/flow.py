@@ -470,16 +470,23 @@ def order_check(ctx: VideoContext, size: int, estimator: FlowEstimator) -> dict[
         n = len(frames)
         if n < 4:
             return {"order_checked": 0, "out_of_order": 0, "order_share": 1.0}
-        y = normalise_frames(luma(frames))
-        src = y if isinstance(estimator, ClassicalFlow) else normalise_frames(frames)
+        # per-frame normalisation, FLOW_CHUNK frames at a time: the float copies of a long
+        # clip's every-source-frame view (1800 frames at 60 s) are never held at once
+        y = np.concatenate([normalise_frames(luma(frames[s:s + FLOW_CHUNK]))
+                            for s in range(0, n, FLOW_CHUNK)])
+        src = y if isinstance(estimator, ClassicalFlow) else np.concatenate(
+            [normalise_frames(frames[s:s + FLOW_CHUNK]) for s in range(0, n, FLOW_CHUNK)])
         pairs = [(k, k + 1) for k in range(n - 1)]
         step = np.concatenate([
             [top_fraction_mean(flow_magnitude(f), 0.05)
              for f in estimator.flows(src, pairs[s:s + FLOW_CHUNK])]
             for s in range(0, len(pairs), FLOW_CHUNK)])
-        yf = y.astype(np.float32)
-        d1 = np.array([np.abs(yf[k] - yf[k + 1]).mean() for k in range(n - 1)], np.float64)
-        d2 = np.array([np.abs(yf[k] - yf[k + 2]).mean() for k in range(n - 2)], np.float64)
+
+        def diff(a: int, b: int) -> float:
+            return float(np.abs(y[a].astype(np.float32) - y[b].astype(np.float32)).mean())
+
+        d1 = np.array([diff(k, k + 1) for k in range(n - 1)], np.float64)
+        d2 = np.array([diff(k, k + 2) for k in range(n - 2)], np.float64)
         cuts = shot_cuts(frames)
         big = step > ORDER_MAX_STEP * min(frames.shape[1:3])
         bad = big | cuts
