@@ -372,7 +372,7 @@ def segment(frames: np.ndarray) -> Segmentation:
     """Normalise, model the background and extract per-frame objects (see module doc)."""
     norm, gains, offsets = normalise_brightness(frames)
     bg, swept = background_model(norm)
-    diff = np.empty(norm.shape[:3], np.float32)
+    diff: np.ndarray = np.empty(norm.shape[:3], np.float32)
     for i in range(len(norm)):  # frame by frame: no (K, H, W, 3) temporaries
         diff[i] = np.abs(norm[i] - bg).max(axis=-1)
     noise = 1.4826 * float(np.median(diff[:, ::2, ::2]))
