@@ -22,7 +22,6 @@ import importlib.util
 import json
 import math
 import threading
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.wordpiece import basic_tokens, wordpiece
 
 #: architecture -> (vision config, text config, weights manifest name or None)
 ARCHS: dict[str, tuple[str, str, str | None]] = {
@@ -80,18 +80,6 @@ def model_config(arch: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ tokenizer
 
 
-def _is_cjk(cp: int) -> bool:
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0x2A700 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
-
-
-def _is_punct(ch: str) -> bool:
-    cp = ord(ch)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(ch).startswith("P")
-
-
 class WordPieceTokenizer:
     """BERT's basic + word-piece tokenizer over a vocabulary file (the one Chinese-CLIP
     ships), lower-casing (``do_lower_case=True``, as Chinese-CLIP)."""
@@ -107,53 +95,10 @@ class WordPieceTokenizer:
                 raise UserError(f"{vocab_file}: not a BERT vocabulary (no {special})")
 
     def basic(self, text: str) -> list[str]:
-        out = []
-        for ch in text:
-            cp = ord(ch)
-            if cp == 0 or cp == 0xFFFD:
-                continue
-            cat = unicodedata.category(ch)
-            if ch in " \t\n\r" or cat == "Zs":
-                out.append(" ")
-            elif cat.startswith("C"):
-                continue
-            elif _is_cjk(cp):
-                out.append(f" {ch} ")
-            else:
-                out.append(ch)
-        tokens: list[str] = []
-        for word in "".join(out).split():
-            word = "".join(c for c in unicodedata.normalize("NFD", word.lower())
-                           if unicodedata.category(c) != "Mn")
-            piece = ""
-            for c in word:
-                if _is_punct(c):
-                    if piece:
-                        tokens.append(piece)
-                    tokens.append(c)
-                    piece = ""
-                else:
-                    piece += c
-            if piece:
-                tokens.append(piece)
-        return tokens
+        return basic_tokens(text)
 
     def wordpiece(self, token: str) -> list[str]:
-        if len(token) > self.max_chars:
-            return ["[UNK]"]
-        pieces, start = [], 0
-        while start < len(token):
-            end = len(token)
-            while end > start:
-                sub = token[start:end] if start == 0 else "##" + token[start:end]
-                if sub in self.vocab:
-                    pieces.append(sub)
-                    break
-                end -= 1
-            else:
-                return ["[UNK]"]
-            start = end
-        return pieces
+        return wordpiece(token, self.vocab, self.max_chars)
 
     def tokenize(self, text: str) -> list[str]:
         return [p for t in self.basic(text) for p in self.wordpiece(t)]
