@@ -57,23 +57,29 @@ VBENCH_DIMENSIONS: dict[str, str] = {
 METRIC_TO_VBENCH = {v: k for k, v in VBENCH_DIMENSIONS.items()}
 
 
+def official_vbench_file(relpath: str, env: str, needed_for: str) -> Path:
+    """``$env`` when set, else ``relpath`` inside the installed official ``vbench`` package
+    (located with ``find_spec``, never imported); otherwise a UserError that says how to get
+    it. ``needed_for`` opens the error (e.g. "scene needs Tag2Text's 3429 tag names")."""
+    value = os.environ.get(env)
+    if value:
+        return Path(value)
+    spec = importlib.util.find_spec("vbench")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(loc) / relpath
+        if p.is_file():
+            return p
+    raise UserError(f"{needed_for}: install the official vbench package (pip install "
+                    f"--no-deps vbench==0.1.5) or point {env} at a copy of its {relpath}")
+
+
 def full_info_path() -> Path:
     """The full-info file: ``$VIDBENCH_VBENCH_FULL_INFO``, else the installed package's."""
-    env = os.environ.get(ENV_FULL_INFO)
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise UserError(f"{ENV_FULL_INFO}={env}: no such file")
-        return p
-    spec = importlib.util.find_spec("vbench")
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            p = Path(loc) / FULL_INFO_NAME
-            if p.is_file():
-                return p
-    raise UserError(f"vbench-full needs VBench's {FULL_INFO_NAME}: install the official "
-                    f"package (pip install --no-deps vbench==0.1.5) or point {ENV_FULL_INFO} "
-                    "at a copy")
+    p = official_vbench_file(FULL_INFO_NAME, ENV_FULL_INFO,
+                             f"vbench-full needs VBench's {FULL_INFO_NAME}")
+    if not p.is_file():
+        raise UserError(f"{ENV_FULL_INFO}={p}: no such file")
+    return p
 
 
 def read_full_info(path: Path) -> list[dict[str, Any]]:

@@ -27,8 +27,6 @@ actions outside Kinetics-400, and what lies outside the 224 center crop. With
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +36,7 @@ import numpy as np
 from vidbench.errors import UserError
 from vidbench.metrics.consistency import BackboneMetric
 from vidbench.registry import Score, VideoContext
+from vidbench.vbench_suite import official_vbench_file
 from vidbench.video import ViewSpec
 
 NUM_FRAMES = 16
@@ -47,17 +46,9 @@ ENV_CLASSES = "VIDBENCH_KINETICS400_CLASSES"
 
 def classes_path() -> Path:
     """The Kinetics-400 class file (``name<TAB>index`` lines)."""
-    env = os.environ.get(ENV_CLASSES)
-    if env:
-        return Path(env)
-    spec = importlib.util.find_spec("vbench")
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        p = Path(loc) / "third_party" / "umt" / "kinetics_400_categories.txt"
-        if p.is_file():
-            return p
-    raise UserError(f"human_action needs the Kinetics-400 class names in UMT's order: install "
-                    f"the official vbench package (pip install --no-deps vbench==0.1.5) or "
-                    f"point {ENV_CLASSES} at its kinetics_400_categories.txt")
+    return official_vbench_file("third_party/umt/kinetics_400_categories.txt", ENV_CLASSES,
+                                "human_action needs the Kinetics-400 class names in UMT's "
+                                "order")
 
 
 @lru_cache(maxsize=4)

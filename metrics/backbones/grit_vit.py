@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbench.metrics.backbones.vit import Mlp
+
 
 @dataclass(frozen=True)
 class GritVitConfig:
@@ -102,17 +104,6 @@ class Attention(nn.Module):
         attn = attn.view(b * n, h * w, h * w).softmax(dim=-1)
         out = (attn @ v).view(b, n, h, w, c // n).permute(0, 2, 3, 1, 4).reshape(b, h, w, c)
         return self.proj(out)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 def to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:

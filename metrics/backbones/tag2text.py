@@ -19,9 +19,7 @@ the tagging head, as the original ties them.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +38,7 @@ from vidbench.metrics.backbones.loading import (
 )
 from vidbench.metrics.backbones.tag2text_swin import SwinTransformer
 from vidbench.metrics.backbones.tag2text_tokenizer import WordPiece, synthetic_vocab
+from vidbench.vbench_suite import official_vbench_file
 
 NUM_TAGS = 3429
 DELETE_TAGS = (127, 3351, 3265, 3338, 3355, 3359)
@@ -372,17 +371,8 @@ def beam_search(decoder: CaptionDecoder, enc: torch.Tensor, prompt: list[int], e
 def tags_path() -> Path:
     """Tag2Text's tag list (``tag_class.py``'s ``tra_array``), read from the installed
     ``vbench`` package (located, not imported) or the file named in the environment."""
-    env = os.environ.get(ENV_TAGS)
-    if env:
-        return Path(env)
-    spec = importlib.util.find_spec("vbench")
-    for loc in (spec.submodule_search_locations or []) if spec else []:
-        p = Path(loc) / "third_party" / "tag2Text" / "tag_class.py"
-        if p.is_file():
-            return p
-    raise UserError(f"scene needs Tag2Text's 3429 tag names: install the official vbench "
-                    f"package (pip install --no-deps vbench==0.1.5) or point {ENV_TAGS} at "
-                    f"its third_party/tag2Text/tag_class.py")
+    return official_vbench_file("third_party/tag2Text/tag_class.py", ENV_TAGS,
+                                "scene needs Tag2Text's 3429 tag names")
 
 
 @lru_cache(maxsize=4)
