@@ -38,8 +38,8 @@ def matmul_peak(n: int = 1024, reps: int = 5) -> float:
 def main() -> None:
     from vidbench.models.dit.configs import forward_flops
     from vidbench.models.dit.data import PhysicsStream, training_vocab
-    from vidbench.models.dit.flow import flow_loss, sample
     from vidbench.models.dit.model import VideoDiT
+    from vidbench.models.dit.rectified_flow import flow_loss, sample
     from vidbench.models.dit.train import DistInfo, TrainArgs, make_optimizer, train_step
 
     p = argparse.ArgumentParser()

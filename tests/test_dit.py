@@ -15,14 +15,6 @@ import torch
 from vidbench.errors import UserError
 from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import CONFIGS, DiTConfig, forward_flops, get_config
-from vidbench.models.dit.flow import (
-    EMA,
-    flow_loss,
-    foreground_weight,
-    guided_velocity,
-    sample,
-    sample_t,
-)
 from vidbench.models.dit.model import (
     VideoDiT,
     build_vocab,
@@ -31,6 +23,14 @@ from vidbench.models.dit.model import (
     sincos_3d,
     tokenize_words,
     unpatchify,
+)
+from vidbench.models.dit.rectified_flow import (
+    EMA,
+    flow_loss,
+    foreground_weight,
+    guided_velocity,
+    sample,
+    sample_t,
 )
 
 VOCAB = build_vocab(["A red ball falls from rest.", "A blue ball bounces on a grey floor."])

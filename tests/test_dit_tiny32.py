@@ -49,7 +49,7 @@ def test_tiny32_adapter_samples_at_native_size_without_resizing(tmp_path):
     sampler's output exactly (no down/up-sampling on the way)."""
     from vidbench.models.dit.adapter import DiTAdapter, item_seed
     from vidbench.models.dit.data import from_model, to_model
-    from vidbench.models.dit.flow import sample
+    from vidbench.models.dit.rectified_flow import sample
     from vidbench.suites import get_suite
 
     cfg = get_config("tiny32", hidden=32, depth=2, heads=2, text_dim=16,

@@ -127,7 +127,7 @@ class DiTAdapter(Adapter):
 
     def _generate_one(self, item: SuiteItem) -> Generated:
         from vidbench.models.dit.data import area_resize, from_model, to_model
-        from vidbench.models.dit.flow import sample
+        from vidbench.models.dit.rectified_flow import sample
 
         cfg = self.model.cfg
         if cfg.latent != "pixel":

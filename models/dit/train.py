@@ -26,8 +26,8 @@ from vidbench.fileio import atomic_path
 from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.data import PhysicsStream, index_seed
-from vidbench.models.dit.flow import EMA, flow_loss, foreground_weight, sample_t
 from vidbench.models.dit.model import VideoDiT
+from vidbench.models.dit.rectified_flow import EMA, flow_loss, foreground_weight, sample_t
 
 
 @dataclass
