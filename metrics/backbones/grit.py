@@ -140,7 +140,9 @@ class Grit(nn.Module):
 
 def build_grit(arch: str, text_decoder: nn.Module, seed: int = 0) -> Grit:
     """GRiT with seeded stand-in weights everywhere but ``text_decoder`` (kept as given)."""
-    model = Grit(CONFIGS[arch], text_decoder)
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed))  # the default initialisation, before the stand-ins
+        model = Grit(CONFIGS[arch], text_decoder)
     g = torch.Generator().manual_seed(int(seed))
     _randomise(model.backbone, g)
     init_centernet(model.proposal_generator, g)
