@@ -178,8 +178,11 @@ class Instances:
         return ret
 
 
+_DEFAULT_SCALE_CLAMP = math.log(1000.0 / 16)
+
+
 class Box2BoxTransform:
-    def __init__(self, weights, scale_clamp=math.log(1000.0 / 16)):
+    def __init__(self, weights, scale_clamp=_DEFAULT_SCALE_CLAMP):
         self.weights = weights
         self.scale_clamp = scale_clamp
 
