@@ -94,12 +94,11 @@ COLOR_WORDS = ("white", "red", "pink", "blue", "silver", "purple", "orange", "gr
 TASKS = ("ObjectDet", "DenseCap")
 WEIGHTS = "grit-b-densecap-objectdet"
 
-UNAVAILABLE = ("detector not available: GRiT needs, besides its ViTDet ViT-B backbone "
-               "(built: vidbench.metrics.backbones.grit_vit), a CenterNet proposal generator, "
-               "cascade ROI box heads, a text decoder and its BERT tokenizer, which vidbench "
-               "does not implement yet (VBench builds them with detectron2, which has no wheel "
-               "here); object_class, multiple_objects, color and spatial_relationship cannot "
-               "score until they exist")
+UNAVAILABLE = ("detector not available: vidbench's GRiT network (backbone, CenterNet "
+               "proposals, cascade box heads: vidbench.metrics.backbones.grit) needs its "
+               "caption decoder, vidbench.metrics.backbones.grit_text, which this build does "
+               "not have; object_class, multiple_objects, color and spatial_relationship "
+               "cannot score without it")
 
 
 class DetectorUnavailable(RuntimeError):
@@ -129,6 +128,22 @@ class GritDetector(Protocol):
     output for it, detections already thresholded as GRiT does (box score >= 0.5)."""
 
     def __call__(self, frame: np.ndarray, task: str) -> FrameOutput: ...
+
+
+class NetworkDetector:
+    """:class:`GritDetector` over vidbench's GRiT network
+    (:func:`vidbench.metrics.backbones.grit.load_grit_model`)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, frame: np.ndarray, task: str) -> FrameOutput:
+        r = self.model(frame, task)
+        dets = tuple(Detection(c, (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                               float(sc))
+                     for c, b, sc in zip(r.captions, r.boxes.tolist(), r.scores.tolist(),
+                                         strict=True))
+        return FrameOutput(dets, tuple(r.object_names))
 
 
 def int_box(box: Sequence[float]) -> tuple[int, int, int, int]:
@@ -305,9 +320,15 @@ class GritMetric(PerVideoMetric):
         raise NotImplementedError
 
     def _detector(self) -> GritDetector:
-        if self.detector is None:
-            raise DetectorUnavailable(UNAVAILABLE)
-        return self.detector
+        if self.detector is not None:
+            return self.detector
+        from vidbench.metrics.backbones.grit import TextDecoderMissing, load_grit_model
+
+        try:
+            model = load_grit_model(random_weights=self.random_weights, device=self.device)
+        except TextDecoderMissing as e:
+            raise DetectorUnavailable(f"{UNAVAILABLE} ({e})") from None
+        return NetworkDetector(model)
 
     def frames(self, ctx: VideoContext) -> np.ndarray | None:
         """The 16 frames the detector sees, or None when the clip has too few."""
@@ -332,7 +353,9 @@ class GritMetric(PerVideoMetric):
         if frames is None:
             return Score.not_applicable(f"too few frames (GRiT dimensions read {NUM_FRAMES})",
                                         video=ctx.video)
-        key = ("grit", self.task, self.mode, self.vbench_resize_method, id(det))
+        # the network is shared by the four metrics (one instance per process): key on it
+        key = ("grit", self.task, self.mode, self.vbench_resize_method,
+               id(getattr(det, "model", det)))
         outputs = ctx.memo(key, lambda: [det(f, self.task) for f in frames])
         return self.per_video(outputs, target)
 

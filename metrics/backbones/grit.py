@@ -46,6 +46,12 @@ from vidbench.metrics.backbones.grit_centernet import init_random as init_center
 from vidbench.metrics.backbones.grit_roi import OBJECT_POOL, CascadeBoxes, pool
 from vidbench.metrics.backbones.grit_roi import init_random as init_roi
 from vidbench.metrics.backbones.grit_vit import GritBackbone, GritVitConfig
+from vidbench.metrics.backbones.loading import (
+    BackboneCache,
+    frozen,
+    load_strict,
+    resolve_pretrained,
+)
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -63,10 +69,14 @@ class GritConfig:
 
     vit: GritVitConfig
     fc_dim: int = 1024
+    #: random weights only: the background logit's bias. At B size, 1.0 lets a few boxes
+    #: (13 on perf/grit.py's 320x512 frame) pass the 0.5 box-score threshold instead of
+    #: nearly all 256 proposals (0.0), so random-weight runs caption a plausible number.
+    background_bias: float = 0.0
 
 
 CONFIGS = {
-    "B": GritConfig(GritVitConfig()),
+    "B": GritConfig(GritVitConfig(), background_bias=1.0),
     "tiny": GritConfig(GritVitConfig(embed_dim=32, depth=3, num_heads=2, window_size=4,
                                      global_blocks=(2,), img_size=128, pretrain_img_size=64,
                                      out_channels=64), fc_dim=64),
@@ -146,7 +156,8 @@ def build_grit(arch: str, text_decoder: nn.Module, seed: int = 0) -> Grit:
     g = torch.Generator().manual_seed(int(seed))
     _randomise(model.backbone, g)
     init_centernet(model.proposal_generator, g)
-    init_roi(model.roi_heads, g, skip="text_decoder.")
+    init_roi(model.roi_heads, g, skip="text_decoder.",
+             background_bias=CONFIGS[arch].background_bias)
     return model.eval()
 
 
@@ -165,8 +176,40 @@ def checkpoint_filter(found: dict[str, Any], expected: dict[str, Any]) -> dict[s
 def load_grit(model: Grit, path: Any) -> Grit:
     """Load ``grit_b_densecap_objectdet.pth`` into ``model`` strictly (see the module
     docstring for the keys left out)."""
-    from vidbench.metrics.backbones.loading import load_strict
-
     load_strict(model, path, "GRiT-B DenseCap+ObjectDet", fill=checkpoint_filter)
     return model
 
+
+
+#: the weights manifest entry of the official checkpoint
+WEIGHTS = "grit-b-densecap-objectdet"
+
+
+class TextDecoderMissing(ImportError):
+    """vidbench's GRiT caption decoder (``grit_text``) is not in this build."""
+
+
+def _build_text_decoder(random_weights: bool, seed: int) -> nn.Module:
+    try:
+        from vidbench.metrics.backbones.grit_text import build_grit_text_decoder
+    except ImportError as e:
+        raise TextDecoderMissing(str(e)) from None
+    return build_grit_text_decoder(random_weights=random_weights, seed=seed)
+
+
+_CACHE: BackboneCache[Grit] = BackboneCache()
+
+
+def load_grit_model(*, random_weights: bool = False, device: str = "cpu",
+                    seed: int = 0) -> Grit:
+    """GRiT-B, cached per process: the official ``grit_b_densecap_objectdet.pth`` (weights
+    ``grit-b-densecap-objectdet``) loaded strictly, or seeded stand-in weights."""
+    def make() -> Grit:
+        decoder = _build_text_decoder(random_weights, seed)  # first: says what is missing
+        path = resolve_pretrained("GRiT", "B", WEIGHTS, random_weights)
+        model = build_grit("B", decoder, seed)
+        if path is not None:
+            load_grit(model, path)
+        return frozen(model, device)  # type: ignore[return-value]
+
+    return _CACHE.get(("B", bool(random_weights), str(device), int(seed)), make)

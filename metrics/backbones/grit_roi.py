@@ -168,9 +168,10 @@ def filter_boxes(boxes: torch.Tensor, scores: torch.Tensor, image_size: tuple[in
     return boxes[keep], scores[keep]
 
 
-def init_random(roi: nn.Module, g: torch.Generator, skip: str = "") -> None:
+def init_random(roi: nn.Module, g: torch.Generator, skip: str = "",
+                background_bias: float = 0.0) -> None:
     """Seeded stand-in weights: N(0, 0.02) matrices (N(0, 0.001) for the last delta layer, as
-    GRiT initialises it), zero biases."""
+    GRiT initialises it), zero biases except the background logit's (``background_bias``)."""
     with torch.no_grad():
         for name, p in roi.named_parameters():
             if skip and name.startswith(skip):
@@ -180,3 +181,5 @@ def init_random(roi: nn.Module, g: torch.Generator, skip: str = "") -> None:
                 p.copy_(torch.randn(p.shape, generator=g) * std)
             else:
                 p.zero_()
+                if name.endswith("cls_score.bias"):
+                    p[-1] = background_bias
