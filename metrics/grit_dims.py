@@ -93,6 +93,8 @@ COLOR_WORDS = ("white", "red", "pink", "blue", "silver", "purple", "orange", "gr
                "yellow", "black", "grey")
 TASKS = ("ObjectDet", "DenseCap")
 WEIGHTS = "grit-b-densecap-objectdet"
+#: the GRiT size the metrics build ("tiny" only in tests, with random weights)
+ARCH = "B"
 
 UNAVAILABLE = ("detector not available: vidbench's GRiT network (backbone, CenterNet "
                "proposals, cascade box heads: vidbench.metrics.backbones.grit) needs its "
@@ -325,7 +327,8 @@ class GritMetric(PerVideoMetric):
         from vidbench.metrics.backbones.grit import TextDecoderMissing, load_grit_model
 
         try:
-            model = load_grit_model(random_weights=self.random_weights, device=self.device)
+            model = load_grit_model(random_weights=self.random_weights, device=self.device,
+                                    arch=ARCH)
         except TextDecoderMissing as e:
             raise DetectorUnavailable(f"{UNAVAILABLE} ({e})") from None
         return NetworkDetector(model)

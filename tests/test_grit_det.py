@@ -361,3 +361,142 @@ def test_seeded_random_model_is_deterministic_and_well_formed():
     assert bool(((x1 > x0) & (y1 > y0)).all())
     assert bool(((a.scores > 0) & (a.scores <= 1)).all())
     assert set(BEGIN_TOKENS) == {"ObjectDet", "DenseCap"}
+
+
+# ------------------------------------------------------------- the four metrics, wired
+
+
+class WordDecoder(nn.Module):
+    """Stand-in caption decoder for the wiring tests: one of a few words per box, chosen
+    from the box's features; ObjectDet and DenseCap get different word lists."""
+
+    WORDS = {101: ("car", "bicycle"), 104: ("a red car", "a blue car")}
+
+    def __init__(self, channels: int = 256) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.proj = nn.Linear(channels, 2)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(2, channels, generator=g))
+        self.begin = 101
+
+    def forward(self, feats, begin_token_id):
+        self.begin = begin_token_id
+        lp, i = torch.log_softmax(self.proj(feats.mean(1)), -1).max(-1)
+        return torch.stack([torch.full_like(i, begin_token_id), i], 1), lp
+
+    def decode(self, ids):
+        return [self.WORDS[int(r[0])][int(r[1])] for r in ids]
+
+
+@pytest.fixture
+def fresh_grit_cache(monkeypatch):
+    from vidbench.metrics.backbones import grit
+    from vidbench.metrics.backbones.loading import BackboneCache
+
+    monkeypatch.setattr(grit, "_CACHE", BackboneCache())
+    return grit
+
+
+def test_metrics_say_what_is_missing_without_the_caption_decoder(monkeypatch,
+                                                                  fresh_grit_cache):
+    import sys
+
+    from vidbench.metrics.grit_dims import DetectorUnavailable
+    from vidbench.registry import VideoContext, get_metric
+    from vidbench.video import Clip
+
+    monkeypatch.setitem(sys.modules, "vidbench.metrics.backbones.grit_text", None)
+    clip = Clip(np.zeros((16, 32, 32, 3), np.uint8), np.arange(16) / 8.0, 8.0)
+    m = get_metric("object_class", mode="vbench", random_weights=True)
+    with pytest.raises(DetectorUnavailable, match="grit_text"):
+        m.score(VideoContext(clip, prompt="a car",
+                             meta={"auxiliary_info": {"object_class": {"object": "car"}}}))
+
+
+def test_four_metrics_score_with_random_weights_end_to_end(monkeypatch, fresh_grit_cache,
+                                                           tmp_path):
+    """GRiT (test size) with seeded random weights and a stand-in caption decoder behind
+    the four metrics on one shared context: numbers, not 'detector not available'; the ObjectDet
+    pass is shared by three metrics; each frame's output is well formed."""
+    import sys
+    import time
+    import types
+
+    from vidbench.metrics import grit_dims
+    from vidbench.metrics.grit_dims import FrameOutput, NetworkDetector
+    from vidbench.registry import VideoContext, get_metric
+    from vidbench.video import decode, write_video
+
+    fake = types.ModuleType("vidbench.metrics.backbones.grit_text")
+    fake.build_grit_text_decoder = lambda random_weights, seed: WordDecoder(64)  # type: ignore
+    monkeypatch.setitem(sys.modules, "vidbench.metrics.backbones.grit_text", fake)
+    monkeypatch.setattr(grit_dims, "ARCH", "tiny")
+    frames = np.stack([_frame(64, 96, k) for k in range(16)])
+    ctx = VideoContext(decode(write_video(tmp_path / "v.mp4", frames, 8.0)),
+                       prompt="a red car", video="v.mp4",
+                       meta={"auxiliary_info": {
+                           "object_class": {"object": "car"},
+                           "multiple_objects": {"object": "car and bicycle"},
+                           "color": {"color": "red"},
+                           "spatial_relationship": {"spatial_relationship": {
+                               "object_a": "car", "object_b": "bicycle",
+                               "relationship": "on the left of"}}}})
+    calls: list[str] = []
+    real_call = NetworkDetector.__call__
+
+    def counting(self, frame, task):
+        calls.append(task)
+        out = real_call(self, frame, task)
+        assert isinstance(out, FrameOutput)
+        for d in out.detections:
+            x0, y0, x1, y1 = d.box
+            assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 64 and 0 < d.score <= 1
+            assert d.caption in (WordDecoder.WORDS[101] if task == "ObjectDet"
+                                 else WordDecoder.WORDS[104])
+        assert set(out.object_names) <= set(WordDecoder.WORDS[101])
+        assert len(out.object_names) == len(out.detections)
+        return out
+
+    monkeypatch.setattr(NetworkDetector, "__call__", counting)
+    t = time.perf_counter()
+    values = {}
+    for name in ("object_class", "multiple_objects", "spatial_relationship", "color"):
+        m = get_metric(name, mode="vbench", random_weights=True)
+        assert m.comparable is False
+        values[name] = m.score(ctx)
+    assert time.perf_counter() - t < 30
+    assert calls.count("ObjectDet") == 16 and calls.count("DenseCap") == 16
+    for name, s in values.items():
+        assert math.isnan(s.value) and name == "color" or 0 <= s.value <= 1, (name, s)
+    assert values["object_class"].details["n_frames"] == 16
+
+
+def test_b_size_random_detector_on_a_small_frame(monkeypatch, fresh_grit_cache):
+    """GRiT-B as the metrics build it with --random-weights (stand-in caption decoder):
+    well-formed FrameOutputs for both tasks on a small frame."""
+    import sys
+    import time
+    import types
+
+    from vidbench.metrics.backbones.grit import load_grit_model
+    from vidbench.metrics.grit_dims import FrameOutput, NetworkDetector
+
+    fake = types.ModuleType("vidbench.metrics.backbones.grit_text")
+    fake.build_grit_text_decoder = lambda random_weights, seed: WordDecoder(256)  # type: ignore
+    monkeypatch.setitem(sys.modules, "vidbench.metrics.backbones.grit_text", fake)
+    t = time.perf_counter()
+    det = NetworkDetector(load_grit_model(random_weights=True))
+    frame = _frame(96, 128, 5)
+    outs = {task: det(frame, task) for task in ("ObjectDet", "DenseCap")}
+    assert time.perf_counter() - t < 30
+    for out in outs.values():
+        assert isinstance(out, FrameOutput) and len(out.detections) > 0
+        assert len(out.object_names) == len(out.detections)
+        for d in out.detections:
+            x0, y0, x1, y1 = d.box
+            assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 96 and 0 < d.score <= 1
+    assert [d.box for d in outs["ObjectDet"].detections] == \
+        [d.box for d in outs["DenseCap"].detections]  # the same boxes, two decodings
+    assert outs["ObjectDet"].object_names == outs["DenseCap"].object_names
+    assert {d.caption for d in outs["DenseCap"].detections} <= set(WordDecoder.WORDS[104])

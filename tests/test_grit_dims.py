@@ -259,7 +259,7 @@ def test_without_detector_fails_clearly_and_without_meta_is_nan(dim, tmp_path):
     clip = decode(_gray_video(tmp_path / "v.mp4", 16))
     m = get_metric(dim, mode="vbench")
     assert m.required_weights() == ("grit-b-densecap-objectdet",)
-    with pytest.raises(DetectorUnavailable, match="detector not available: GRiT needs"):
+    with pytest.raises(DetectorUnavailable, match="detector not available"):
         m.score(VideoContext(clip, prompt=prompt, meta={"auxiliary_info": aux}))
     s = m.score(VideoContext(clip, prompt=prompt, meta={}))
     assert math.isnan(s.value) and "metadata" in s.details["reason"]

@@ -200,16 +200,18 @@ def _build_text_decoder(random_weights: bool, seed: int) -> nn.Module:
 _CACHE: BackboneCache[Grit] = BackboneCache()
 
 
-def load_grit_model(*, random_weights: bool = False, device: str = "cpu",
-                    seed: int = 0) -> Grit:
+def load_grit_model(*, random_weights: bool = False, device: str = "cpu", seed: int = 0,
+                    arch: str = "B") -> Grit:
     """GRiT-B, cached per process: the official ``grit_b_densecap_objectdet.pth`` (weights
-    ``grit-b-densecap-objectdet``) loaded strictly, or seeded stand-in weights."""
+    ``grit-b-densecap-objectdet``) loaded strictly, or seeded stand-in weights (``arch``
+    "tiny": the test size, random weights only)."""
     def make() -> Grit:
         decoder = _build_text_decoder(random_weights, seed)  # first: says what is missing
-        path = resolve_pretrained("GRiT", "B", WEIGHTS, random_weights)
-        model = build_grit("B", decoder, seed)
+        path = resolve_pretrained("GRiT", arch, WEIGHTS if arch == "B" else None,
+                                  random_weights)
+        model = build_grit(arch, decoder, seed)
         if path is not None:
             load_grit(model, path)
-        return frozen(model, device)  # type: ignore[return-value]
+        return frozen(model, device)
 
-    return _CACHE.get(("B", bool(random_weights), str(device), int(seed)), make)
+    return _CACHE.get((arch, bool(random_weights), str(device), int(seed)), make)

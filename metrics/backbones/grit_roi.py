@@ -145,7 +145,7 @@ class CascadeBoxes(nn.Module):
             logits, deltas = predictor(head(pool(features, boxes, BOX_POOL)))
             pred = apply_deltas(deltas, boxes, CASCADE_WEIGHTS[k])
             probs.append(F.softmax(logits, dim=-1))
-        scores = sum(probs) * (1.0 / len(probs))  # type: ignore[operator]
+        scores = sum(probs) * (1.0 / len(probs))
         scores = (scores * proposal_scores[:, None]) ** 0.5
         return filter_boxes(pred, scores, image_size)
 
