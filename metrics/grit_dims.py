@@ -5,7 +5,7 @@ VBench scores these from GRiT (ViT-B, ``grit_b_densecap_objectdet.pth``) run on 
 each video. Per frame GRiT gives a list of detections, each a caption (short class names in
 its "ObjectDet" task, descriptive sentences in its "DenseCap" task), a box ``[x0, y0, x1,
 y1]`` in pixels of the frame it saw (VBench truncates with ``int``) and a score (GRiT keeps a
-box when its box score >= 0.5, before re-scoring it with the caption's probability); plus the
+box when its box score > 0.5, before re-scoring it with the caption's probability); plus the
 class names of a second, ObjectDet pass over the same proposals (VBench's ``det_obj``; the
 same list is attached to every detection of the frame). :class:`FrameOutput` is that per-frame
 output; a :class:`GritDetector` maps an RGB uint8 frame and a task to it.
@@ -55,14 +55,16 @@ class name, so it shows nothing; a pair of two zero-area boxes (VBench divides b
 union) scores 0. An item without the auxiliary info (or a ``multiple_objects`` object that
 is not "A and B") is NaN with the reason.
 
-The detector: vidbench does not yet implement the whole GRiT network. Its backbone (ViTDet
-ViT-B with a simple feature pyramid) exists in :mod:`vidbench.metrics.backbones.grit_vit`,
-checked against GRiT's own code; the CenterNet proposals, the three-stage cascade ROI box
-head, the BERT-style text decoder and its tokenizer (built on detectron2 in VBench, which
-has no wheel here) do not. Until they exist, scoring a video that carries the auxiliary
-info fails with :class:`DetectorUnavailable` (recorded per video as the metric's error; no
-number is reported); with a detector passed in (``detector=``, used by the tests with hand-built
-detections) the result is marked not comparable.
+The detector: vidbench's own GRiT-B (:mod:`vidbench.metrics.backbones.grit`: the ViTDet
+backbone, CenterNet proposals, the three-stage cascade and the caption decoder of
+``vidbench.metrics.backbones.grit_text``), loaded strictly from ``grit_b_densecap_objectdet.pth``
+(weights ``grit-b-densecap-objectdet``) or, with ``random_weights``, seeded stand-in weights
+(not comparable). One network per process serves the four metrics, and object_class,
+multiple_objects and spatial_relationship share one ObjectDet pass per video (same frames,
+same task). A build without the caption decoder module fails each video with
+:class:`DetectorUnavailable` naming it (no number is reported). A detector passed in
+(``detector=``, used by the tests with hand-built detections) marks the result not
+comparable.
 
 Blind to: everything GRiT does not caption (object size, count beyond presence, which side
 of a left/right pair is which), and to objects GRiT names differently from the prompt
@@ -104,7 +106,7 @@ UNAVAILABLE = ("detector not available: vidbench's GRiT network (backbone, Cente
 
 
 class DetectorUnavailable(RuntimeError):
-    """The GRiT network is not built in vidbench (see :data:`UNAVAILABLE`)."""
+    """A part of the GRiT network is missing from this build (see :data:`UNAVAILABLE`)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class FrameOutput:
 
 class GritDetector(Protocol):
     """Maps one RGB uint8 frame (H, W, 3) and a task ("ObjectDet" or "DenseCap") to GRiT's
-    output for it, detections already thresholded as GRiT does (box score >= 0.5)."""
+    output for it, detections already thresholded as GRiT does (box score > 0.5)."""
 
     def __call__(self, frame: np.ndarray, task: str) -> FrameOutput: ...
 

@@ -1,10 +1,10 @@
 """GRiT's image backbone: ViTDet ViT-B/16 with a simple feature pyramid (p3-p7), written for
-vidbench. One part of the GRiT network; the proposal generator, ROI heads and text decoder
-are not implemented, so nothing scores with it yet (see ``metrics/grit_dims.py``).
+vidbench. One part of the GRiT network, assembled in :mod:`vidbench.metrics.backbones.grit`
+(see ``metrics/grit_dims.py``).
 
 Parameter names are the official ones under GRiT's ``backbone.`` prefix (``bottom_up.*`` for
 the ViT, ``fpn_stride{8,16,32}_*`` and ``top_block.p6/p7``), so the backbone part of
-``grit_b_densecap_objectdet.pth`` can load strictly once the rest exists. Checked against
+``grit_b_densecap_objectdet.pth`` loads strictly into it. Checked against
 GRiT's own ``vit.py`` (VBench's copy, imported with detectron2's few pieces stubbed) with
 shared seeded weights in ``tests/test_grit_vit.py``.
 
