@@ -28,7 +28,8 @@ class StandIn(nn.Module):
         super().__init__()
         self.proj = nn.Linear(256, 64)
 
-    def forward(self, feats: torch.Tensor, begin: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        begin = {"ObjectDet": 101, "DenseCap": 104}[task]
         lp, i = torch.log_softmax(self.proj(feats.mean(1)), -1).max(-1)
         ids = torch.stack([torch.full_like(i, begin), i + 1000, torch.full_like(i, 102)], 1)
         return ids, lp

@@ -109,8 +109,8 @@ class OfficialDecoder(nn.Module):
         self.dec = text.GRiTTextDecoder(textual, beamsearch_decode=search, loss_type="smooth",
                                         tokenizer=Tokenizer())
 
-    def forward(self, feats, begin_token_id):
-        self.dec.begin_token_id = begin_token_id
+    def forward(self, feats, task):
+        self.dec.begin_token_id = BEGIN_TOKENS[task]
         out = self.dec.infer(feats)
         return out["predictions"], out["logprobs"]
 
@@ -279,9 +279,9 @@ def test_final_filter_threshold_and_nms():
 
 def test_final_score_is_sqrt_of_box_score_times_caption_probability():
     class Fixed(nn.Module):
-        def forward(self, feats, begin):
+        def forward(self, feats, task):
             n = feats.shape[0]
-            return torch.full((n, 3), begin), torch.full((n,), math.log(0.25))
+            return torch.full((n, 3), BEGIN_TOKENS[task]), torch.full((n,), math.log(0.25))
 
         def decode(self, ids):
             return [f"t{int(i[0])}" for i in ids]
@@ -378,12 +378,11 @@ class WordDecoder(nn.Module):
         self.proj = nn.Linear(channels, 2)
         with torch.no_grad():
             self.proj.weight.copy_(torch.randn(2, channels, generator=g))
-        self.begin = 101
 
-    def forward(self, feats, begin_token_id):
-        self.begin = begin_token_id
+    def forward(self, feats, task):
+        begin = BEGIN_TOKENS[task]
         lp, i = torch.log_softmax(self.proj(feats.mean(1)), -1).max(-1)
-        return torch.stack([torch.full_like(i, begin_token_id), i], 1), lp
+        return torch.stack([torch.full_like(i, begin), i], 1), lp
 
     def decode(self, ids):
         return [self.WORDS[int(r[0])][int(r[1])] for r in ids]

@@ -4,9 +4,9 @@ multiple_objects, color and spatial_relationship, assembled for inference on one
 Parts (each with its own module and checks): the ViTDet ViT-B backbone with its simple
 feature pyramid (:mod:`.grit_vit`), CenterNet proposals (:mod:`.grit_centernet`), the
 three-stage cascade of box heads (:mod:`.grit_roi`) and the caption decoder, passed in (any
-module called as ``decoder(object_features, begin_token_id) -> (ids, logprobs)`` with
-``decoder.decode(ids) -> list[str]``; GRiT's is a 6-layer BERT-style decoder, greedy, at most
-40 tokens).
+module called as ``decoder(object_features, task) -> (ids, logprobs)`` with
+``decoder.decode(ids) -> list[str]``: GRiT's, :mod:`.grit_text`, is a 6-layer BERT-style
+decoder, greedy, at most 40 tokens, that starts from the task's begin token).
 
 One frame, as VBench's GRiT predictor runs it (``SingleDefaultPredictor``: the frame is not
 resized, and fed in the channel order given, RGB in VBench):
@@ -124,7 +124,7 @@ class Grit(nn.Module):
 
     def caption(self, feats: torch.Tensor, task: str) -> tuple[list[str], torch.Tensor]:
         dec: Any = self.roi_heads.text_decoder
-        ids, logprobs = dec(feats, BEGIN_TOKENS[task])
+        ids, logprobs = dec(feats, task)
         return list(dec.decode(ids)), logprobs.reshape(-1)
 
     @torch.no_grad()
