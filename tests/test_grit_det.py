@@ -499,3 +499,26 @@ def test_b_size_random_detector_on_a_small_frame(monkeypatch, fresh_grit_cache):
         [d.box for d in outs["DenseCap"].detections]  # the same boxes, two decodings
     assert outs["ObjectDet"].object_names == outs["DenseCap"].object_names
     assert {d.caption for d in outs["DenseCap"].detections} <= set(WordDecoder.WORDS[104])
+
+
+def test_with_the_real_caption_decoder(tmp_path, fresh_grit_cache):
+    """GRiT-B with vidbench's caption decoder (``grit_text``), random weights: one
+    checkpoint layout for the whole network (a saved model loads strictly into another),
+    and well-formed captions on a small frame."""
+    grit_text = pytest.importorskip("vidbench.metrics.backbones.grit_text")
+    from vidbench.metrics.backbones.grit import load_grit_model
+
+    a = load_grit_model(random_weights=True, seed=0)
+    sd = a.state_dict()
+    assert "roi_heads.text_decoder.textual.output.weight" in sd
+    assert {k for k in sd if k.startswith("roi_heads.text_decoder.")} == \
+        {f"roi_heads.text_decoder.{k}" for k in a.roi_heads.text_decoder.state_dict()}
+    b = build_grit("B", grit_text.build_grit_text_decoder(random_weights=True, seed=1), seed=1)
+    path = tmp_path / "grit.pth"
+    torch.save({"model": dict(sd)}, path)
+    load_grit(b, path)
+    assert all(torch.equal(v, sd[k]) for k, v in b.state_dict().items())
+    out = a(_frame(64, 96, 2), "DenseCap")
+    assert len(out.captions) == len(out.object_names) == len(out.boxes)
+    assert all(isinstance(c, str) for c in out.captions + out.object_names)
+    assert bool(((out.scores > 0) & (out.scores <= 1)).all())
