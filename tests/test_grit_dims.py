@@ -254,12 +254,19 @@ def test_metric_equals_vbench_end_to_end(dim, tmp_path):
 
 
 @pytest.mark.parametrize("dim", list(CASES))
-def test_without_detector_fails_clearly_and_without_meta_is_nan(dim, tmp_path):
+def test_without_detector_fails_clearly_and_without_meta_is_nan(dim, tmp_path, monkeypatch):
+    from vidbench.errors import MissingWeightsError
+
+    monkeypatch.setenv("VIDBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("VIDBENCH_OFFLINE", "1")
     aux, prompt = CASES[dim]
     clip = decode(_gray_video(tmp_path / "v.mp4", 16))
     m = get_metric(dim, mode="vbench")
     assert m.required_weights() == ("grit-b-densecap-objectdet",)
-    with pytest.raises(DetectorUnavailable, match="detector not available"):
+    # without the caption decoder module: "detector not available"; with it: the missing
+    # weights file named (the GRiT checkpoint, or the BERT vocab its decoder reads)
+    with pytest.raises((DetectorUnavailable, MissingWeightsError),
+                       match="detector not available|grit|bert"):
         m.score(VideoContext(clip, prompt=prompt, meta={"auxiliary_info": aux}))
     s = m.score(VideoContext(clip, prompt=prompt, meta={}))
     assert math.isnan(s.value) and "metadata" in s.details["reason"]
