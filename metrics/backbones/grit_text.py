@@ -217,36 +217,36 @@ class TextualHead(nn.Module):
 
 
 class _Cache:
-    """Per-layer keys/values: the memory's (fixed) and the text tokens' so far."""
+    """Per-layer key/value buffers (B, heads, memory + max_steps, head dim): the memory's
+    written once, each text token's appended at its step."""
 
-    def __init__(self, head: TextualHead, object_features: torch.Tensor) -> None:
+    def __init__(self, head: TextualHead, object_features: torch.Tensor, steps: int) -> None:
         self.head = head
         x = head.object_feature_projection(object_features)
-        self.mem: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for layer in head.layers:
+        b, m, d = x.shape
+        self.start = m
+        self.kv: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for i, layer in enumerate(head.layers):
             k, v = layer.kv(x)
-            self.mem.append((k, v))
-            x = layer(x, k, v)
-        self.text: list[tuple[torch.Tensor, torch.Tensor]] = []
+            kb = k.new_empty(b, k.shape[1], m + steps, k.shape[3])
+            vb = torch.empty_like(kb)
+            kb[:, :, :m], vb[:, :, :m] = k, v
+            self.kv.append((kb, vb))
+            if i + 1 < len(head.layers):  # the last layer's memory output is never read
+                x = layer(x, k, v)
         self.length = 0
 
     def keep(self, rows: torch.Tensor) -> None:
-        self.mem = [(k[rows], v[rows]) for k, v in self.mem]
-        self.text = [(k[rows], v[rows]) for k, v in self.text]
+        self.kv = [(k[rows], v[rows]) for k, v in self.kv]
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits (B, vocab) after appending ``tokens`` (B,) at the next position."""
         x = self.head.embedding(tokens[:, None], self.length)
-        for i, layer in enumerate(self.head.layers):
+        end = self.start + self.length + 1
+        for layer, (kb, vb) in zip(self.head.layers, self.kv, strict=True):
             k, v = layer.kv(x)
-            if self.length:
-                k = torch.cat([self.text[i][0], k], 2)
-                v = torch.cat([self.text[i][1], v], 2)
-                self.text[i] = (k, v)
-            else:
-                self.text.append((k, v))
-            mk, mv = self.mem[i]
-            x = layer(x, torch.cat([mk, k], 2), torch.cat([mv, v], 2))
+            kb[:, :, end - 1:end], vb[:, :, end - 1:end] = k, v
+            x = layer(x, kb[:, :, :end], vb[:, :, :end])
         self.length += 1
         return self.head.output(x[:, 0]).float()
 
@@ -272,19 +272,22 @@ class GritTextDecoder(nn.Module):
         if n == 0:
             return (torch.full((0, 1), END_TOKEN, dtype=torch.long, device=dev),
                     torch.zeros(0, device=dev))
-        cache = _Cache(self.textual, object_features)
+        cache = _Cache(self.textual, object_features, self.max_steps)
         logp = F.log_softmax(cache.step(torch.full((n,), begin, device=dev)), dim=1)
-        total, tok = logp.max(dim=1)
+        top = logp.topk(1)  # topk, as GRiT: the same rule on ties
+        total, tok = top.values[:, 0].clone(), top.indices[:, 0]
         if bool((tok == END_TOKEN).all()):
             return tok[:, None], total
         ids = [torch.full((n,), begin, dtype=torch.long, device=dev), tok]
         alive = torch.nonzero(tok != END_TOKEN).flatten()
-        cache.keep(alive)
+        if alive.numel() < n:
+            cache.keep(alive)
         while len(ids) < self.max_steps and alive.numel():
             last = ids[-1][alive]
             logits = cache.step(last)
             logits = logits.scatter(1, last[:, None], REPEAT_LOGIT)
-            lp, t = F.log_softmax(logits, dim=1).max(dim=1)
+            top = F.log_softmax(logits, dim=1).topk(1)
+            lp, t = top.values[:, 0], top.indices[:, 0]
             total[alive] = lp + total[alive]
             nxt = torch.full((n,), END_TOKEN, dtype=torch.long, device=dev)
             nxt[alive] = t
