@@ -34,6 +34,7 @@ from vidbench.metrics.backbones.grit_text import (
     END_TOKEN,
     GritTextDecoder,
     build_grit_text_decoder,
+    text_decoder_state,
 )
 from vidbench.metrics.backbones.tag2text_tokenizer import WordPiece, synthetic_vocab
 
@@ -138,6 +139,25 @@ def test_greedy_decoding_at_grit_b_size(grit_b):
     assert ids.shape == (2, 4)
     assert torch.equal(ids, want["predictions"])
     assert (lp - want["logprobs"]).abs().max().item() < 1e-5
+
+
+def test_loads_from_a_grit_shaped_state_dict(official):
+    """A state dict laid out as GRiT's ROI heads hold the decoder (``text_decoder`` and
+    ``text_decoder_det`` sharing one transformer, among other heads) loads strictly."""
+    from torch import nn
+
+    ref, _ = _official_pair(official, "tiny", seed=6)
+    heads = nn.Module()
+    heads.text_decoder = ref
+    heads.text_decoder_det = official.GRiTTextDecoder(ref.textual, begin_token_id=101)
+    heads.box_head = nn.Linear(2, 2)
+    full = nn.Module()
+    full.roi_heads = heads
+    sd = full.state_dict()
+    assert any(k.startswith("roi_heads.text_decoder_det.") for k in sd)
+    ours = build_grit_text_decoder(True, seed=7, arch="tiny")
+    ours.load_state_dict(text_decoder_state(sd), strict=True)
+    assert all(torch.equal(v, ref.state_dict()[k]) for k, v in ours.state_dict().items())
 
 
 def test_logits_tiny(official):

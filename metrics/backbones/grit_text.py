@@ -53,12 +53,13 @@ attention.output.{dense,LayerNorm}, intermediate.dense, output.{dense,LayerNorm}
 ``output``; ``textual.output.weight`` and ``textual.embedding.words.weight`` are one tied
 tensor listed under both names, as in GRiT). GRiT's ``roi_heads.text_decoder_det.*`` (the
 same shared tensors again, when a file lists them) is the same sub-tree; it is not loaded
-separately.
+separately. :func:`text_decoder_state` extracts the sub-tree from a full GRiT state dict.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -68,6 +69,7 @@ from torch import nn
 from vidbench.metrics.backbones.tag2text_tokenizer import WordPiece, synthetic_vocab
 
 VOCAB = "bert-base-uncased-vocab"
+CHECKPOINT_PREFIX = "roi_heads.text_decoder."
 BEGIN_TOKENS = {"ObjectDet": 101, "DenseCap": 104}
 END_TOKEN = 102  # [SEP]
 REPEAT_LOGIT = -10000.0
@@ -303,6 +305,14 @@ class GritTextDecoder(nn.Module):
     def decode(self, ids: torch.Tensor) -> list[str]:
         """Each row's caption: ``tokenizer.decode(row[1:], skip_special_tokens=True)``."""
         return [self.tokenizer.decode(row[1:]) for row in ids.tolist()]
+
+
+def text_decoder_state(checkpoint: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The :class:`GritTextDecoder` state dict inside a full GRiT state dict: the keys under
+    ``roi_heads.text_decoder.`` with that prefix removed (``roi_heads.text_decoder_det.*``,
+    the same shared tensors, and everything else left out)."""
+    n = len(CHECKPOINT_PREFIX)
+    return {k[n:]: v for k, v in checkpoint.items() if k.startswith(CHECKPOINT_PREFIX)}
 
 
 def build_grit_text_decoder(random_weights: bool, seed: int = 0, arch: str = "B"
