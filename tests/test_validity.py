@@ -99,3 +99,25 @@ def test_fps_true_keeps_the_resampled_frames_at_their_source_times():
     idx = out[:, 0, 0, 0].astype(int)
     assert np.array_equal(idx, np.unique(cfr[:, 0, 0, 0]))
     assert np.allclose(ts, idx / fps - idx[0] / fps)  # true times, not k / 8
+
+
+def test_fpsphase_is_the_8fps_grid_shifted_by_whole_32nds_of_a_second():
+    """``fpsphase`` q shows the source frame on screen at q/32 + k/8 s, so with ``fps`` 8 the
+    four grids sit evenly over one 1/8 s frame (their mean is a phase average)."""
+    import numpy as np
+
+    from vidbench.video import Clip
+
+    n, fps = 50, 25.0
+    frames = np.zeros((n, 4, 4, 3), np.uint8)
+    frames[:, 0, 0, 0] = np.arange(n)  # each frame carries its index
+    clip = Clip(frames, np.arange(n) / fps, fps)
+    base = validity.t_fps(8.0)(clip, None)[0][:, 0, 0, 0]
+    for q in (1, 2, 3):
+        got, rate, ts = validity.t_fps_phase(8.0, q)(clip, None)
+        t = q / 32 + np.arange(len(got)) / 8
+        assert rate == 8.0 and ts is None
+        assert got[:, 0, 0, 0].tolist() == np.floor(t * fps + 1e-9).astype(int).tolist()
+        assert t[-1] < n / fps <= t[-1] + 1 / 8  # every grid time inside the clip, none left
+        assert len(got) == len(base)
+    assert base.tolist() == np.floor(np.arange(len(base)) / 8 * fps + 1e-9).astype(int).tolist()
