@@ -59,6 +59,16 @@ def test_every_suite_gap_not_significant_and_english_not_lost(ev):
         assert en["n"] == r["runs"]["a"]["per_language"]["en"]["n"]
 
 
+def test_checkpoint_json_summary_matches_the_eval_file(ev):
+    meta = json.loads((CHECKPOINT_DIR / "tiny-bi.json").read_text())
+    for suite, r in ev["suites"].items():
+        got = meta["eval_summary"][suite]
+        assert got["tiny_bi_gap"]["value"] == pytest.approx(r["runs"]["b"]["gap"]["value"],
+                                                            abs=1e-4)
+        assert got["tiny_gap"]["value"] == pytest.approx(r["runs"]["a"]["gap"]["value"],
+                                                         abs=1e-4)
+
+
 def test_docs_quote_the_committed_figures(ev):
     text = (ROOT / "docs" / "bilingual.md").read_text()
     ref = (ROOT / "docs" / "reference-model.md").read_text()
