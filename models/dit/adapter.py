@@ -1,6 +1,9 @@
 """``dit`` adapter: generate suite items with a reference-DiT checkpoint.
 
 - ``dit`` (bare): the shipped ``tiny`` checkpoint (``checkpoints/tiny.safetensors``).
+- ``dit:NAME``: a shipped checkpoint by name (``checkpoints/NAME.safetensors``): ``dit:tiny``
+  (the same as bare ``dit``) or ``dit:tiny-bi`` (tiny fine-tuned on English and Chinese
+  prompts, docs/bilingual.md); an existing path of the same spelling wins.
 - ``dit:PATH``: a model checkpoint (``.safetensors`` written by ``vidbench train``, or its
   output folder, whose ``ema.safetensors`` is used).
 - options: ``steps`` (Euler steps, default 25), ``cfg`` (guidance scale, default
@@ -29,7 +32,6 @@ unchanged as the first K frames, so they are reproduced exactly.
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,10 +39,10 @@ import numpy as np
 from vidbench.adapters import Adapter, Generated
 from vidbench.errors import UserError
 from vidbench.fileio import sha256_file
+from vidbench.models.dit.shipped import CHECKPOINT_DIR, DEFAULT_NAME, resolve, shipped_names
 from vidbench.suites import SuiteItem
 
-CHECKPOINT_DIR = Path(__file__).with_name("checkpoints")
-DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "tiny.safetensors"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / f"{DEFAULT_NAME}.safetensors"
 DEFAULT_STEPS = 25
 DEFAULT_CFG = 2.0  # chosen on the validation items (seeds 1-2), not on physics-mini
 
@@ -61,13 +63,14 @@ class DiTAdapter(Adapter):
 
     def __init__(self, target: str = "", **options: Any) -> None:
         super().__init__(target, **options)
-        self.path = Path(target).expanduser() if target else DEFAULT_CHECKPOINT
+        self.path = resolve(target)[0] if target else DEFAULT_CHECKPOINT
         if not target and not self.path.is_file():
             raise UserError(f"the shipped tiny DiT checkpoint is missing ({self.path}); "
                             f"reinstall vidbench or pass dit:PATH")
         ckpt = self.path / "ema.safetensors" if self.path.is_dir() else self.path
         if not ckpt.is_file():  # before importing torch: a typo fails in milliseconds
-            raise UserError(f"{ckpt}: no such DiT checkpoint")
+            raise UserError(f"{ckpt}: no such DiT checkpoint (shipped names: "
+                            f"{', '.join(shipped_names())})")
         try:
             self.steps = int(options.get("steps", DEFAULT_STEPS))
             self.cfg_scale = float(options.get("cfg", DEFAULT_CFG))

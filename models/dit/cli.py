@@ -23,6 +23,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="tiny", choices=sorted(CONFIGS),
                         help="model configuration (default: tiny)")
     parser.add_argument("--out", type=Path, help="output folder (checkpoints, log.csv, loss.png)")
+    parser.add_argument("--init-from", default=None, metavar="CKPT",
+                        help="warm-start a new run from a model checkpoint (path, training "
+                             "folder or shipped name such as tiny) whose config differs only "
+                             "in vocabulary, langs and text_len (models/dit/warmstart.py)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/state.safetensors if present")
     parser.add_argument("--dry-run", action="store_true",
@@ -173,7 +177,12 @@ def run_train(args: argparse.Namespace) -> int:
     if cfg.text_encoder == "tokens" and not cfg.vocab:
         from vidbench.models.dit.data import training_vocab
 
-        cfg = cfg.replace(vocab=training_vocab(cfg.langs))
+        vocab = training_vocab(cfg.langs)
+        if args.init_from:  # keep every word the checkpoint learned
+            from vidbench.models.dit.warmstart import merged_vocab, read_checkpoint
+
+            vocab = merged_vocab(read_checkpoint(args.init_from)[1], vocab)
+        cfg = cfg.replace(vocab=vocab)
     if args.resume and (args.out / "state.json").is_file():
         from vidbench.models.dit.configs import DiTConfig
 
@@ -185,7 +194,7 @@ def run_train(args: argparse.Namespace) -> int:
     ta = TrainArgs(steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup,
                    ema_decay=args.ema_decay, seed=args.seed, fg_weight=args.fg_weight,
                    p_cond_default=args.p_cond, p_cond_none=min(0.1, 1.0 - args.p_cond),
-                   cooldown=args.cooldown, zh_frac=zh_frac,
+                   cooldown=args.cooldown, zh_frac=zh_frac, init_from=args.init_from,
                    scenario_weights=parse_scenario_weights(args.scenario_weight),
                    keep_every=max(0, args.eval_every),
                    ckpt_every_s=args.ckpt_every * 60,

@@ -141,6 +141,11 @@ CONFIGS: dict[str, DiTConfig] = {
     # physics suites, one token per character).
     "tiny32": DiTConfig(name="tiny32", height=32, width=32, patch=(2, 2, 2),
                         attention="factorised", langs=("en", "zh"), text_len=48),
+    # tiny, reading English and Chinese: the same network with the bilingual vocabulary
+    # (tiny's words + every suite prompt's Chinese characters, data.training_vocab) and room
+    # for the Chinese prompts (text_len 48, as tiny32); warm-started from the shipped tiny
+    # with ``vidbench train --init-from tiny`` (models/dit/warmstart.py)
+    "tiny-bi": DiTConfig(name="tiny-bi", langs=("en", "zh"), text_len=48),
     "S": DiTConfig(name="S", hidden=384, depth=12, heads=6, **_LATENT),
     "B": DiTConfig(name="B", hidden=768, depth=12, heads=12, **_LATENT),
     "L": DiTConfig(name="L", hidden=1024, depth=24, heads=16, **_LATENT),

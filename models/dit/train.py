@@ -57,6 +57,9 @@ class TrainArgs:
     scenario_weights: dict[str, int] | None = None
     # share of clips whose prompt is Chinese (PhysicsStream.zh_frac)
     zh_frac: float = 0.0
+    # warm start: a model checkpoint (path or shipped name) whose weights a new run starts
+    # from (models/dit/warmstart.py); ignored when resuming a saved state
+    init_from: str | None = None
     # keep the EMA weights as OUT/checkpoints/step-N.safetensors every this many steps and
     # call train()'s ``on_keep`` with them (0 = never)
     keep_every: int = 0
@@ -229,7 +232,15 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
     dinfo.init(dev)
     main = dinfo.rank == 0
     torch.manual_seed(args.seed)
-    model = VideoDiT(cfg).to(dev)
+    model = VideoDiT(cfg)
+    resuming = resume and (out / "state.json").is_file()
+    if args.init_from and not resuming:
+        from vidbench.models.dit.warmstart import warm_start
+
+        ws = warm_start(model, args.init_from)
+        if main:
+            log(f"warm start: {ws}")
+    model = model.to(dev)
     ema = EMA(model, args.ema_decay)
     opt = make_optimizer(model, args)
     stream = PhysicsStream(seed=args.seed, num_frames=cfg.num_frames, height=cfg.height,
@@ -237,7 +248,7 @@ def train(cfg: DiTConfig, out: Path, args: TrainArgs, *, resume: bool = False,
                            scenarios=scenario_mix(args.scenario_weights), zh_frac=args.zh_frac)
     start = 0
     wall0 = 0.0
-    if resume and (out / "state.json").is_file():
+    if resuming:
         info = ckpt.load_state(out, model, ema.model, opt)
         start, ema.updates, wall0 = int(info["step"]), int(info["ema_updates"]), \
             float(info.get("wall_s", 0.0))
