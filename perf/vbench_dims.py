@@ -27,10 +27,16 @@ import numpy as np
 DIMENSIONS = ["subject_consistency", "background_consistency", "temporal_flicker",
               "motion_smoothness", "dynamic_degree", "aesthetic_quality", "imaging_quality",
               "appearance_style", "overall_consistency", "temporal_style", "human_action",
-              "scene"]
+              "scene", "object_class", "multiple_objects", "color", "spatial_relationship"]
 PROMPT = "A person is riding a bike, oil painting style"
-META = {"auxiliary_info": {"appearance_style": {"appearance_style": "oil painting style"},
-                          "scene": {"scene": {"scene": "amusement park"}}}}
+META = {"auxiliary_info": {
+    "appearance_style": {"appearance_style": "oil painting style"},
+    "scene": {"scene": {"scene": "amusement park"}},
+    "object_class": {"object": "bicycle"},
+    "multiple_objects": {"object": "person and bicycle"},
+    "color": {"color": "red"},
+    "spatial_relationship": {"spatial_relationship": {
+        "object_a": "person", "object_b": "bicycle", "relationship": "on the left of"}}}}
 
 
 def main() -> None:
