@@ -18,24 +18,14 @@ the phase floor.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import validity  # perf/validity.py beside this script (perf/ is first on sys.path)
 
 from vidbench.registry import VideoContext, get_metric
 from vidbench.video import Clip, decode, write_video
-
-
-def _validity():
-    spec = importlib.util.spec_from_file_location(
-        "vidbench_perf_validity", Path(__file__).with_name("validity.py"))
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = mod  # type: ignore[union-attr]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 def resample(clip: Clip, rate: float, phase: float) -> Clip:
@@ -59,7 +49,7 @@ def main() -> None:
     ap.add_argument("--opt", nargs="*", default=[],
                     help="metric options key=value (e.g. flow=dis-medium size=240)")
     a = ap.parse_args()
-    v = _validity()
+    v = validity
     opts = {k: (int(x) if x.isdigit() else x) for k, x in (o.split("=", 1) for o in a.opt)}
     m = get_metric(a.metric, **opts)
     print("| clip | fps | source | no encode (oracle): mean / min / max / std (phase 0) | "

@@ -11,11 +11,8 @@ than its mean gap.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
+import validity  # perf/validity.py beside this script (perf/ is first on sys.path)
 
 from vidbench.metrics import flow as fl
 from vidbench.video import resize_frames
@@ -24,17 +21,9 @@ SETTINGS = (("dis-ultrafast", 128), ("dis-fast", 128), ("dis-medium", 128),
             ("dis-ultrafast", 192))
 
 
-def _validity():
-    spec = importlib.util.spec_from_file_location(
-        "vidbench_perf_validity", Path(__file__).with_name("validity.py"))
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = mod  # type: ignore[union-attr]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
-
 
 def main() -> None:
-    v = _validity()
+    v = validity
     print("| clip | flow | view px | per 1/8 s at gaps 1 / 2 / 3 / 4 / 5 / 6 frames |")
     print("|---|---|---|---|")
     for name, path in sorted(v.real_clip_paths().items()):

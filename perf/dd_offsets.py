@@ -17,23 +17,12 @@ out there (see ``--keep-tail``); perf/dd_fps_bias.py averages over the phase ins
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
+import validity  # perf/validity.py beside this script (perf/ is first on sys.path)
 
 from vidbench.registry import VideoContext, get_metric
 from vidbench.video import Clip, ViewSpec
-
-
-def _validity():
-    spec = importlib.util.spec_from_file_location(
-        "vidbench_perf_validity", Path(__file__).with_name("validity.py"))
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = mod  # type: ignore[union-attr]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 def main() -> None:
@@ -47,7 +36,7 @@ def main() -> None:
                          "clip (ViewSpec(fps=8) keeps floor(duration x 8) frames, so it can "
                          "drop up to the last 1/8 s that the reference still integrates)")
     a = ap.parse_args()
-    v = _validity()
+    v = validity
     m = get_metric(a.metric)
     print(f"| clip | {a.metric} | d over offsets 0-7 | d over offsets 0-{a.offsets - 1}: "
           "min / max | std | mean |")

@@ -12,11 +12,11 @@ scores, and d = score / source score - 1 per transform, in %.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import validity  # perf/validity.py beside this script (perf/ is first on sys.path)
 
 from vidbench.registry import VideoContext, get_metric
 
@@ -24,20 +24,12 @@ VARIANTS: dict[str, dict] = {"base": {}, "fast": {"flow": "dis-fast"},
                              "medium": {"flow": "dis-medium"}, "s192": {"size": 192}}
 
 
-def _validity():
-    spec = importlib.util.spec_from_file_location(
-        "vidbench_perf_validity", Path(__file__).with_name("validity.py"))
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[spec.name] = mod  # type: ignore[union-attr]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default=",".join(VARIANTS))
     a = ap.parse_args()
-    v = _validity()
+    v = validity
     ms = {k: get_metric("dynamic_degree", **VARIANTS[k]) for k in a.variants.split(",")}
     keep = ("reencode", "fps", "phase", "vfr", "size")
     trs = [t for t in v.transforms() if t.family in keep and t.name != "size:2"]
