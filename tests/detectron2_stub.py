@@ -326,7 +326,7 @@ def _placeholder(*a, **k):
     raise NotImplementedError("training-only detectron2 piece, not stubbed")
 
 
-def _module(name: str, **attrs) -> types.ModuleType:
+def stub_module(name: str, **attrs) -> types.ModuleType:
     m = types.ModuleType(name)
     m.__path__ = []  # type: ignore[attr-defined]
     for k, v in attrs.items():
@@ -346,54 +346,55 @@ def obj_description_class(mapper_py: Path) -> type:
 
 def stub_modules(grit_src: Path, grit_pkg: str) -> dict[str, types.ModuleType]:
     """sys.modules entries that let CenterNet2's and GRiT's inference modules import."""
-    structures = _module("detectron2.structures", Boxes=Boxes, Instances=Instances,
+    structures = stub_module("detectron2.structures", Boxes=Boxes, Instances=Instances,
                          ImageList=object, RotatedBoxes=object, pairwise_iou=_placeholder,
                          pairwise_iou_rotated=_placeholder)
-    layers = _module("detectron2.layers", ShapeSpec=ShapeSpec, cat=cat, get_norm=get_norm,
+    layers = stub_module("detectron2.layers", ShapeSpec=ShapeSpec, cat=cat, get_norm=get_norm,
                      batched_nms=batched_nms, cross_entropy=_placeholder,
                      nonzero_tuple=nonzero_tuple, CNNBlockBase=nn.Module, Conv2d=nn.Conv2d)
     od = obj_description_class(grit_src / "grit" / "data" / "custom_dataset_mapper.py")
     mods = {
-        "fvcore": _module("fvcore"),
-        "fvcore.nn": _module("fvcore.nn", giou_loss=_placeholder, smooth_l1_loss=_placeholder),
-        "fvcore.nn.weight_init": _module(
+        "fvcore": stub_module("fvcore"),
+        "fvcore.nn": stub_module("fvcore.nn", giou_loss=_placeholder, smooth_l1_loss=_placeholder),
+        "fvcore.nn.weight_init": stub_module(
             "fvcore.nn.weight_init",
             c2_xavier_fill=lambda m: (nn.init.kaiming_uniform_(m.weight, a=1),
                                       nn.init.constant_(m.bias, 0))),
-        "detectron2": _module("detectron2"),
-        "detectron2.config": _module("detectron2.config", configurable=configurable),
+        "detectron2": stub_module("detectron2"),
+        "detectron2.config": stub_module("detectron2.config", configurable=configurable),
         "detectron2.structures": structures,
         "detectron2.layers": layers,
-        "detectron2.utils": _module("detectron2.utils"),
-        "detectron2.utils.comm": _module("detectron2.utils.comm", get_world_size=lambda: 1),
-        "detectron2.utils.events": _module("detectron2.utils.events",
+        "detectron2.utils": stub_module("detectron2.utils"),
+        "detectron2.utils.comm": stub_module("detectron2.utils.comm", get_world_size=lambda: 1),
+        "detectron2.utils.events": stub_module("detectron2.utils.events",
                                            get_event_storage=_placeholder),
-        "detectron2.modeling": _module("detectron2.modeling",
+        "detectron2.modeling": stub_module("detectron2.modeling",
                                        detector_postprocess=detector_postprocess),
-        "detectron2.modeling.proposal_generator": _module(
+        "detectron2.modeling.proposal_generator": stub_module(
             "detectron2.modeling.proposal_generator"),
-        "detectron2.modeling.proposal_generator.build": _module(
+        "detectron2.modeling.proposal_generator.build": stub_module(
             "detectron2.modeling.proposal_generator.build",
             PROPOSAL_GENERATOR_REGISTRY=Registry()),
-        "detectron2.modeling.box_regression": _module("detectron2.modeling.box_regression",
+        "detectron2.modeling.box_regression": stub_module("detectron2.modeling.box_regression",
                                                       Box2BoxTransform=Box2BoxTransform),
-        "detectron2.modeling.roi_heads": _module("detectron2.modeling.roi_heads"),
-        "detectron2.modeling.roi_heads.roi_heads": _module(
+        "detectron2.modeling.roi_heads": stub_module("detectron2.modeling.roi_heads"),
+        "detectron2.modeling.roi_heads.roi_heads": stub_module(
             "detectron2.modeling.roi_heads.roi_heads", ROI_HEADS_REGISTRY=Registry(),
             StandardROIHeads=CascadeROIHeads),
-        "detectron2.modeling.roi_heads.cascade_rcnn": _module(
+        "detectron2.modeling.roi_heads.cascade_rcnn": stub_module(
             "detectron2.modeling.roi_heads.cascade_rcnn", CascadeROIHeads=CascadeROIHeads,
             _ScaleGradient=_ScaleGradient),
-        "detectron2.modeling.roi_heads.fast_rcnn": _module(
+        "detectron2.modeling.roi_heads.fast_rcnn": stub_module(
             "detectron2.modeling.roi_heads.fast_rcnn",
             FastRCNNOutputLayers=FastRCNNOutputLayers,
             _log_classification_stats=_placeholder),
-        "detectron2.modeling.poolers": _module("detectron2.modeling.poolers",
+        "detectron2.modeling.poolers": stub_module("detectron2.modeling.poolers",
                                                ROIPooler=ROIPooler),
-        "centernet": _module("centernet", __path__=[str(grit_src / "centernet2" / "centernet")]),
-        grit_pkg: _module(grit_pkg, __path__=[str(grit_src / "grit")]),
-        f"{grit_pkg}.data": _module(f"{grit_pkg}.data"),
-        f"{grit_pkg}.data.custom_dataset_mapper": _module(
+        "centernet": stub_module("centernet",
+                                 __path__=[str(grit_src / "centernet2" / "centernet")]),
+        grit_pkg: stub_module(grit_pkg, __path__=[str(grit_src / "grit")]),
+        f"{grit_pkg}.data": stub_module(f"{grit_pkg}.data"),
+        f"{grit_pkg}.data.custom_dataset_mapper": stub_module(
             f"{grit_pkg}.data.custom_dataset_mapper", ObjDescription=od),
     }
     return mods

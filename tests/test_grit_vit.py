@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tests.detectron2_stub import stub_module
 from vidbench.metrics.backbones.grit_vit import CONFIGS, GritBackbone, build_grit_backbone
 
 GRIT = "vbench.third_party.grit_src.grit"
@@ -40,13 +40,6 @@ class _LastLevelP6P7P5(nn.Module):  # CenterNet2's fpn_p5.LastLevelP6P7_P5, tran
         return [p6, self.p7(F.relu(p6))]
 
 
-def _module(name: str, **attrs) -> types.ModuleType:
-    m = types.ModuleType(name)
-    m.__path__ = []  # type: ignore[attr-defined]
-    for k, v in attrs.items():
-        setattr(m, k, v)
-    return m
-
 
 @pytest.fixture(scope="module")
 def official_vit():
@@ -63,22 +56,23 @@ def official_vit():
             return (lambda f: f) if not a else a[0]
 
     stubs = {
-        "fvcore": _module("fvcore"), "fvcore.nn": _module("fvcore.nn"),
-        "fvcore.nn.weight_init": _module("fvcore.nn.weight_init"),
-        "detectron2": _module("detectron2"),
-        "detectron2.layers": _module("detectron2.layers", CNNBlockBase=nn.Module,
+        "fvcore": stub_module("fvcore"), "fvcore.nn": stub_module("fvcore.nn"),
+        "fvcore.nn.weight_init": stub_module("fvcore.nn.weight_init"),
+        "detectron2": stub_module("detectron2"),
+        "detectron2.layers": stub_module("detectron2.layers", CNNBlockBase=nn.Module,
                                      Conv2d=nn.Conv2d, get_norm=None, ShapeSpec=dict),
-        "detectron2.modeling": _module("detectron2.modeling"),
-        "detectron2.modeling.backbone": _module("detectron2.modeling.backbone"),
-        "detectron2.modeling.backbone.build": _module("detectron2.modeling.backbone.build",
+        "detectron2.modeling": stub_module("detectron2.modeling"),
+        "detectron2.modeling.backbone": stub_module("detectron2.modeling.backbone"),
+        "detectron2.modeling.backbone.build": stub_module("detectron2.modeling.backbone.build",
                                                       BACKBONE_REGISTRY=Registry()),
-        "detectron2.modeling.backbone.backbone": _module(
+        "detectron2.modeling.backbone.backbone": stub_module(
             "detectron2.modeling.backbone.backbone", Backbone=nn.Module),
-        "centernet": _module("centernet"), "centernet.modeling": _module("centernet.modeling"),
-        "centernet.modeling.backbone": _module("centernet.modeling.backbone"),
-        "centernet.modeling.backbone.fpn_p5": _module("centernet.modeling.backbone.fpn_p5",
+        "centernet": stub_module("centernet"),
+        "centernet.modeling": stub_module("centernet.modeling"),
+        "centernet.modeling.backbone": stub_module("centernet.modeling.backbone"),
+        "centernet.modeling.backbone.fpn_p5": stub_module("centernet.modeling.backbone.fpn_p5",
                                                       LastLevelP6P7_P5=_LastLevelP6P7P5),
-        GRIT: _module(GRIT, __path__=[str(root)]),
+        GRIT: stub_module(GRIT, __path__=[str(root)]),
     }
     saved = {k: sys.modules.get(k) for k in stubs}
     path = list(sys.path)

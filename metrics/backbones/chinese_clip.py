@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidbench.errors import UserError
+from vidbench.metrics.backbones.bert_blocks import DenseResidualNorm
 from vidbench.metrics.backbones.wordpiece import basic_tokens, wordpiece
 
 #: architecture -> (vision config, text config, weights manifest name or None)
@@ -213,21 +214,13 @@ class _SelfAttention(nn.Module):
         return (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(n, length, d)
 
 
-class _DenseLN(nn.Module):
-    def __init__(self, d_in: int, d: int) -> None:
-        super().__init__()
-        self.dense = nn.Linear(d_in, d)
-        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dense(x) + residual)
 
 
 class _Attention(nn.Module):
     def __init__(self, d: int, heads: int) -> None:
         super().__init__()
         self.self = _SelfAttention(d, heads)
-        self.output = _DenseLN(d, d)
+        self.output = DenseResidualNorm(d, d)
 
 
 class _Intermediate(nn.Module):
@@ -241,7 +234,7 @@ class _Layer(nn.Module):
         super().__init__()
         self.attention = _Attention(d, heads)
         self.intermediate = _Intermediate(d, inner)
-        self.output = _DenseLN(inner, d)
+        self.output = DenseResidualNorm(inner, d)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         a = self.attention.output(self.attention.self(x, bias), x)

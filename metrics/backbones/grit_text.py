@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbench.metrics.backbones.bert_blocks import DenseResidualNorm
 from vidbench.metrics.backbones.tag2text_tokenizer import WordPiece, synthetic_vocab
 
 VOCAB = "bert-base-uncased-vocab"
@@ -116,23 +117,13 @@ class _QKV(nn.Module):
         self.value = nn.Linear(d, d)
 
 
-class _DenseNorm(nn.Module):
-    """``LayerNorm(dense(x) + residual)`` (BERT's post-LN output blocks)."""
-
-    def __init__(self, d_in: int, d: int) -> None:
-        super().__init__()
-        self.dense = nn.Linear(d_in, d)
-        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dense(x) + residual)
 
 
 class _Attention(nn.Module):
     def __init__(self, d: int) -> None:
         super().__init__()
         self.self = _QKV(d)
-        self.output = _DenseNorm(d, d)
+        self.output = DenseResidualNorm(d, d)
 
 
 class _Dense(nn.Module):
@@ -149,7 +140,7 @@ class _Layer(nn.Module):
         self.heads = c.heads
         self.attention = _Attention(c.hidden)
         self.intermediate = _Dense(c.hidden, c.feedforward)
-        self.output = _DenseNorm(c.feedforward, c.hidden)
+        self.output = DenseResidualNorm(c.feedforward, c.hidden)
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
