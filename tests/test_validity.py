@@ -127,7 +127,7 @@ def test_fpsphase_is_the_8fps_grid_shifted_by_whole_32nds_of_a_second():
 def test_random_weights_path_scores_learned_vbench_dimensions_repeatably(tmp_path):
     """``--random-weights`` on two learned VBench dimensions: the fixed metadata reaches
     appearance_style (which is NaN without a style), the seeded weights are the same at every
-    scoring (two fresh runs agree exactly), and a CRF-18 re-encode stays a small change."""
+    scoring (two fresh runs agree exactly), and a CRF-18 re-encode stays a small absolute change."""
     import time
 
     if not validity.real_clip_paths(["carphone_pristine.mp4"]):
@@ -147,4 +147,8 @@ def test_random_weights_path_scores_learned_vbench_dimensions_repeatably(tmp_pat
     summ = validity.summarise(res)
     for m in names:
         assert summ[m]["n_sources"] == 1 and not summ[m]["nan_new"]
-        assert summ[m]["invariance"]["reencode"] < 0.05, summ[m]["invariance"]
+        # random-weight scores sit near 0 (|score| ~ 1e-3), so the relative spread is
+        # inflated; the absolute one is what the docs' table reads (1e-4 .. 3e-4 at 4 s)
+        assert summ[m]["invariance_abs"]["reencode"] < 2e-3, summ[m]["invariance_abs"]
+        assert summ[m]["ref_range"][0] == row["ref"][m]
+    assert "| imaging_quality |" in validity.abs_markdown(res, summ)
