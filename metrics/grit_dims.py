@@ -286,6 +286,7 @@ def vbench_resize(frames: np.ndarray, method: str) -> np.ndarray:
 class GritMetric(PerVideoMetric):
     """Shared machinery of the four GRiT dimensions (see the module docstring)."""
 
+    version: ClassVar[str] = "2"  # 2: default view at segment midpoints (same frames at any fps)
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = (WEIGHTS,)
     #: the GRiT task whose captions the dimension reads

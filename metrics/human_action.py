@@ -81,7 +81,7 @@ class HumanAction(BackboneMetric):
     """Whether UMT recognises the prompt's Kinetics-400 action (see the module docstring)."""
 
     name: ClassVar[str] = "human_action"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: default view at segment midpoints (same frames at any fps)
     higher_is_better: ClassVar[bool] = True
     requires_prompt: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {"arch": "ViT-L-16", "seed": 0}

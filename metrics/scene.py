@@ -103,7 +103,7 @@ class Scene(BackboneMetric):
     """Fraction of frames whose Tag2Text caption names the scene (see the module docstring)."""
 
     name: ClassVar[str] = "scene"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: default view at segment midpoints (same frames at any fps)
     higher_is_better: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {"arch": "swin-b-384", "seed": 0}
     archs: ClassVar[tuple[str, ...]] = ("swin-b-384", "tiny")

@@ -16,9 +16,10 @@ Frames: ``vbench`` mode reproduces VBench's ``read_frames_decord_by_fps(num_fram
 sample="middle")``: the source frame indices split into 8 equal intervals, the middle of each
 (padded with the last index for clips shorter than 8 frames), then ``clip_transform(224)``
 on the uint8 frames (bicubic without antialiasing, rounded to uint8, center crop).
-``default`` mode takes 8 frames spread uniformly over the clip *by time* (so the same
-motion at another fps gives the same frames) with antialiased bicubic resizing and a center
-crop; a clip with fewer than 8 frames is NaN with the reason (ViCLIP reads exactly 8 frames
+``default`` mode takes 8 frames spread over the clip *by time*, at the midpoints of 8 equal
+segments of [first timestamp, end time) (version 2; so the same motion at another fps gives
+the same frames: version 1 spread them to the last timestamp, which moves with the fps) with
+antialiased bicubic resizing and a center crop; a clip with fewer than 8 frames is NaN with the reason (ViCLIP reads exactly 8 frames
 and a default view never invents duplicates).
 
 Needs a prompt (``requires_prompt``). Prompts longer than ViCLIP's 32-token context are
@@ -54,7 +55,7 @@ def default_view() -> ViewSpec:
 class ViCLIPAlignment(BackboneMetric):
     """Shared ViCLIP text-video cosine (see the module docstring)."""
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: default view at segment midpoints (same frames at any fps)
     higher_is_better: ClassVar[bool] = True
     requires_prompt: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ("viclip-l14-internvid-10m-flt",)

