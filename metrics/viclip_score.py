@@ -19,8 +19,8 @@ on the uint8 frames (bicubic without antialiasing, rounded to uint8, center crop
 ``default`` mode takes 8 frames spread over the clip *by time*, at the midpoints of 8 equal
 segments of [first timestamp, end time) (version 2; so the same motion at another fps gives
 the same frames: version 1 spread them to the last timestamp, which moves with the fps) with
-antialiased bicubic resizing and a center crop; a clip with fewer than 8 frames is NaN with the reason (ViCLIP reads exactly 8 frames
-and a default view never invents duplicates).
+antialiased bicubic resizing and a center crop; a clip with fewer than 8 frames is NaN with
+the reason (ViCLIP reads exactly 8 frames and a default view never invents duplicates).
 
 Needs a prompt (``requires_prompt``). Prompts longer than ViCLIP's 32-token context are
 truncated (``details["prompt_truncated"]``). Blind to: the region outside the center crop,
