@@ -31,20 +31,13 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
+from vidbench.models.dit.evaluate import _agg
 
 #: the trivial baselines the margin is taken over (CLI flag -> label)
 BASELINES = ("copy-last", "constant-velocity", "frozen-first-frame")
 SCENARIO_MARGIN = 0.10
 DIRECTION_MIN = 0.9
 SIZE_MIN = 0.8
-
-
-def _agg(values: list[float], seed: int) -> dict:
-    from vidbench.stats import mean_with_ci
-
-    a = mean_with_ci(np.asarray(values, dtype=np.float64), seed=seed)
-    return {"value": a.value, "ci95": list(a.ci95), "n": a.n}
 
 
 def _by_item(rows: list[dict], key: str) -> dict[str, float]:
