@@ -159,3 +159,105 @@ def test_dit_adapter_selects_shipped_checkpoints_by_name(tmp_path):
     assert ad.revision == get_model("dit?steps=1").revision
     with pytest.raises(UserError, match="shipped names: .*tiny"):
         get_model("dit:no-such-name")
+
+
+def _up(x: torch.Tensor, s: int = 2) -> torch.Tensor:
+    """(B, C, T, H, W) -> nearest-neighbour upsampling by s in H and W."""
+    return x.repeat_interleave(s, dim=3).repeat_interleave(s, dim=4)
+
+
+def test_resolution_lift_serves_upsampled_inputs_exactly_as_the_old_model(old_ckpt):
+    """tiny (16x16, tubelets 1x4x4) -> a 32x32 model with tubelets 1x8x8 on the same 4x4
+    grid: on a nearest-upsampled clip the lifted model's velocity is the old velocity
+    upsampled, at every timestep and for any conditioning."""
+    old, path = old_ckpt
+    new_cfg = old.cfg.replace(name="tiny32-p8", height=32, width=32, patch=(1, 8, 8))
+    new = VideoDiT(new_cfg).eval()
+    info = warm_start(new, path)
+    assert info["resolution_lift"] == 2
+    g = torch.Generator().manual_seed(5)
+    x16 = torch.randn(3, 3, 16, 16, 16, generator=g)
+    t = torch.tensor([0.05, 0.5, 0.95])
+    cond = torch.tensor([0, 4, 8])
+    ctx, mask = old.encode_text(["A red ball falls.", "a ball", "red"])
+    with torch.no_grad():
+        a = old(x16, t, ctx, mask, cond)
+        b = new(_up(x16), t, ctx, mask, cond)
+    assert a.abs().mean() > 0.1
+    # equal up to float32 rounding of the differently ordered sums, which the scrambled weights
+    # (std 0.3 everywhere) amplify to ~1e-4 of the output's range; a lift that forgets the
+    # 1/s^2 of the embedding is off by a whole order of the output
+    err = (b - _up(a)).abs().max() / a.abs().max()
+    assert err < 1e-3, err
+    with torch.no_grad():
+        new.x_embed.proj.weight.mul_(4)
+        wrong = (new(_up(x16), t, ctx, mask, cond) - _up(a)).abs().max() / a.abs().max()
+        new.x_embed.proj.weight.div_(4)
+    assert wrong > 0.1, wrong
+    # on a clip with detail below the old pixel the lifted model sees its 2x2 average: the
+    # embedding of the fine clip equals the embedding of its area-downsampled, re-upsampled
+    # copy
+    x32 = torch.randn(1, 6, 16, 32, 32, generator=g)
+    pooled = torch.nn.functional.avg_pool3d(x32, (1, 2, 2))
+    with torch.no_grad():
+        torch.testing.assert_close(new.x_embed(x32), new.x_embed(_up(pooled)),
+                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(new.x_embed(x32), old.x_embed(pooled), rtol=1e-4, atol=1e-4)
+
+
+def test_resolution_lift_onto_a_coarse_input_grid_serves_upsampled_clips_as_the_old_model(
+        old_ckpt):
+    """As tiny32-p8 (noise_block 2): the lifted model reads its input on the old 16x16 grid,
+    so its embedding is the old one verbatim, its output on an upsampled clip is the old output
+    upsampled, and detail below the 2x2 block of the input cannot reach the network."""
+    old, path = old_ckpt
+    new = VideoDiT(old.cfg.replace(name="p8", height=32, width=32, patch=(1, 8, 8),
+                                   noise_block=2)).eval()
+    assert warm_start(new, path)["resolution_lift"] == 2
+    assert new.cfg.in_patch == (1, 4, 4)
+    assert torch.equal(new.x_embed.proj.weight, old.x_embed.proj.weight)
+    g = torch.Generator().manual_seed(6)
+    x16 = torch.randn(2, 3, 16, 16, 16, generator=g)
+    t, cond = torch.tensor([0.3, 0.9]), torch.tensor([4, 0])
+    ctx, mask = old.encode_text(["A red ball falls.", "red"])
+    x32 = torch.randn(2, 3, 16, 32, 32, generator=g)
+    with torch.no_grad():
+        a = old(x16, t, ctx, mask, cond)
+        err = (new(_up(x16), t, ctx, mask, cond) - _up(a)).abs().max() / a.abs().max()
+        fine = new(x32, t, ctx, mask, cond)
+        coarse = new(_up(torch.nn.functional.avg_pool3d(x32, (1, 2, 2))), t, ctx, mask, cond)
+    assert err < 1e-3, err
+    torch.testing.assert_close(fine, coarse, rtol=1e-4, atol=1e-4)
+
+
+def test_resolution_lift_rejects_a_changed_token_grid(old_ckpt):
+    old, path = old_ckpt
+    # 32x32 with the old 1x4x4 tubelets: 8x8 tokens per frame instead of 4x4
+    with pytest.raises(UserError, match="scaled by a whole factor on the same token grid"):
+        warm_start(VideoDiT(old.cfg.replace(height=32, width=32)), path)
+    # a temporal patch change is not a spatial lift
+    with pytest.raises(UserError, match="same token grid"):
+        warm_start(VideoDiT(old.cfg.replace(height=32, width=32, patch=(2, 8, 8))), path)
+    # 24x24 is not a whole multiple of 16
+    with pytest.raises(UserError, match="same token grid"):
+        warm_start(VideoDiT(old.cfg.replace(height=24, width=24, patch=(1, 6, 6))), path)
+
+
+def test_prior_noise_on_a_coarser_grid_and_unchanged_per_pixel():
+    from vidbench.models.dit.rectified_flow import prior_noise
+
+    cfg = get_config("tiny32-p8")
+    assert cfg.noise_block == 2 and cfg.grid == get_config("tiny-bi").grid
+    e = prior_noise(cfg, 16, torch.Generator().manual_seed(0))
+    assert e.shape == (3, 16, 32, 32)
+    coarse = e[..., ::2, ::2]
+    assert torch.equal(e, _up(coarse[None])[0])  # constant over each 2x2 block
+    assert abs(float(coarse.std()) - 1) < 0.02 and abs(float(coarse.mean())) < 0.02
+    # per-pixel noise (every other config) is the same draw as before the field existed, so
+    # the shipped checkpoints' samples do not change
+    tiny = get_config("tiny")
+    torch.testing.assert_close(prior_noise(tiny, 16, torch.Generator().manual_seed(0)),
+                               torch.randn(3, 16, 16, 16, generator=torch.Generator()
+                                           .manual_seed(0)), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="noise_block 3 does not divide 32x32"):
+        cfg.replace(noise_block=3)

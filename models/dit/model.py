@@ -94,8 +94,8 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()
-        self.patch = cfg.patch
-        self.proj = nn.Linear(cfg.patch_dim * (2 if cfg.cond_concat else 1), cfg.hidden)
+        self.patch = cfg.in_patch
+        self.proj = nn.Linear(cfg.in_patch_dim * (2 if cfg.cond_concat else 1), cfg.hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(patchify(x, self.patch))
@@ -381,10 +381,14 @@ class VideoDiT(nn.Module):
         grid = (T // pt, H // ph, W // pw)
         if ctx_mask is None:
             ctx_mask = torch.ones(ctx.shape[:2], dtype=torch.bool, device=ctx.device)
+        xin = x
+        if cfg.noise_block > 1:  # read the input on the coarse grid (configs.noise_block)
+            b = cfg.noise_block
+            xin = nn.functional.avg_pool3d(x, (1, b, b))
         if cfg.cond_concat:
-            h = self.x_embed(torch.cat([x, self.reference_frames(x, cond)], dim=1))
+            h = self.x_embed(torch.cat([xin, self.reference_frames(xin, cond)], dim=1))
         else:
-            h = self.x_embed(x)
+            h = self.x_embed(xin)
         rope = None
         if self.rope is None:
             h = h + sincos_3d(cfg.hidden, *grid, device=x.device).to(h.dtype)[None]

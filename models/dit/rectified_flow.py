@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.model import VideoDiT
 
 
@@ -28,6 +29,16 @@ def shift_time(t: torch.Tensor, shift: float) -> torch.Tensor:
     if shift == 1.0:
         return t
     return shift * t / (1 + (shift - 1) * t)
+
+
+def prior_noise(cfg: DiTConfig, num_frames: int, generator: torch.Generator) -> torch.Tensor:
+    """One draw of the prior, (C, T, H, W): standard Gaussian noise on the config's noise
+    grid (H / noise_block x W / noise_block), each value repeated over its noise_block x
+    noise_block pixel block (i.i.d. per pixel when noise_block is 1)."""
+    b = cfg.noise_block
+    eps = torch.randn(cfg.channels, num_frames, cfg.height // b, cfg.width // b,
+                      generator=generator)
+    return eps.repeat_interleave(b, dim=2).repeat_interleave(b, dim=3) if b > 1 else eps
 
 
 def sample_t(n: int, mean: float, std: float, shift: float,
@@ -112,9 +123,8 @@ def sample(model: VideoDiT, prompts: list[str], *, seed: int | list[int] = 0,
     B = len(prompts)
     T = num_frames or cfg.num_frames
     seeds = [seed + i for i in range(B)] if isinstance(seed, int) else list(seed)
-    noise = torch.stack([
-        torch.randn(cfg.channels, T, cfg.height, cfg.width,
-                    generator=torch.Generator().manual_seed(int(s))) for s in seeds]).to(device)
+    noise = torch.stack([prior_noise(cfg, T, torch.Generator().manual_seed(int(s)))
+                         for s in seeds]).to(device)
     if ctx is None:
         ctx_t, mask = model.encode_text(prompts)
     else:

@@ -27,7 +27,13 @@ from vidbench.models.dit import checkpoint as ckpt
 from vidbench.models.dit.configs import DiTConfig
 from vidbench.models.dit.data import PhysicsStream, index_seed
 from vidbench.models.dit.model import VideoDiT
-from vidbench.models.dit.rectified_flow import EMA, flow_loss, foreground_weight, sample_t
+from vidbench.models.dit.rectified_flow import (
+    EMA,
+    flow_loss,
+    foreground_weight,
+    prior_noise,
+    sample_t,
+)
 
 
 @dataclass
@@ -87,7 +93,7 @@ def sample_randomness(cfg: DiTConfig, args: TrainArgs, g: int
                       ) -> tuple[torch.Tensor, float, bool, int]:
     """Noise, t, text-dropout flag and number of conditioning frames of global sample g."""
     gen = torch.Generator().manual_seed(index_seed(args.seed + 7_777, g))
-    eps = torch.randn(cfg.channels, cfg.num_frames, cfg.height, cfg.width, generator=gen)
+    eps = prior_noise(cfg, cfg.num_frames, gen)
     t = float(sample_t(1, cfg.t_mean, cfg.t_std, cfg.time_shift, generator=gen)[0])
     u = torch.rand(3, generator=gen)
     drop = bool(u[0] < cfg.cfg_drop)
