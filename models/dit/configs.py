@@ -4,6 +4,8 @@ forward GFLOPs per sample.
 ``tiny`` works in pixel space (16 frames x 16x16 RGB, tubelets 1x4x4, 256 tokens) and trains
 on a CPU; ``tiny32`` is the same width and depth at physics-mini's native 32x32 (tubelets
 2x2x2, 2048 tokens, factorised space/time attention, English and Chinese prompts);
+``tiny32-p8`` serves 32x32 on tiny's 256-token grid (output tubelets 1x8x8, input and prior
+noise on a 16x16 grid, ``noise_block``) so it can be lifted from tiny / tiny-bi;
 ``S``/``B``/``L``/``XL`` follow DiT's widths and depths (DiT-S/B/L/XL: 384/768/1024/1152
 wide, 12/12/24/28 deep) on a VAE latent of 16 x 32x32 x 4 (a 256x256 clip through an 8x
 spatial VAE), patches 1x2x2 (4096 tokens), with factorised attention by default (full 3-D
