@@ -90,7 +90,7 @@ def lift_factor(old: DiTConfig, new: DiTConfig) -> int:
     """The whole factor s with new height/width/spatial patch = s x the old ones, the same
     temporal patch and so the same token grid (1 when they are equal); UserError otherwise."""
     (pt0, ph0, pw0), (pt1, ph1, pw1) = old.patch, new.patch
-    s = new.height // old.height if old.height else 0
+    s = new.height // old.height  # a config's height is a positive multiple of its patch
     ok = (s >= 1 and pt1 == pt0 and new.height == s * old.height and new.width == s * old.width
           and ph1 == s * ph0 and pw1 == s * pw0 and new.grid == old.grid)
     if not ok:
